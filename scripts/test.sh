@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, then formatting, lints, every Rust test
+# (unit, property, golden-vector, integration, doc), and checks that the fuzz target builds.
+# Exits non-zero on the first failure. Builds one profile (release) so that RocksDB's C++
+# is compiled once (machine.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+started=$(date +%s)
+
+step "setup"
+scripts/setup.sh --test
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (release, all targets, -D warnings)"
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+
+step "cargo test (release)"
+# --show-output prints what passing tests report (e.g. how many vector frames were checked).
+cargo test --release --locked --workspace -- --show-output
+
+step "fuzz target builds (jute-codec/fuzz)"
+cargo check --release --locked --manifest-path jute-codec/fuzz/Cargo.toml
+
+step "done in $(( $(date +%s) - started )) s"
