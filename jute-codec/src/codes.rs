@@ -28,6 +28,11 @@ macro_rules! wire_enum {
         ///
         /// The default is the first named value.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        #[cfg_attr(
+            feature = "serde",
+            derive(serde::Serialize, serde::Deserialize),
+            serde(from = "i32", into = "i32")
+        )]
         pub enum $name {
             $(#[$first_meta])*
             #[default]
@@ -409,6 +414,11 @@ wire_enum! {
 /// is accepted at create and then denies everything (`protocol.md` §11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct Perms(pub i32);
 
 impl Perms {

@@ -216,6 +216,7 @@ macro_rules! record {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub struct $name {
             $(
                 $(#[$fmeta])*

@@ -23,6 +23,7 @@ use crate::responses::{Create2Response, CreateResponse, GetChildrenResponse, Get
 /// (`protocol.md` §6.4); the variants keep the wire type so a request re-encodes exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum MultiOp {
     /// Sub-op type 1.
     Create(CreateRequest),
@@ -114,6 +115,7 @@ impl MultiOp {
 
 /// The body of a multi (14) or multiRead (22) request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MultiRequest {
     /// The sub-ops, in order; either all writes or all reads.
     pub ops: Vec<MultiOp>,
@@ -168,6 +170,7 @@ impl Jute for MultiRequest {
 /// One result of a multi or multiRead, tagged with its result type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum MultiResult {
     /// Type 1: a plain create (sub-op 1 or 15).
     Create(CreateResponse),
@@ -211,6 +214,7 @@ impl MultiResult {
 /// The body of a multi or multiRead reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MultiResponse {
     /// One result per sub-op.
     pub results: Vec<MultiResult>,

@@ -33,6 +33,7 @@ record! {
 /// The first client frame: it has no RequestHeader (`protocol.md` §3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectRequest {
     /// Clients send 0; ignored.
     pub protocol_version: i32,
@@ -87,6 +88,7 @@ impl Jute for ConnectRequest {
 /// The first server frame: it has no ReplyHeader (`protocol.md` §3.2).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectResponse {
     /// Always 0.
     pub protocol_version: i32,

@@ -19,6 +19,7 @@ use crate::requests::{
 /// A decoded request body, one variant per opcode (`protocol.md` §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Request {
     /// 1.
     Create(CreateRequest),

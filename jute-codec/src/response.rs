@@ -17,6 +17,7 @@ use crate::responses::{
 /// A reply body. Which variant answers which opcode is ZooKeeper's (`protocol.md` §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Response {
     /// No body: every error reply but multi's and sasl's, and the replies to delete, ping,
     /// auth, setWatches(2), checkWatches, removeWatches and closeSession.
