@@ -1,0 +1,274 @@
+//! ACLs and identities as ZooKeeper 3.8 checks them (`protocol.md` §11): validating and
+//! expanding an ACL list at create/setACL (`fixupACL`), the permission check (`checkACL`),
+//! digest ids, and IPv4 address masks.
+//!
+//! Everything here is pure: the caller passes the identities of the connection that made the
+//! request (they travel inside the log entry, so every member decides the same).
+
+use base64::Engine;
+use jute_codec::{Acl, Id, Perms};
+use sha1::{Digest, Sha1};
+
+/// The `world:anyone` identity.
+pub fn is_world_anyone(id: &Id) -> bool {
+    id.scheme == "world" && id.id.as_deref() == Some("anyone")
+}
+
+/// `user:BASE64(SHA1("user:password"))` for the credentials `user:password`, as
+/// `DigestAuthenticationProvider.generateDigest` computes it.
+pub fn digest_id(credentials: &str) -> String {
+    let user = credentials.split(':').next().unwrap_or_default();
+    let hash = Sha1::digest(credentials.as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+}
+
+/// Validates and expands an ACL list for create or setACL, as `PrepRequestProcessor.fixupACL`:
+/// duplicates are dropped (first kept), `auth` expands to every authenticated id of the caller
+/// (not `ip`), `world` must be `anyone`, digest ids must be `user:hash`, ip ids IPv4 with an
+/// optional mask. `None` means InvalidACL.
+pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Option<Vec<Acl>> {
+    let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
+    for entry in acl {
+        if !unique.contains(&entry) {
+            unique.push(entry);
+        }
+    }
+    if unique.is_empty() {
+        return None;
+    }
+    let mut fixed = Vec::with_capacity(unique.len());
+    for entry in unique {
+        let id = &entry.id;
+        if is_world_anyone(id) {
+            fixed.push(entry.clone());
+        } else if id.scheme == "auth" {
+            let mut any = false;
+            for authed in auth.iter().filter(|a| is_authenticated_scheme(&a.scheme)) {
+                any = true;
+                fixed.push(Acl {
+                    perms: entry.perms,
+                    id: authed.clone(),
+                });
+            }
+            if !any {
+                return None;
+            }
+        } else if is_valid_id(&id.scheme, id.id.as_deref()) {
+            fixed.push(entry.clone());
+        } else {
+            return None;
+        }
+    }
+    Some(fixed)
+}
+
+/// Schemes whose ids count as "authenticated" for the `auth` ACL scheme. The automatic `ip`
+/// id does not; `super` has no provider of its own in ZooKeeper and is skipped.
+fn is_authenticated_scheme(scheme: &str) -> bool {
+    matches!(scheme, "digest" | "sasl" | "x509")
+}
+
+/// `isValid` of the providers ZooKeeper 3.8 registers by default (digest and ip).
+fn is_valid_id(scheme: &str, id: Option<&str>) -> bool {
+    let Some(id) = id else {
+        return false;
+    };
+    match scheme {
+        "digest" => java_split(id, ':').len() == 2,
+        "ip" => parse_ip_acl(id).is_some(),
+        _ => false,
+    }
+}
+
+/// Java's `String.split(sep)`: trailing empty strings are removed.
+fn java_split(s: &str, sep: char) -> Vec<&str> {
+    let mut parts: Vec<&str> = s.split(sep).collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts
+}
+
+/// True if a caller with identities `auth` may do `perm` on a node with `acl`
+/// (`ZooKeeperServer.checkACL`).
+pub fn check(acl: &[Acl], perm: Perms, auth: &[Id]) -> bool {
+    if acl.is_empty() || auth.iter().any(|id| id.scheme == "super") {
+        return true;
+    }
+    acl.iter()
+        .filter(|entry| entry.perms.0 & perm.0 != 0)
+        .any(|entry| {
+            is_world_anyone(&entry.id)
+                || auth
+                    .iter()
+                    .filter(|a| a.scheme == entry.id.scheme)
+                    .any(|a| matches(&entry.id, a))
+        })
+}
+
+/// Whether the caller's identity `authed` satisfies the ACL identity `acl_id` of the same scheme.
+fn matches(acl_id: &Id, authed: &Id) -> bool {
+    let (Some(expr), Some(who)) = (acl_id.id.as_deref(), authed.id.as_deref()) else {
+        return false;
+    };
+    match acl_id.scheme.as_str() {
+        "digest" => expr == who,
+        "ip" => match (parse_ip_acl(expr), parse_ipv4(who)) {
+            (Some((net, bits)), Some(addr)) => masked(net, bits) == masked(addr, bits),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `a.b.c.d` or `a.b.c.d/bits` with bits in 0..=32. IPv6 is not valid in 3.8.
+fn parse_ip_acl(expr: &str) -> Option<(u32, u32)> {
+    let (addr, bits) = match expr.split_once('/') {
+        Some((addr, bits)) => (addr, bits.parse::<u32>().ok().filter(|b| *b <= 32)?),
+        None => (expr, 32),
+    };
+    Some((parse_ipv4(addr)?, bits))
+}
+
+fn parse_ipv4(addr: &str) -> Option<u32> {
+    addr.parse::<std::net::Ipv4Addr>().ok().map(u32::from)
+}
+
+fn masked(addr: u32, bits: u32) -> u32 {
+    if bits == 0 {
+        0
+    } else {
+        addr & (u32::MAX << (32 - bits))
+    }
+}
+
+/// An ACL list as getACL shows it to a caller without ADMIN: digest ids become `user:x`.
+pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|entry| {
+            if entry.id.scheme == "digest" {
+                let user = entry
+                    .id
+                    .id
+                    .as_deref()
+                    .and_then(|id| id.split(':').next())
+                    .unwrap_or_default();
+                Acl {
+                    perms: entry.perms,
+                    id: Id {
+                        scheme: "digest".into(),
+                        id: Some(format!("{user}:x")),
+                    },
+                }
+            } else {
+                entry.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(scheme: &str, id: &str) -> Id {
+        Id {
+            scheme: scheme.into(),
+            id: Some(id.into()),
+        }
+    }
+
+    fn acl(perms: i32, scheme: &str, who: &str) -> Acl {
+        Acl {
+            perms: Perms(perms),
+            id: id(scheme, who),
+        }
+    }
+
+    #[test]
+    fn digest_matches_the_protocol_example() {
+        assert_eq!(digest_id("user:pass"), "user:smGaoVKd/cQkjm7b88GyorAUz20=");
+    }
+
+    #[test]
+    fn fixup_rules() {
+        let world = acl(31, "world", "anyone");
+        assert_eq!(fixup_acl(&[], &[]), None);
+        assert_eq!(
+            fixup_acl(&[world.clone(), world.clone()], &[]),
+            Some(vec![world.clone()])
+        );
+        assert_eq!(fixup_acl(&[acl(31, "world", "someone")], &[]), None);
+        assert_eq!(fixup_acl(&[acl(31, "super", "x")], &[]), None);
+        assert_eq!(fixup_acl(&[acl(31, "digest", "user")], &[]), None);
+        assert_eq!(fixup_acl(&[acl(31, "digest", "a:b:c")], &[]), None);
+        assert!(fixup_acl(&[acl(31, "digest", "user:hash")], &[]).is_some());
+        assert!(fixup_acl(&[acl(31, "ip", "10.0.0.0/8")], &[]).is_some());
+        assert_eq!(fixup_acl(&[acl(31, "ip", "::1")], &[]), None);
+        assert_eq!(fixup_acl(&[acl(31, "ip", "10.0.0.1/33")], &[]), None);
+        // auth with only the automatic ip id is invalid; with a digest id it expands.
+        let null_auth = Acl {
+            perms: Perms(31),
+            id: Id {
+                scheme: "auth".into(),
+                id: None,
+            },
+        };
+        assert_eq!(
+            fixup_acl(std::slice::from_ref(&null_auth), &[id("ip", "127.0.0.1")]),
+            None
+        );
+        let me = id("digest", "user:hash");
+        assert_eq!(
+            fixup_acl(&[null_auth], &[id("ip", "127.0.0.1"), me.clone()]),
+            Some(vec![Acl {
+                perms: Perms(31),
+                id: me
+            }])
+        );
+    }
+
+    #[test]
+    fn checks() {
+        let ip = id("ip", "10.1.2.3");
+        let user = id("digest", "user:hash");
+        assert!(check(&[], Perms::ADMIN, &[]));
+        assert!(check(&[acl(1, "world", "anyone")], Perms::READ, &[]));
+        assert!(!check(&[acl(1, "world", "anyone")], Perms::WRITE, &[]));
+        assert!(check(
+            &[acl(31, "ip", "10.0.0.0/8")],
+            Perms::READ,
+            std::slice::from_ref(&ip)
+        ));
+        assert!(!check(
+            &[acl(31, "ip", "10.1.2.4")],
+            Perms::READ,
+            std::slice::from_ref(&ip)
+        ));
+        assert!(check(
+            &[acl(2, "digest", "user:hash")],
+            Perms::WRITE,
+            std::slice::from_ref(&user)
+        ));
+        assert!(!check(
+            &[acl(0, "digest", "user:hash")],
+            Perms::READ,
+            &[user]
+        ));
+        assert!(check(
+            &[acl(0, "world", "anyone")],
+            Perms::READ,
+            &[id("super", "")]
+        ));
+    }
+
+    #[test]
+    fn masks_digests_for_non_admins() {
+        let masked = mask_digests(&[acl(31, "digest", "user:hash"), acl(1, "world", "anyone")]);
+        assert_eq!(masked[0].id.id.as_deref(), Some("user:x"));
+        assert_eq!(masked[1].id.id.as_deref(), Some("anyone"));
+    }
+}

@@ -1,0 +1,420 @@
+//! The DataTree: every znode with its data, ACL and metadata, plus the indexes apply needs
+//! (ephemerals by session, containers, TTL nodes). Plain Rust: no clock, no I/O, no locks; the
+//! owner (the state machine) serialises access.
+//!
+//! Mutations are low-level and unchecked (`insert`, `remove`, field updates through
+//! `get_mut`); the rules that decide whether a create or delete is allowed live in `txn`.
+//! Iteration order that can be observed (ephemerals of a closing session, snapshot bytes) is
+//! always sorted.
+
+pub mod acl;
+pub mod path;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use jute_codec::{Acl, Perms, Stat};
+use serde::{Deserialize, Serialize};
+
+/// What kind of node this is; ZooKeeper encodes it in the persisted ephemeralOwner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeKind {
+    /// A plain node.
+    Persistent,
+    /// Owned by a session; deleted when it ends.
+    Ephemeral(i64),
+    /// Reaped by the leader once it has had a child and has none left.
+    Container,
+    /// Reaped by the leader when childless and unmodified for this many ms.
+    Ttl(i64),
+}
+
+/// A znode's metadata as stored: `cversion` is the *raw* count of child creates, from which
+/// the visible cversion is derived (`protocol.md` §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NodeMeta {
+    /// zxid of the create.
+    pub czxid: i64,
+    /// zxid of the last setData.
+    pub mzxid: i64,
+    /// Create time (leader clock, ms).
+    pub ctime: i64,
+    /// Last setData time.
+    pub mtime: i64,
+    /// Data version.
+    pub version: i32,
+    /// Raw child-create count; also the next sequential suffix.
+    pub cversion: i32,
+    /// ACL version.
+    pub aversion: i32,
+    /// zxid of the last child create or delete.
+    pub pzxid: i64,
+}
+
+/// One znode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// The data; `None` is null data, which ZooKeeper keeps distinct from empty.
+    pub data: Option<Vec<u8>>,
+    /// The ACL (shared: most nodes carry one of a few lists).
+    pub acl: Arc<[Acl]>,
+    /// The metadata.
+    pub meta: NodeMeta,
+    /// The node's kind.
+    pub kind: NodeKind,
+    /// Names of the children.
+    pub children: BTreeSet<String>,
+}
+
+impl Node {
+    /// A childless node.
+    pub fn new(data: Option<Vec<u8>>, acl: Arc<[Acl]>, meta: NodeMeta, kind: NodeKind) -> Node {
+        Node {
+            data,
+            acl,
+            meta,
+            kind,
+            children: BTreeSet::new(),
+        }
+    }
+
+    /// The Stat clients see: visible cversion = 2 × creates − children, ephemeralOwner only
+    /// for session ephemerals (0 for containers and TTL nodes).
+    pub fn stat(&self) -> Stat {
+        let num_children = i32::try_from(self.children.len()).unwrap_or(i32::MAX);
+        Stat {
+            czxid: self.meta.czxid,
+            mzxid: self.meta.mzxid,
+            ctime: self.meta.ctime,
+            mtime: self.meta.mtime,
+            version: self.meta.version,
+            cversion: self
+                .meta
+                .cversion
+                .wrapping_mul(2)
+                .wrapping_sub(num_children),
+            aversion: self.meta.aversion,
+            ephemeral_owner: match self.kind {
+                NodeKind::Ephemeral(session) => session,
+                _ => 0,
+            },
+            data_length: self
+                .data
+                .as_ref()
+                .map_or(0, |d| i32::try_from(d.len()).unwrap_or(i32::MAX)),
+            num_children,
+            pzxid: self.meta.pzxid,
+        }
+    }
+
+    /// The owning session, for session ephemerals.
+    pub fn ephemeral_owner(&self) -> Option<i64> {
+        match self.kind {
+            NodeKind::Ephemeral(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    fn data_len(&self) -> usize {
+        self.data.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// The built-in paths ZooKeeper refuses to delete.
+pub const SPECIAL_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+/// Where ZooKeeper publishes the ensemble membership.
+pub const CONFIG_PATH: &str = "/zookeeper/config";
+
+/// The tree of znodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    ephemerals: BTreeMap<i64, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    /// Σ (path length + data length), ZooKeeper's `approximate_data_size`.
+    data_size: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        DataTree::new()
+    }
+}
+
+impl DataTree {
+    /// A fresh tree with ZooKeeper's built-in nodes: `/`, `/zookeeper`, `/zookeeper/quota` and
+    /// `/zookeeper/config` (READ-only for world, aversion −1, as a standalone 3.8 shows it).
+    pub fn new() -> DataTree {
+        let open: Arc<[Acl]> = Arc::from(vec![Acl::world(Perms::ALL)]);
+        let read_only: Arc<[Acl]> = Arc::from(vec![Acl::world(Perms::READ)]);
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            data_size: 0,
+        };
+        let builtin = |acl: &Arc<[Acl]>, aversion| {
+            Node::new(
+                Some(Vec::new()),
+                acl.clone(),
+                NodeMeta {
+                    aversion,
+                    ..NodeMeta::default()
+                },
+                NodeKind::Persistent,
+            )
+        };
+        tree.insert_root(builtin(&open, 0));
+        tree.insert("/zookeeper", builtin(&open, 0));
+        tree.insert("/zookeeper/quota", builtin(&open, 0));
+        tree.insert(CONFIG_PATH, builtin(&read_only, -1));
+        tree
+    }
+
+    fn insert_root(&mut self, node: Node) {
+        self.data_size += 1 + node.data_len() as u64;
+        self.nodes.insert("/".to_string(), node);
+    }
+
+    /// The node at `path`.
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// The node at `path`, for in-place updates of data, ACL or metadata (not children: use
+    /// [`DataTree::insert`] and [`DataTree::remove`], which keep the indexes).
+    pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
+        self.nodes.get_mut(path)
+    }
+
+    /// Replaces a node's data, keeping `approximate_data_size` right.
+    pub fn set_data(&mut self, path: &str, data: Option<Vec<u8>>) {
+        if let Some(node) = self.nodes.get_mut(path) {
+            let old = node.data_len() as u64;
+            node.data = data;
+            self.data_size = self.data_size.saturating_sub(old) + node.data_len() as u64;
+        }
+    }
+
+    /// Adds `node` at `path` and links it into its parent's children (which must exist; the
+    /// caller checked). Indexes follow the node's kind. The parent's metadata is the caller's.
+    pub fn insert(&mut self, path: &str, node: Node) {
+        let Some((parent, name)) = path::split_parent(path) else {
+            return;
+        };
+        if let Some(parent) = self.nodes.get_mut(parent) {
+            parent.children.insert(name.to_string());
+        }
+        match node.kind {
+            NodeKind::Ephemeral(session) => {
+                self.ephemerals
+                    .entry(session)
+                    .or_default()
+                    .insert(path.to_string());
+            }
+            NodeKind::Container => {
+                self.containers.insert(path.to_string());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(path.to_string());
+            }
+            NodeKind::Persistent => {}
+        }
+        self.data_size += (path.len() + node.data_len()) as u64;
+        self.nodes.insert(path.to_string(), node);
+    }
+
+    /// Removes the node at `path` and unlinks it from its parent and the indexes.
+    pub fn remove(&mut self, path: &str) -> Option<Node> {
+        let node = self.nodes.remove(path)?;
+        if let Some((parent, name)) = path::split_parent(path) {
+            if let Some(parent) = self.nodes.get_mut(parent) {
+                parent.children.remove(name);
+            }
+        }
+        match node.kind {
+            NodeKind::Ephemeral(session) => {
+                if let Some(paths) = self.ephemerals.get_mut(&session) {
+                    paths.remove(path);
+                    if paths.is_empty() {
+                        self.ephemerals.remove(&session);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Persistent => {}
+        }
+        self.data_size = self
+            .data_size
+            .saturating_sub((path.len() + node.data_len()) as u64);
+        Some(node)
+    }
+
+    /// The ephemerals a session owns, sorted.
+    pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &str> {
+        self.ephemerals
+            .get(&session)
+            .into_iter()
+            .flat_map(|paths| paths.iter().map(String::as_str))
+    }
+
+    /// Every session that owns ephemerals, with its paths (for `dump`).
+    pub fn ephemerals_by_session(&self) -> &BTreeMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    /// Container paths, sorted (the reaper's candidates).
+    pub fn containers(&self) -> &BTreeSet<String> {
+        &self.containers
+    }
+
+    /// TTL node paths, sorted (the reaper's candidates).
+    pub fn ttl_nodes(&self) -> &BTreeSet<String> {
+        &self.ttls
+    }
+
+    /// Number of znodes as ZooKeeper's mntr counts them: the root twice (it is registered
+    /// under both "" and "/"), so a fresh tree shows 5.
+    pub fn znode_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    /// Number of ephemeral nodes.
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// ZooKeeper's `approximate_data_size`.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// All descendants of `path`, not counting the node itself.
+    pub fn descendant_count(&self, path: &str) -> Option<usize> {
+        let mut count = 0;
+        let mut stack = vec![path.to_string()];
+        while let Some(current) = stack.pop() {
+            let node = self.nodes.get(&current)?;
+            for child in &node.children {
+                count += 1;
+                stack.push(path::join(&current, child));
+            }
+        }
+        Some(count)
+    }
+
+    /// Every (path, node), sorted by path: the snapshot and digest order.
+    pub fn sorted_nodes(&self) -> Vec<(&str, &Node)> {
+        let mut all: Vec<(&str, &Node)> = self.nodes.iter().map(|(p, n)| (p.as_str(), n)).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    /// Rebuilds a tree from snapshot nodes (any order). Children sets come with the nodes;
+    /// indexes and sizes are recomputed.
+    pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Node)>) -> DataTree {
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            data_size: 0,
+        };
+        for (path, node) in nodes {
+            match node.kind {
+                NodeKind::Ephemeral(session) => {
+                    tree.ephemerals
+                        .entry(session)
+                        .or_default()
+                        .insert(path.clone());
+                }
+                NodeKind::Container => {
+                    tree.containers.insert(path.clone());
+                }
+                NodeKind::Ttl(_) => {
+                    tree.ttls.insert(path.clone());
+                }
+                NodeKind::Persistent => {}
+            }
+            tree.data_size += (path.len() + node.data_len()) as u64;
+            tree.nodes.insert(path, node);
+        }
+        tree
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(kind: NodeKind) -> Node {
+        Node::new(
+            Some(b"x".to_vec()),
+            Arc::from(vec![Acl::world(Perms::ALL)]),
+            NodeMeta::default(),
+            kind,
+        )
+    }
+
+    #[test]
+    fn fresh_tree_has_the_builtin_nodes() {
+        let tree = DataTree::new();
+        for p in SPECIAL_PATHS {
+            assert!(tree.get(p).is_some(), "{p}");
+        }
+        assert_eq!(tree.znode_count(), 5);
+        assert_eq!(tree.get(CONFIG_PATH).unwrap().meta.aversion, -1);
+        assert_eq!(tree.descendant_count("/"), Some(3));
+    }
+
+    #[test]
+    fn insert_and_remove_keep_indexes() {
+        let mut tree = DataTree::new();
+        let before = tree.approximate_data_size();
+        tree.insert("/e", node(NodeKind::Ephemeral(7)));
+        tree.insert("/c", node(NodeKind::Container));
+        tree.insert("/t", node(NodeKind::Ttl(100)));
+        assert_eq!(tree.ephemerals_of(7).collect::<Vec<_>>(), vec!["/e"]);
+        assert!(tree.containers().contains("/c"));
+        assert!(tree.ttl_nodes().contains("/t"));
+        assert!(tree.get("/").unwrap().children.contains("e"));
+        assert_eq!(tree.approximate_data_size(), before + 9);
+        for p in ["/e", "/c", "/t"] {
+            tree.remove(p).unwrap();
+        }
+        assert_eq!(tree, DataTree::new());
+    }
+
+    #[test]
+    fn visible_cversion_counts_creates_and_deletes() {
+        let mut n = node(NodeKind::Persistent);
+        n.meta.cversion = 3;
+        n.children.insert("a".into());
+        n.children.insert("b".into());
+        assert_eq!(n.stat().cversion, 4);
+        assert_eq!(n.stat().num_children, 2);
+        assert_eq!(n.stat().data_length, 1);
+        assert_eq!(node(NodeKind::Container).stat().ephemeral_owner, 0);
+        assert_eq!(node(NodeKind::Ephemeral(9)).stat().ephemeral_owner, 9);
+    }
+
+    #[test]
+    fn rebuilt_tree_equals_the_original() {
+        let mut tree = DataTree::new();
+        tree.insert("/e", node(NodeKind::Ephemeral(7)));
+        tree.insert("/e2", node(NodeKind::Ttl(5)));
+        let rebuilt = DataTree::from_nodes(
+            tree.sorted_nodes()
+                .into_iter()
+                .map(|(p, n)| (p.to_string(), n.clone())),
+        );
+        assert_eq!(rebuilt, tree);
+    }
+}

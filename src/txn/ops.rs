@@ -1,0 +1,354 @@
+//! The single-node operations apply is made of, with ZooKeeper's checks in ZooKeeper's order
+//! (`protocol.md` §9.1, §10, §11; `PrepRequestProcessor`). Each records how to undo itself, so
+//! a multi can roll back when a later op fails.
+
+use std::sync::Arc;
+
+use jute_codec::{Acl, CreateMode, ErrorCode, EventType, Id, Perms, Stat};
+
+use super::WatchTrigger;
+use crate::session::table::SessionTable;
+use crate::tree::{acl, path, DataTree, Node, NodeKind, NodeMeta, SPECIAL_PATHS};
+
+/// Everything one Txn's ops work on.
+pub(crate) struct Ctx<'a> {
+    pub tree: &'a mut DataTree,
+    pub sessions: &'a SessionTable,
+    pub session_id: i64,
+    pub auth: &'a [Id],
+    pub zxid: i64,
+    pub time_ms: i64,
+    pub triggers: Vec<WatchTrigger>,
+    undo: Vec<Undo>,
+}
+
+/// How to put back what one op changed.
+enum Undo {
+    Created {
+        path: String,
+        parent: String,
+        parent_meta: NodeMeta,
+    },
+    Deleted {
+        path: String,
+        node: Node,
+        parent: String,
+        parent_meta: NodeMeta,
+    },
+    DataSet {
+        path: String,
+        data: Option<Vec<u8>>,
+        meta: NodeMeta,
+    },
+    AclSet {
+        path: String,
+        acl: Arc<[Acl]>,
+        meta: NodeMeta,
+    },
+}
+
+/// What kind of node a create makes, decided from the opcode and flags by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CreateKind {
+    /// Persistent or ephemeral, from the mode.
+    Plain,
+    /// A container.
+    Container,
+    /// A TTL node with this TTL in ms.
+    Ttl(i64),
+}
+
+/// A create request after the opcode/flags checks.
+pub(crate) struct CreateSpec<'r> {
+    pub path: &'r str,
+    pub data: &'r Option<Vec<u8>>,
+    pub acl: &'r [Acl],
+    pub mode: CreateMode,
+    pub kind: CreateKind,
+}
+
+/// The largest TTL ZooKeeper accepts: 2^40 − 1 ms.
+pub(crate) const MAX_TTL_MS: i64 = (1 << 40) - 1;
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        tree: &'a mut DataTree,
+        sessions: &'a SessionTable,
+        session_id: i64,
+        auth: &'a [Id],
+        zxid: i64,
+        time_ms: i64,
+    ) -> Ctx<'a> {
+        Ctx {
+            tree,
+            sessions,
+            session_id,
+            auth,
+            zxid,
+            time_ms,
+            triggers: Vec::new(),
+            undo: Vec::new(),
+        }
+    }
+
+    /// SessionExpired unless the requesting session is live.
+    pub fn check_session(&self) -> Result<(), ErrorCode> {
+        if self.sessions.contains(self.session_id) {
+            Ok(())
+        } else {
+            Err(ErrorCode::SessionExpired)
+        }
+    }
+
+    /// Steps 4–12 of ZooKeeper's create checks, then the create itself. Returns the actual
+    /// path (with any sequential suffix) and the new node's Stat.
+    pub fn create(&mut self, spec: CreateSpec<'_>) -> Result<(String, Stat), ErrorCode> {
+        self.check_session()?;
+        // Step 5: the prep stage only checks for a '/' somewhere and no NUL.
+        let Some((parent_path, _)) = path::split_parent(spec.path) else {
+            return Err(ErrorCode::BadArguments);
+        };
+        if spec.path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let acl = acl::fixup_acl(spec.acl, self.auth).ok_or(ErrorCode::InvalidAcl)?;
+        let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&parent.acl, Perms::CREATE, self.auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let path = if spec.mode.is_sequential() {
+            // The parent's raw child-create count, `%010d` (negative after wrap-around, as Java).
+            format!("{}{:010}", spec.path, parent.meta.cversion)
+        } else {
+            spec.path.to_string()
+        };
+        path::validate(&path).map_err(|_| ErrorCode::BadArguments)?;
+        if self.tree.get(&path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if parent.ephemeral_owner().is_some() {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let parent_path = parent_path.to_string();
+        let parent_meta = parent.meta;
+        let kind = match spec.kind {
+            CreateKind::Container => NodeKind::Container,
+            CreateKind::Ttl(ttl) => NodeKind::Ttl(ttl),
+            CreateKind::Plain if spec.mode.is_ephemeral() => NodeKind::Ephemeral(self.session_id),
+            CreateKind::Plain => NodeKind::Persistent,
+        };
+        let meta = NodeMeta {
+            czxid: self.zxid,
+            mzxid: self.zxid,
+            ctime: self.time_ms,
+            mtime: self.time_ms,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            pzxid: self.zxid,
+        };
+        let node = Node::new(spec.data.clone(), Arc::from(acl), meta, kind);
+        let stat = node.stat();
+        self.tree.insert(&path, node);
+        if let Some(parent) = self.tree.get_mut(&parent_path) {
+            parent.meta.cversion = parent.meta.cversion.wrapping_add(1);
+            parent.meta.pzxid = self.zxid;
+        }
+        self.undo.push(Undo::Created {
+            path: path.clone(),
+            parent: parent_path.clone(),
+            parent_meta,
+        });
+        self.trigger(&path, EventType::NodeCreated);
+        self.trigger(&parent_path, EventType::NodeChildrenChanged);
+        Ok((path, stat))
+    }
+
+    /// delete: special paths and paths without `/` or with NUL are BadArguments; then the
+    /// parent must exist and allow DELETE, the node must exist, match the version and have no
+    /// children.
+    pub fn delete(&mut self, path: &str, version: i32) -> Result<(), ErrorCode> {
+        self.check_session()?;
+        if path.contains('\0') || SPECIAL_PATHS.contains(&path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let Some((parent_path, _)) = path::split_parent(path) else {
+            return Err(ErrorCode::BadArguments);
+        };
+        let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&parent.acl, Perms::DELETE, self.auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        check_version(node.meta.version, version)?;
+        if !node.children.is_empty() {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.remove_node(path);
+        Ok(())
+    }
+
+    /// The leader's reaping of a container or TTL node (ZooKeeper's deleteContainer): no
+    /// session or ACL check; a session ephemeral is BadVersion, a node with children NotEmpty.
+    pub fn reap(&mut self, path: &str) -> Result<(), ErrorCode> {
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if node.ephemeral_owner().is_some() {
+            return Err(ErrorCode::BadVersion);
+        }
+        if !node.children.is_empty() {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.remove_node(path);
+        Ok(())
+    }
+
+    /// Removes a childless node, updating the parent's pzxid and firing NodeDeleted and the
+    /// parent's NodeChildrenChanged. Also how a closing session's ephemerals go.
+    pub fn remove_node(&mut self, path: &str) {
+        let Some((parent_path, _)) = path::split_parent(path) else {
+            return;
+        };
+        let parent_path = parent_path.to_string();
+        let Some(parent_meta) = self.tree.get(&parent_path).map(|p| p.meta) else {
+            return;
+        };
+        let Some(node) = self.tree.remove(path) else {
+            return;
+        };
+        if let Some(parent) = self.tree.get_mut(&parent_path) {
+            parent.meta.pzxid = self.zxid;
+        }
+        self.undo.push(Undo::Deleted {
+            path: path.to_string(),
+            node,
+            parent: parent_path.clone(),
+            parent_meta,
+        });
+        self.trigger(path, EventType::NodeDeleted);
+        self.trigger(&parent_path, EventType::NodeChildrenChanged);
+    }
+
+    /// setData: full path validation first, then existence, WRITE, version.
+    pub fn set_data(
+        &mut self,
+        path: &str,
+        data: &Option<Vec<u8>>,
+        version: i32,
+    ) -> Result<Stat, ErrorCode> {
+        self.check_session()?;
+        path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&node.acl, Perms::WRITE, self.auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        check_version(node.meta.version, version)?;
+        let old_meta = node.meta;
+        let old_data = node.data.clone();
+        self.tree.set_data(path, data.clone());
+        let Some(node) = self.tree.get_mut(path) else {
+            return Err(ErrorCode::NoNode);
+        };
+        node.meta.version = node.meta.version.wrapping_add(1);
+        node.meta.mzxid = self.zxid;
+        node.meta.mtime = self.time_ms;
+        let stat = node.stat();
+        self.undo.push(Undo::DataSet {
+            path: path.to_string(),
+            data: old_data,
+            meta: old_meta,
+        });
+        self.trigger(path, EventType::NodeDataChanged);
+        Ok(stat)
+    }
+
+    /// setACL: path validation, ACL validity, existence, ADMIN, aversion. Fires nothing.
+    pub fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
+        self.check_session()?;
+        path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = acl::fixup_acl(acl, self.auth).ok_or(ErrorCode::InvalidAcl)?;
+        let node = self.tree.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&node.acl, Perms::ADMIN, self.auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        check_version(node.meta.aversion, version)?;
+        let undo = Undo::AclSet {
+            path: path.to_string(),
+            acl: node.acl.clone(),
+            meta: node.meta,
+        };
+        node.acl = Arc::from(acl);
+        node.meta.aversion = node.meta.aversion.wrapping_add(1);
+        let stat = node.stat();
+        self.undo.push(undo);
+        Ok(stat)
+    }
+
+    /// check (multi only): path validation, existence, READ, version.
+    pub fn check(&mut self, path: &str, version: i32) -> Result<(), ErrorCode> {
+        self.check_session()?;
+        path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&node.acl, Perms::READ, self.auth) {
+            return Err(ErrorCode::NoAuth);
+        }
+        check_version(node.meta.version, version)
+    }
+
+    /// Undoes every op of this Txn, newest first, and forgets their triggers.
+    pub fn rollback(&mut self) {
+        while let Some(undo) = self.undo.pop() {
+            match undo {
+                Undo::Created {
+                    path,
+                    parent,
+                    parent_meta,
+                } => {
+                    self.tree.remove(&path);
+                    if let Some(p) = self.tree.get_mut(&parent) {
+                        p.meta = parent_meta;
+                    }
+                }
+                Undo::Deleted {
+                    path,
+                    node,
+                    parent,
+                    parent_meta,
+                } => {
+                    self.tree.insert(&path, node);
+                    if let Some(p) = self.tree.get_mut(&parent) {
+                        p.meta = parent_meta;
+                    }
+                }
+                Undo::DataSet { path, data, meta } => {
+                    self.tree.set_data(&path, data);
+                    if let Some(n) = self.tree.get_mut(&path) {
+                        n.meta = meta;
+                    }
+                }
+                Undo::AclSet { path, acl, meta } => {
+                    if let Some(n) = self.tree.get_mut(&path) {
+                        n.acl = acl;
+                        n.meta = meta;
+                    }
+                }
+            }
+        }
+        self.triggers.clear();
+    }
+
+    fn trigger(&mut self, path: &str, event: EventType) {
+        self.triggers.push(WatchTrigger {
+            path: path.to_string(),
+            event,
+        });
+    }
+}
+
+/// −1 matches any version; anything else must equal the current one.
+fn check_version(current: i32, expected: i32) -> Result<(), ErrorCode> {
+    if expected == -1 || expected == current {
+        Ok(())
+    } else {
+        Err(ErrorCode::BadVersion)
+    }
+}
