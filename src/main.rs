@@ -1,17 +1,172 @@
-//! raftzk: a ZooKeeper-wire-compatible coordination server replicated through Raft.
-//!
-//! The server itself arrives with issue 4; today this binary only reports what the codec
-//! decodes, so that `scripts/run.sh` says plainly what exists.
+//! The `raftzk` binary: flags and zoo.cfg → Config → a running member.
 
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
+use raftzk::config::{whitelist, Config};
+
+/// A ZooKeeper-compatible coordination server replicated with Raft.
+///
+/// With no arguments: one durable member on 127.0.0.1:2181, data in ./data, tickTime 2000.
+/// `--config zoo.cfg` reads a ZooKeeper zoo.cfg unchanged (tickTime, dataDir, dataLogDir,
+/// clientPort, clientPortAddress, minSessionTimeout, maxSessionTimeout, maxClientCnxns,
+/// 4lw.commands.whitelist, snapCount, autopurge.*, jute.maxbuffer, extendedTypesEnabled,
+/// DigestAuthenticationProvider.superDigest, readonlymode.enabled, reconfigEnabled,
+/// znode.container.checkIntervalMs, znode.container.maxPerMinute,
+/// znode.container.maxNeverUsedIntervalMs, server.N). Flags override the file. The README
+/// lists every key, its default and where it differs from ZooKeeper.
+#[derive(Debug, Parser)]
+#[command(name = "raftzk", version, about, long_about)]
+struct Args {
+    /// A ZooKeeper zoo.cfg to read.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Client port (zoo.cfg `clientPort`, default 2181).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Client address (zoo.cfg `clientPortAddress`, default 127.0.0.1).
+    #[arg(long, value_name = "IP")]
+    address: Option<IpAddr>,
+    /// Snapshot directory (zoo.cfg `dataDir`, default ./data).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Raft log directory (zoo.cfg `dataLogDir`, default: the data dir).
+    #[arg(long, value_name = "DIR")]
+    data_log_dir: Option<PathBuf>,
+    /// Tick in ms (zoo.cfg `tickTime`, default 2000).
+    #[arg(long, value_name = "MS")]
+    tick_time: Option<u32>,
+    /// Smallest session timeout granted, ms (default 2 × tickTime).
+    #[arg(long, value_name = "MS")]
+    min_session_timeout: Option<i32>,
+    /// Largest session timeout granted, ms (default 20 × tickTime).
+    #[arg(long, value_name = "MS")]
+    max_session_timeout: Option<i32>,
+    /// Connections per client IP, 0 = unlimited (zoo.cfg `maxClientCnxns`, default 60).
+    #[arg(long, value_name = "N")]
+    max_client_cnxns: Option<u32>,
+    /// Four-letter words served, comma-separated or `*` (zoo.cfg `4lw.commands.whitelist`,
+    /// default `srvr`).
+    #[arg(long, value_name = "LIST")]
+    four_letter_words: Option<String>,
+    /// Entries between snapshots (zoo.cfg `snapCount`, default 100000).
+    #[arg(long, value_name = "N")]
+    snap_count: Option<u64>,
+    /// Container/TTL reaping interval, ms (zoo.cfg `znode.container.checkIntervalMs`,
+    /// default 60000).
+    #[arg(long, value_name = "MS")]
+    container_check_interval: Option<u64>,
+    /// Log filter (tracing's RUST_LOG syntax), default `info`.
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+}
+
 fn main() -> ExitCode {
-    let opcodes = jute_codec::OpCode::ALL.len();
-    let codes = jute_codec::ErrorCode::ALL.len();
-    eprintln!(
-        "raftzk {}: the wire codec (jute-codec: {opcodes} opcodes, {codes} error codes) is built; \
-         the server is not yet (issue 4), so nothing listens on 127.0.0.1:2181.",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::FAILURE
+    let args = Args::parse();
+    init_logging(args.log.as_deref());
+    let config = match load(&args) {
+        Ok(config) => config,
+        Err(line) => {
+            eprintln!("raftzk: {line}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("raftzk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(raftzk::node::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("raftzk: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    let filter = filter
+        .map(str::to_string)
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info,openraft=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// zoo.cfg (if any), then flags; one line on any problem.
+fn load(args: &Args) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(tick) = args.tick_time {
+        if tick == 0 {
+            return Err("--tick-time must be positive".into());
+        }
+        let tick = tick as i32;
+        // Session bounds follow the tick unless set explicitly.
+        if config.min_session_timeout_ms == 2 * config.tick_time_ms as i32 {
+            config.min_session_timeout_ms = 2 * tick;
+        }
+        if config.max_session_timeout_ms == 20 * config.tick_time_ms as i32 {
+            config.max_session_timeout_ms = 20 * tick;
+        }
+        config.tick_time_ms = tick as u32;
+    }
+    if let Some(port) = args.port {
+        config.client_addr.set_port(port);
+    }
+    if let Some(ip) = args.address {
+        config.client_addr.set_ip(ip);
+    }
+    if let Some(dir) = &args.data_dir {
+        if args.data_log_dir.is_none() && config.data_log_dir == config.data_dir {
+            config.data_log_dir = dir.clone();
+        }
+        config.data_dir = dir.clone();
+    }
+    if let Some(dir) = &args.data_log_dir {
+        config.data_log_dir = dir.clone();
+    }
+    if let Some(v) = args.min_session_timeout {
+        config.min_session_timeout_ms = v;
+    }
+    if let Some(v) = args.max_session_timeout {
+        config.max_session_timeout_ms = v;
+    }
+    if config.min_session_timeout_ms <= 0
+        || config.min_session_timeout_ms > config.max_session_timeout_ms
+    {
+        return Err(format!(
+            "session timeouts: min {} must be positive and not above max {}",
+            config.min_session_timeout_ms, config.max_session_timeout_ms
+        ));
+    }
+    if let Some(v) = args.max_client_cnxns {
+        config.max_client_cnxns = v;
+    }
+    if let Some(list) = &args.four_letter_words {
+        config.four_letter_words = whitelist(list, config.read_only_mode);
+    }
+    if let Some(v) = args.snap_count {
+        config.snap_count = v.max(1);
+    }
+    if let Some(v) = args.container_check_interval {
+        config.container_check_interval_ms = v.max(1);
+    }
+    Ok(config)
 }

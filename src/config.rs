@@ -1,0 +1,578 @@
+//! Configuration: a ZooKeeper `zoo.cfg`, read unchanged, overridden by command-line flags.
+//!
+//! zoo.cfg is a Java properties file: `key=value` (or `key: value`), `#`/`!` comments. Keys
+//! ZooKeeper reads only as JVM properties (`readonlymode.enabled`,
+//! `DigestAuthenticationProvider.superDigest`, `extendedTypesEnabled`,
+//! `znode.container.checkIntervalMs`, …) are read from the file too, with or without their
+//! `zookeeper.` prefix. Keys raftzk has no use for are kept in [`Config::ignored`] and logged
+//! once at start-up; a bad value of a key raftzk uses stops start-up with a [`ConfigError`]
+//! naming the key and the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use jute_codec::{FourLetterWord, DEFAULT_MAX_FRAME};
+
+/// One `server.N` line (used by the cluster; parsed and checked now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    /// Host of the member.
+    pub host: String,
+    /// Port for all member traffic (Raft RPCs and raftzk's own).
+    pub peer_port: u16,
+    /// ZooKeeper's leader-election port; raftzk ignores it.
+    pub election_port: u16,
+    /// `:observer` (a Raft learner) rather than `:participant`.
+    pub observer: bool,
+    /// The client address after `;`, if given.
+    pub client: Option<(Option<String>, u16)>,
+}
+
+/// Everything raftzk reads from zoo.cfg and flags. Defaults are ZooKeeper 3.8's unless the
+/// README says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The zoo.cfg read, if any.
+    pub source: Option<PathBuf>,
+    /// `tickTime`, ms (2000).
+    pub tick_time_ms: u32,
+    /// `dataDir`: snapshots (and `myid`) (`./data`).
+    pub data_dir: PathBuf,
+    /// `dataLogDir`: the Raft log; defaults to `dataDir`.
+    pub data_log_dir: PathBuf,
+    /// `clientPortAddress`:`clientPort` (127.0.0.1:2181; ZooKeeper binds every address).
+    pub client_addr: SocketAddr,
+    /// `minSessionTimeout`, ms (2 × tickTime).
+    pub min_session_timeout_ms: i32,
+    /// `maxSessionTimeout`, ms (20 × tickTime).
+    pub max_session_timeout_ms: i32,
+    /// `maxClientCnxns` per client IP; 0 = unlimited (60).
+    pub max_client_cnxns: u32,
+    /// `4lw.commands.whitelist` after ZooKeeper's rules (`srvr` always; `isro` with read-only
+    /// mode; default `srvr` only).
+    pub four_letter_words: BTreeSet<&'static str>,
+    /// `snapCount`: entries between snapshots (100000).
+    pub snap_count: u64,
+    /// `autopurge.snapRetainCount` (3); raftzk keeps only the newest snapshot, see README.
+    pub autopurge_snap_retain_count: u32,
+    /// `autopurge.purgeInterval`, hours (0).
+    pub autopurge_purge_interval_h: u32,
+    /// `jute.maxbuffer`: the largest frame, both ways (1048575).
+    pub max_frame: usize,
+    /// `extendedTypesEnabled`: TTL nodes. **true** in raftzk (false in ZooKeeper), see README.
+    pub extended_types: bool,
+    /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
+    pub super_digest: Option<String>,
+    /// `readonlymode.enabled` (false).
+    pub read_only_mode: bool,
+    /// `reconfigEnabled` (false).
+    pub reconfig_enabled: bool,
+    /// The `server.N` lines.
+    pub servers: BTreeMap<u64, ServerSpec>,
+    /// `znode.container.checkIntervalMs` (60000).
+    pub container_check_interval_ms: u64,
+    /// `znode.container.maxPerMinute` (10000).
+    pub container_max_per_minute: u32,
+    /// `znode.container.maxNeverUsedIntervalMs` (0 = never reap unused containers).
+    pub container_max_never_used_interval_ms: u64,
+    /// Keys accepted but not used, to be logged once.
+    pub ignored: Vec<String>,
+}
+
+/// A configuration problem that stops start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {reason}")]
+    Unreadable {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value is not acceptable.
+    #[error("{file}: {key}={value}: {reason}")]
+    BadValue {
+        /// Where the key came from (a file or "command line").
+        file: String,
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let tick = 2000;
+        Config {
+            source: None,
+            tick_time_ms: tick,
+            data_dir: PathBuf::from("data"),
+            data_log_dir: PathBuf::from("data"),
+            client_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2181),
+            min_session_timeout_ms: 2 * tick as i32,
+            max_session_timeout_ms: 20 * tick as i32,
+            max_client_cnxns: 60,
+            four_letter_words: whitelist("srvr", false),
+            snap_count: 100_000,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval_h: 0,
+            max_frame: DEFAULT_MAX_FRAME,
+            extended_types: true,
+            super_digest: None,
+            read_only_mode: false,
+            reconfig_enabled: false,
+            servers: BTreeMap::new(),
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            container_max_never_used_interval_ms: 0,
+            ignored: Vec::new(),
+        }
+    }
+}
+
+/// The 4lw whitelist as ZooKeeper builds it: `*` is every word; `srvr` is always allowed;
+/// `isro` too when read-only mode is on. Unknown names are dropped.
+pub fn whitelist(list: &str, read_only_mode: bool) -> BTreeSet<&'static str> {
+    let all = FourLetterWord::ALL
+        .iter()
+        .map(|w| w.name())
+        .filter(|n| *n != "telnetclose");
+    let mut words: BTreeSet<&'static str> = if list.split(',').any(|w| w.trim() == "*") {
+        all.collect()
+    } else {
+        let wanted: BTreeSet<&str> = list.split(',').map(str::trim).collect();
+        all.filter(|n| wanted.contains(n)).collect()
+    };
+    words.insert("srvr");
+    if read_only_mode {
+        words.insert("isro");
+    }
+    words
+}
+
+/// Keys raftzk accepts and does not use (ZooKeeper options with no equivalent here).
+const KNOWN_UNUSED: &[&str] = &[
+    "initLimit",
+    "syncLimit",
+    "electionAlg",
+    "standaloneEnabled",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "serverCnxnFactory",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "globalOutstandingLimit",
+    "preAllocSize",
+    "leaderServes",
+    "cnxTimeout",
+    "quorumListenOnAllIPs",
+    "syncEnabled",
+    "forceSync",
+    "skipACL",
+    "sessionRequireClientSASLAuth",
+    "dynamicConfigFile",
+    "metricsProvider.className",
+];
+
+impl Config {
+    /// Reads `path` as a zoo.cfg on top of the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut config = Config::from_properties(&text, &file)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses zoo.cfg text; `file` names it in errors.
+    pub fn from_properties(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let props = parse_properties(text);
+        let mut config = Config::default();
+        let get = |key: &str| -> Option<&String> {
+            props
+                .get(key)
+                .or_else(|| props.get(&format!("zookeeper.{key}")))
+        };
+        let bad = |key: &str, value: &str, reason: &str| ConfigError::BadValue {
+            file: file.to_string(),
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let number = |key: &str| -> Result<Option<i64>, ConfigError> {
+            get(key)
+                .map(|v| v.parse::<i64>().map_err(|_| bad(key, v, "not a number")))
+                .transpose()
+        };
+        let flag = |key: &str| -> Result<Option<bool>, ConfigError> {
+            get(key)
+                .map(|v| match v.to_ascii_lowercase().as_str() {
+                    "true" | "yes" => Ok(true),
+                    "false" | "no" => Ok(false),
+                    _ => Err(bad(key, v, "not true or false")),
+                })
+                .transpose()
+        };
+        let positive = |key: &str, value: i64, max: i64| -> Result<i64, ConfigError> {
+            if value <= 0 || value > max {
+                Err(bad(
+                    key,
+                    &value.to_string(),
+                    &format!("must be in 1..={max}"),
+                ))
+            } else {
+                Ok(value)
+            }
+        };
+
+        if let Some(tick) = number("tickTime")? {
+            config.tick_time_ms = positive("tickTime", tick, i64::from(u32::MAX))? as u32;
+        }
+        let tick = i64::from(config.tick_time_ms);
+        config.min_session_timeout_ms = (2 * tick).min(i64::from(i32::MAX)) as i32;
+        config.max_session_timeout_ms = (20 * tick).min(i64::from(i32::MAX)) as i32;
+        if let Some(dir) = get("dataDir") {
+            config.data_dir = PathBuf::from(dir);
+            config.data_log_dir = PathBuf::from(dir);
+        }
+        if let Some(dir) = get("dataLogDir") {
+            config.data_log_dir = PathBuf::from(dir);
+        }
+        if let Some(port) = number("clientPort")? {
+            config
+                .client_addr
+                .set_port(positive("clientPort", port, 65_535)? as u16);
+        }
+        if let Some(addr) = get("clientPortAddress") {
+            let ip = resolve_ip(addr).ok_or_else(|| {
+                bad(
+                    "clientPortAddress",
+                    addr,
+                    "not an IP address or resolvable host",
+                )
+            })?;
+            config.client_addr.set_ip(ip);
+        }
+        // -1 means "the default", as in ZooKeeper.
+        if let Some(v) = number("minSessionTimeout")?.filter(|v| *v != -1) {
+            config.min_session_timeout_ms =
+                positive("minSessionTimeout", v, i64::from(i32::MAX))? as i32;
+        }
+        if let Some(v) = number("maxSessionTimeout")?.filter(|v| *v != -1) {
+            config.max_session_timeout_ms =
+                positive("maxSessionTimeout", v, i64::from(i32::MAX))? as i32;
+        }
+        if config.min_session_timeout_ms > config.max_session_timeout_ms {
+            return Err(bad(
+                "minSessionTimeout",
+                &config.min_session_timeout_ms.to_string(),
+                "must not exceed maxSessionTimeout",
+            ));
+        }
+        if let Some(v) = number("maxClientCnxns")? {
+            if v < 0 || v > i64::from(u32::MAX) {
+                return Err(bad("maxClientCnxns", &v.to_string(), "must be 0 or more"));
+            }
+            config.max_client_cnxns = v as u32;
+        }
+        if let Some(v) = number("snapCount")? {
+            config.snap_count = positive("snapCount", v, i64::MAX)? as u64;
+        }
+        if let Some(v) = number("autopurge.snapRetainCount")? {
+            config.autopurge_snap_retain_count =
+                positive("autopurge.snapRetainCount", v, 1_000_000)? as u32;
+        }
+        if let Some(v) = number("autopurge.purgeInterval")? {
+            if !(0..=1_000_000).contains(&v) {
+                return Err(bad(
+                    "autopurge.purgeInterval",
+                    &v.to_string(),
+                    "must be 0 or more",
+                ));
+            }
+            config.autopurge_purge_interval_h = v as u32;
+        }
+        if let Some(v) = number("jute.maxbuffer")? {
+            config.max_frame = positive("jute.maxbuffer", v, i64::from(i32::MAX))? as usize;
+        }
+        if let Some(v) = flag("extendedTypesEnabled")? {
+            config.extended_types = v;
+        }
+        if let Some(v) = get("DigestAuthenticationProvider.superDigest") {
+            if v.split(':').count() != 2 {
+                return Err(bad(
+                    "DigestAuthenticationProvider.superDigest",
+                    "<hidden>",
+                    "must be user:base64-digest",
+                ));
+            }
+            config.super_digest = Some(v.clone());
+        }
+        if let Some(v) = flag("readonlymode.enabled")? {
+            config.read_only_mode = v;
+        }
+        if let Some(v) = flag("reconfigEnabled")? {
+            config.reconfig_enabled = v;
+        }
+        let list = get("4lw.commands.whitelist").map_or("srvr", String::as_str);
+        config.four_letter_words = whitelist(list, config.read_only_mode);
+        if let Some(v) = number("znode.container.checkIntervalMs")? {
+            config.container_check_interval_ms =
+                positive("znode.container.checkIntervalMs", v, i64::MAX)? as u64;
+        }
+        if let Some(v) = number("znode.container.maxPerMinute")? {
+            config.container_max_per_minute =
+                positive("znode.container.maxPerMinute", v, i64::from(u32::MAX))? as u32;
+        }
+        if let Some(v) = number("znode.container.maxNeverUsedIntervalMs")? {
+            if v < 0 {
+                return Err(bad(
+                    "znode.container.maxNeverUsedIntervalMs",
+                    &v.to_string(),
+                    "must be 0 or more",
+                ));
+            }
+            config.container_max_never_used_interval_ms = v as u64;
+        }
+        for (key, value) in &props {
+            if let Some(id) = key.strip_prefix("server.") {
+                let id: u64 = id
+                    .parse()
+                    .ok()
+                    .filter(|id| (1..=255).contains(id))
+                    .ok_or_else(|| bad(key, value, "server id must be 1..255"))?;
+                let spec = parse_server(value).map_err(|reason| bad(key, value, &reason))?;
+                config.servers.insert(id, spec);
+            }
+        }
+        config.ignored = props.keys().filter(|k| !is_used_key(k)).cloned().collect();
+        Ok(config)
+    }
+
+    /// The negotiated session timeout for a requested one (ZooKeeper clamps to
+    /// [minSessionTimeout, maxSessionTimeout]).
+    pub fn negotiate_timeout(&self, requested: i32) -> i32 {
+        requested.clamp(self.min_session_timeout_ms, self.max_session_timeout_ms)
+    }
+
+    /// True if `word` may be served.
+    pub fn allows(&self, word: FourLetterWord) -> bool {
+        self.four_letter_words.contains(word.name())
+    }
+}
+
+fn is_used_key(key: &str) -> bool {
+    const USED: &[&str] = &[
+        "tickTime",
+        "dataDir",
+        "dataLogDir",
+        "clientPort",
+        "clientPortAddress",
+        "minSessionTimeout",
+        "maxSessionTimeout",
+        "maxClientCnxns",
+        "snapCount",
+        "autopurge.snapRetainCount",
+        "autopurge.purgeInterval",
+        "jute.maxbuffer",
+        "extendedTypesEnabled",
+        "DigestAuthenticationProvider.superDigest",
+        "readonlymode.enabled",
+        "reconfigEnabled",
+        "4lw.commands.whitelist",
+        "znode.container.checkIntervalMs",
+        "znode.container.maxPerMinute",
+        "znode.container.maxNeverUsedIntervalMs",
+    ];
+    let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
+    USED.contains(&bare) || bare.starts_with("server.")
+}
+
+/// Keys that are known ZooKeeper options raftzk deliberately ignores (logged at info, the
+/// rest at warn).
+pub fn is_known_unused(key: &str) -> bool {
+    let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
+    KNOWN_UNUSED.contains(&bare)
+        || [
+            "ssl.",
+            "admin.",
+            "authProvider.",
+            "metricsProvider.",
+            "quorum.",
+            "group.",
+            "weight.",
+        ]
+        .iter()
+        .any(|p| bare.starts_with(p))
+}
+
+fn resolve_ip(addr: &str) -> Option<IpAddr> {
+    if let Ok(ip) = addr.parse() {
+        return Some(ip);
+    }
+    use std::net::ToSocketAddrs;
+    (addr, 0).to_socket_addrs().ok()?.next().map(|a| a.ip())
+}
+
+/// `host:peerPort:electionPort[:participant|:observer][;[clientAddr:]clientPort]`.
+fn parse_server(value: &str) -> Result<ServerSpec, String> {
+    let (quorum, client) = match value.split_once(';') {
+        Some((q, c)) => (q.trim(), Some(c.trim())),
+        None => (value.trim(), None),
+    };
+    let parts: Vec<&str> = quorum.split(':').collect();
+    let (host, peer, election, role) = match parts.as_slice() {
+        [h, p, e] => (*h, *p, *e, None),
+        [h, p, e, r] => (*h, *p, *e, Some(*r)),
+        _ => return Err("expected host:peerPort:electionPort[:role]".into()),
+    };
+    let port = |p: &str| -> Result<u16, String> {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("bad port {p}"))
+    };
+    let observer = match role {
+        None | Some("participant") => false,
+        Some("observer") => true,
+        Some(other) => return Err(format!("unknown role {other}")),
+    };
+    let client = match client {
+        None => None,
+        Some(c) => Some(match c.rsplit_once(':') {
+            Some((addr, p)) => (Some(addr.to_string()), port(p)?),
+            None => (None, port(c)?),
+        }),
+    };
+    if host.is_empty() {
+        return Err("empty host".into());
+    }
+    Ok(ServerSpec {
+        host: host.to_string(),
+        peer_port: port(peer)?,
+        election_port: port(election)?,
+        observer,
+        client,
+    })
+}
+
+/// Java-properties lines: `key=value`, `key: value` or `key value`; `#`/`!` comments.
+fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut props = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line
+            .find(['=', ':'])
+            .or_else(|| line.find(char::is_whitespace));
+        let (key, value) = match split {
+            Some(i) => (
+                line.get(..i).unwrap_or(line),
+                line.get(i + 1..).unwrap_or(""),
+            ),
+            None => (line, ""),
+        };
+        props.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    props
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_zookeepers_but_for_address_and_ttl() {
+        let c = Config::default();
+        assert_eq!(c.client_addr.to_string(), "127.0.0.1:2181");
+        assert_eq!(
+            (c.min_session_timeout_ms, c.max_session_timeout_ms),
+            (4000, 40000)
+        );
+        assert_eq!(c.four_letter_words, BTreeSet::from(["srvr"]));
+        assert!(c.extended_types);
+        assert_eq!(c.max_frame, 1_048_575);
+    }
+
+    #[test]
+    fn reads_a_zookeeper_zoo_cfg() {
+        let text = "\
+# a comment
+tickTime=1000
+dataDir=/tmp/zk
+clientPort = 23181
+clientPortAddress=127.0.0.1
+4lw.commands.whitelist=ruok, mntr
+zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=
+readonlymode.enabled=true
+znode.container.checkIntervalMs=1000
+admin.enableServer=false
+server.1=127.0.0.1:2888:3888
+server.2=localhost:2889:3889:observer;127.0.0.1:2182
+someUnknownKey=1
+";
+        let c = Config::from_properties(text, "zoo.cfg").unwrap();
+        assert_eq!(c.tick_time_ms, 1000);
+        assert_eq!(
+            (c.min_session_timeout_ms, c.max_session_timeout_ms),
+            (2000, 20000)
+        );
+        assert_eq!(c.data_log_dir, PathBuf::from("/tmp/zk"));
+        assert_eq!(c.client_addr.port(), 23181);
+        assert_eq!(
+            c.four_letter_words,
+            BTreeSet::from(["isro", "mntr", "ruok", "srvr"])
+        );
+        assert!(c.super_digest.is_some());
+        assert_eq!(c.container_check_interval_ms, 1000);
+        assert!(c.servers[&2].observer);
+        assert_eq!(c.servers[&2].client, Some((Some("127.0.0.1".into()), 2182)));
+        assert_eq!(
+            c.ignored,
+            vec!["admin.enableServer".to_string(), "someUnknownKey".into()]
+        );
+        assert!(is_known_unused("admin.enableServer"));
+        assert!(!is_known_unused("someUnknownKey"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_file() {
+        for (text, key) in [
+            ("clientPort=abc", "clientPort"),
+            ("clientPort=70000", "clientPort"),
+            ("tickTime=0", "tickTime"),
+            ("extendedTypesEnabled=maybe", "extendedTypesEnabled"),
+            ("server.1=host:2888", "server.1"),
+            ("minSessionTimeout=50000", "minSessionTimeout"),
+        ] {
+            let err = Config::from_properties(text, "my.cfg").unwrap_err();
+            let line = err.to_string();
+            assert!(line.starts_with("my.cfg: ") && line.contains(key), "{line}");
+        }
+    }
+
+    #[test]
+    fn star_whitelists_every_word() {
+        let all = whitelist("*", false);
+        assert!(all.contains("mntr") && all.contains("ruok") && all.contains("dirs"));
+        assert!(!all.contains("telnetclose"));
+    }
+
+    #[test]
+    fn timeouts_are_clamped() {
+        let c = Config::default();
+        assert_eq!(c.negotiate_timeout(1000), 4000);
+        assert_eq!(c.negotiate_timeout(100_000), 40_000);
+        assert_eq!(c.negotiate_timeout(10_000), 10_000);
+    }
+}

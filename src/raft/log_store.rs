@@ -1,0 +1,301 @@
+//! The Raft log and vote, in RocksDB (column families `logs` and `meta`).
+//!
+//! Rules this store keeps (openraft's storage contract and `style.md` §5), each with a test:
+//! - **Flush before the callback.** `append` writes all its entries as one `WriteBatch` with
+//!   `sync = true` (one fsync per append: group commit happens above, in the Proposer) and only
+//!   then reports the I/O complete. `truncate`, `purge` and `save_vote` are synced too, so log
+//!   and vote I/O are durable in call order.
+//! - **`save_committed`/`read_committed` are real**, so a restarted member re-applies up to its
+//!   old commit point before it serves. They are not synced: a stale value only means less
+//!   re-apply at start, never a lost write (the entries themselves are synced).
+//! - **`purge` records the purged id**, so `get_log_state` never consults the state machine.
+//! - Keys are big-endian u64 indexes, so RocksDB's order is log order.
+//! - Every stored entry starts with a format byte; an unknown format or undecodable bytes is a
+//!   storage error naming the index, never a silently skipped entry.
+
+// openraft's storage traits return its 224-byte StorageError; the helpers return it too.
+#![allow(clippy::result_large_err)]
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{LogState, RaftLogReader, StorageIOError, Vote};
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, DB};
+
+use super::types::{LogId, NodeId, StorageError, TypeConfig};
+
+type Entry = openraft::Entry<TypeConfig>;
+
+const CF_LOGS: &str = "logs";
+const CF_META: &str = "meta";
+const KEY_VOTE: &[u8] = b"vote";
+const KEY_COMMITTED: &[u8] = b"committed";
+const KEY_PURGED: &[u8] = b"last_purged";
+const ENTRY_FORMAT: u8 = 1;
+
+/// The RocksDB-backed log store. Cheap to clone (shares the database).
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+}
+
+/// Why the log database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the Raft log in {path}: {source}")]
+pub struct OpenError {
+    path: String,
+    source: rocksdb::Error,
+}
+
+impl LogStore {
+    /// Opens (creating if needed) the log database in `dir`.
+    pub fn open(dir: &Path) -> Result<LogStore, OpenError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let cfs =
+            [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, dir, cfs).map_err(|source| OpenError {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(LogStore { db: Arc::new(db) })
+    }
+
+    fn logs(&self) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(CF_LOGS)
+            .ok_or_else(|| StorageIOError::read_logs(&missing_cf(CF_LOGS)).into())
+    }
+
+    fn meta(&self) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(CF_META)
+            .ok_or_else(|| StorageIOError::read(&missing_cf(CF_META)).into())
+    }
+
+    /// A meta value; undecodable bytes are an error, never "absent".
+    fn get_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, std::io::Error> {
+        let cf = self
+            .db
+            .cf_handle(CF_META)
+            .ok_or_else(|| missing_cf(CF_META))?;
+        let Some(bytes) = self.db.get_cf(cf, key).map_err(std::io::Error::other)? else {
+            return Ok(None);
+        };
+        postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| corrupt(format!("meta key {}: {e}", String::from_utf8_lossy(key))))
+    }
+
+    /// Writes `batch`, fsynced, on a blocking thread (an fsync must not stall the runtime).
+    async fn write_synced(&self, batch: WriteBatch) -> Result<(), std::io::Error> {
+        let db = self.db.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut opts = rocksdb::WriteOptions::default();
+            opts.set_sync(true);
+            db.write_opt(batch, &opts)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(std::io::Error::other(e)),
+            Err(join) => Err(std::io::Error::other(join)),
+        }
+    }
+
+    fn read_range(&self, start: u64, end: u64) -> Result<Vec<Entry>, StorageError> {
+        let cf = self.logs()?;
+        let mut entries = Vec::new();
+        let from = start.to_be_bytes();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(&from, Direction::Forward))
+        {
+            let (key, value) = item.map_err(|e| StorageIOError::read_logs(&e))?;
+            let index = index_of_key(&key).ok_or_else(|| {
+                StorageIOError::read_logs(&corrupt(format!("log key of {} bytes", key.len())))
+            })?;
+            if index >= end {
+                break;
+            }
+            entries.push(decode_entry(index, &value)?);
+        }
+        Ok(entries)
+    }
+
+    fn last_entry(&self) -> Result<Option<Entry>, StorageError> {
+        let cf = self.logs()?;
+        let mut iter = self.db.iterator_cf(cf, IteratorMode::End);
+        match iter.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (key, value) = item.map_err(|e| StorageIOError::read_logs(&e))?;
+                let index = index_of_key(&key).unwrap_or(u64::MAX);
+                Ok(Some(decode_entry(index, &value)?))
+            }
+        }
+    }
+}
+
+fn missing_cf(name: &str) -> std::io::Error {
+    std::io::Error::other(format!("column family {name} is missing"))
+}
+
+fn corrupt(what: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+}
+
+fn index_of_key(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
+}
+
+fn encode_entry(entry: &Entry) -> Result<Vec<u8>, postcard::Error> {
+    let mut bytes = vec![ENTRY_FORMAT];
+    bytes.extend(postcard::to_stdvec(entry)?);
+    Ok(bytes)
+}
+
+fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry, StorageError> {
+    match bytes.split_first() {
+        Some((&ENTRY_FORMAT, body)) => postcard::from_bytes(body).map_err(|e| {
+            StorageIOError::read_log_at_index(index, &corrupt(format!("entry {index}: {e}"))).into()
+        }),
+        _ => Err(StorageIOError::read_log_at_index(
+            index,
+            &corrupt(format!("entry {index}: unknown format byte")),
+        )
+        .into()),
+    }
+}
+
+fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
+    let start = match range.start_bound() {
+        Bound::Included(&i) => i,
+        Bound::Excluded(&i) => i.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&i) => i.saturating_add(1),
+        Bound::Excluded(&i) => i,
+        Bound::Unbounded => u64::MAX,
+    };
+    (start, end)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let (start, end) = bounds(&range);
+        self.read_range(start, end)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged: Option<LogId> = self
+            .get_meta(KEY_PURGED)
+            .map_err(|e| StorageIOError::read_logs(&e))?;
+        let last = self.last_entry()?.map(|e| e.log_id);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last.or(last_purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> LogStore {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        let bytes = postcard::to_stdvec(vote).map_err(|e| StorageIOError::write_vote(&e))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.meta()?, KEY_VOTE, bytes);
+        self.write_synced(batch)
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        self.get_meta(KEY_VOTE)
+            .map_err(|e| StorageIOError::read_vote(&e).into())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        let bytes = postcard::to_stdvec(&committed).map_err(|e| StorageIOError::write(&e))?;
+        self.db
+            .put_cf(self.meta()?, KEY_COMMITTED, bytes)
+            .map_err(|e| StorageIOError::write(&e).into())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        let committed: Option<Option<LogId>> = self
+            .get_meta(KEY_COMMITTED)
+            .map_err(|e| StorageIOError::read(&e))?;
+        Ok(committed.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let cf = self.logs()?;
+        let mut batch = WriteBatch::default();
+        for entry in entries {
+            let bytes = encode_entry(&entry)
+                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
+            batch.put_cf(cf, entry.log_id.index.to_be_bytes(), bytes);
+        }
+        // One synced batch: the entries are on disk before openraft hears they are.
+        let result = self.write_synced(batch).await;
+        let failed = result.as_ref().err().map(StorageIOError::write_logs);
+        callback.log_io_completed(result);
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.logs()?,
+            log_id.index.to_be_bytes(),
+            u64::MAX.to_be_bytes(),
+        );
+        // delete_range's end is exclusive: remove the very last key too.
+        batch.delete_cf(self.logs()?, u64::MAX.to_be_bytes());
+        self.write_synced(batch)
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let bytes = postcard::to_stdvec(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.meta()?, KEY_PURGED, bytes);
+        batch.delete_range_cf(
+            self.logs()?,
+            0u64.to_be_bytes(),
+            log_id.index.saturating_add(1).to_be_bytes(),
+        );
+        self.write_synced(batch)
+            .await
+            .map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+}

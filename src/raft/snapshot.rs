@@ -1,0 +1,167 @@
+//! Snapshot files: the Raft metadata and the replicated state, written to a temporary name,
+//! fsynced, renamed and the directory fsynced, so a snapshot on disk is always whole. Since
+//! openraft purges only logs a snapshot covers, snapshot + log tail is the complete durable
+//! state of the in-memory machine.
+//!
+//! File layout: `"RZKRAFT\0"` · `u32 meta length` · meta (postcard) · `u32 CRC-32 of meta` ·
+//! the state snapshot (which carries its own length and checksum, `txn::state`).
+//! Files are named `snap-<last index, 20 digits>-<term>.rzk`; the highest index is current.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::types::SnapshotMeta;
+use crate::txn::{ReplicatedState, SnapshotError};
+
+const MAGIC: &[u8; 8] = b"RZKRAFT\0";
+
+/// Why a snapshot file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotFileError {
+    /// Reading, writing or listing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is damaged: the member must not start from it.
+    #[error("{path}: corrupt snapshot: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A decoded snapshot.
+pub struct LoadedSnapshot {
+    /// Its Raft metadata.
+    pub meta: SnapshotMeta,
+    /// The state it holds.
+    pub state: ReplicatedState,
+    /// The file's bytes, as streamed to other members.
+    pub bytes: Vec<u8>,
+}
+
+/// The directory of snapshot files.
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    dir: PathBuf,
+}
+
+impl SnapshotStore {
+    /// Snapshots in `dir` (created if missing).
+    pub fn open(dir: &Path) -> Result<SnapshotStore, SnapshotFileError> {
+        fs::create_dir_all(dir).map_err(|source| SnapshotFileError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(SnapshotStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Encodes a snapshot file's bytes.
+    pub fn encode(meta: &SnapshotMeta, state_bytes: &[u8]) -> Result<Vec<u8>, postcard::Error> {
+        let meta = postcard::to_stdvec(meta)?;
+        let mut out = Vec::with_capacity(meta.len() + state_bytes.len() + 16);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
+        out.extend_from_slice(&meta);
+        out.extend_from_slice(&crc32fast::hash(&meta).to_be_bytes());
+        out.extend_from_slice(state_bytes);
+        Ok(out)
+    }
+
+    /// Decodes a snapshot file's bytes.
+    pub fn decode(bytes: &[u8]) -> Result<(SnapshotMeta, ReplicatedState), String> {
+        let rest = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or_else(|| "bad magic".to_string())?;
+        let (len, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| "truncated header".to_string())?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let (meta, rest) = rest
+            .split_at_checked(len)
+            .ok_or_else(|| "truncated metadata".to_string())?;
+        let (crc, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| "truncated metadata checksum".to_string())?;
+        if u32::from_be_bytes(*crc) != crc32fast::hash(meta) {
+            return Err("metadata checksum mismatch".into());
+        }
+        let meta: SnapshotMeta =
+            postcard::from_bytes(meta).map_err(|e| format!("undecodable metadata: {e}"))?;
+        let state = ReplicatedState::decode_snapshot(rest)
+            .map_err(|e: SnapshotError| format!("state: {e}"))?;
+        Ok((meta, state))
+    }
+
+    /// Writes a snapshot durably and removes older ones. Returns the file's bytes.
+    pub fn save(&self, meta: &SnapshotMeta, bytes: &[u8]) -> Result<PathBuf, SnapshotFileError> {
+        let index = meta.last_log_id.map_or(0, |id| id.index);
+        let term = meta.last_log_id.map_or(0, |id| id.leader_id.term);
+        let name = format!("snap-{index:020}-{term}.rzk");
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SnapshotFileError::Io { path, source }
+        };
+        let mut file = File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        for old in self.files()?.into_iter().filter(|p| *p != path) {
+            // A leftover old snapshot only costs disk; the new one is already durable.
+            let _ = fs::remove_file(old);
+        }
+        Ok(path)
+    }
+
+    /// The newest snapshot, if any. A damaged newest file is an error, not a reason to fall
+    /// back: serving an older state could lose acknowledged writes the purged log had.
+    pub fn load_latest(&self) -> Result<Option<LoadedSnapshot>, SnapshotFileError> {
+        let Some(path) = self.files()?.pop() else {
+            return Ok(None);
+        };
+        let bytes = fs::read(&path).map_err(|source| SnapshotFileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let (meta, state) =
+            SnapshotStore::decode(&bytes).map_err(|reason| SnapshotFileError::Corrupt {
+                path: path.clone(),
+                reason,
+            })?;
+        Ok(Some(LoadedSnapshot { meta, state, bytes }))
+    }
+
+    /// Snapshot files, oldest first (names sort by index). Temporary files are ignored.
+    fn files(&self) -> Result<Vec<PathBuf>, SnapshotFileError> {
+        let entries = fs::read_dir(&self.dir).map_err(|source| SnapshotFileError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("snap-") && n.ends_with(".rzk"))
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+}

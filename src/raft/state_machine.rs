@@ -1,0 +1,259 @@
+//! The openraft state machine: the in-memory [`ReplicatedState`] behind one lock, the
+//! deterministic apply, and snapshots.
+//!
+//! Locking: `SharedState::inner` is a std `RwLock`, never held across an `.await`. Apply takes
+//! it for writing, one entry at a time, and hands each outcome to the [`Delivery`] *under the
+//! lock*; reads take it for reading and queue their reply under it too. So every connection's
+//! queue sees replies and watch events in the order the state changed (`style.md` §4: watch
+//! events may not overtake their write's reply, nor a reply overtake an earlier event).
+
+use std::io::Cursor;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use tokio::sync::watch;
+
+use super::snapshot::{LoadedSnapshot, SnapshotStore};
+use super::types::{EntryApplied, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use super::Delivery;
+use crate::txn::{apply_entry, ReplicatedState};
+
+type Entry = openraft::Entry<TypeConfig>;
+
+/// What readers see: the state and how far it has been applied.
+#[derive(Debug, Default)]
+pub struct StateInner {
+    /// Tree, sessions, last zxid.
+    pub state: ReplicatedState,
+    /// The last applied log id.
+    pub last_applied: Option<LogId>,
+    /// The last applied membership.
+    pub membership: StoredMembership,
+}
+
+/// A read view of the applied state (a read-lock guard: keep it short, never across `.await`).
+pub type StateView<'a> = RwLockReadGuard<'a, StateInner>;
+
+/// The applied state shared between the state machine and readers.
+#[derive(Debug)]
+pub struct SharedState {
+    inner: RwLock<StateInner>,
+    applied: watch::Sender<u64>,
+}
+
+impl SharedState {
+    /// A shared state starting from `inner`.
+    pub fn new(inner: StateInner) -> SharedState {
+        let index = inner.last_applied.map_or(0, |id| id.index);
+        SharedState {
+            inner: RwLock::new(inner),
+            applied: watch::channel(index).0,
+        }
+    }
+
+    /// Locks the state for reading.
+    pub fn read(&self) -> StateView<'_> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, StateInner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The last applied log index, as a channel to wait on.
+    pub fn applied_index(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+}
+
+/// The openraft state machine.
+pub struct StateMachine {
+    shared: Arc<SharedState>,
+    delivery: Arc<dyn Delivery>,
+    snapshots: SnapshotStore,
+}
+
+impl StateMachine {
+    /// A state machine over `shared`, delivering outcomes to `delivery`, keeping snapshots in
+    /// `snapshots`.
+    pub fn new(
+        shared: Arc<SharedState>,
+        delivery: Arc<dyn Delivery>,
+        snapshots: SnapshotStore,
+    ) -> StateMachine {
+        StateMachine {
+            shared,
+            delivery,
+            snapshots,
+        }
+    }
+
+    /// The starting state for a member: the newest snapshot, or a fresh tree.
+    pub fn initial_state(loaded: Option<&LoadedSnapshot>) -> StateInner {
+        match loaded {
+            Some(snap) => StateInner {
+                state: snap.state.clone(),
+                last_applied: snap.meta.last_log_id,
+                membership: snap.meta.last_membership.clone(),
+            },
+            None => StateInner {
+                state: ReplicatedState::new(),
+                ..StateInner::default()
+            },
+        }
+    }
+
+    fn apply_one(&self, entry: Entry) -> EntryApplied {
+        let mut inner = self.shared.write();
+        let index = entry.log_id.index;
+        match entry.payload {
+            EntryPayload::Normal(log_entry) => {
+                let outcomes = apply_entry(&mut inner.state, index, &log_entry);
+                for (txn, outcome) in log_entry.txns.iter().zip(outcomes) {
+                    self.delivery.deliver(txn, outcome);
+                }
+            }
+            EntryPayload::Blank => inner.state.note_index(index),
+            EntryPayload::Membership(membership) => {
+                inner.state.note_index(index);
+                inner.membership = StoredMembership::new(Some(entry.log_id), membership);
+            }
+        }
+        inner.last_applied = Some(entry.log_id);
+        let applied = EntryApplied {
+            last_zxid: inner.state.last_zxid,
+        };
+        drop(inner);
+        self.shared.applied.send_replace(index);
+        applied
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let inner = self.shared.read();
+        Ok((inner.last_applied, inner.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<EntryApplied>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        // One result per entry, Blank and Membership included (openraft asserts the count).
+        Ok(entries.into_iter().map(|e| self.apply_one(e)).collect())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            shared: self.shared.clone(),
+            snapshots: self.snapshots.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let (file_meta, state) = SnapshotStore::decode(&bytes).map_err(|reason| {
+            StorageIOError::read_snapshot(Some(meta.signature()), &std::io::Error::other(reason))
+        })?;
+        let snapshots = self.snapshots.clone();
+        let meta_for_file = meta.clone();
+        let saved =
+            tokio::task::spawn_blocking(move || snapshots.save(&meta_for_file, &bytes)).await;
+        match saved {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(StorageIOError::write_snapshot(Some(meta.signature()), &e).into())
+            }
+            Err(e) => return Err(StorageIOError::write_snapshot(Some(meta.signature()), &e).into()),
+        }
+        let mut inner = self.shared.write();
+        inner.state = state;
+        inner.last_applied = meta.last_log_id.or(file_meta.last_log_id);
+        inner.membership = meta.last_membership.clone();
+        let index = inner.last_applied.map_or(0, |id| id.index);
+        drop(inner);
+        self.shared.applied.send_replace(index);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let snapshots = self.snapshots.clone();
+        let loaded = tokio::task::spawn_blocking(move || snapshots.load_latest())
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(loaded.map(|snap| Snapshot {
+            meta: snap.meta,
+            snapshot: Box::new(Cursor::new(snap.bytes)),
+        }))
+    }
+}
+
+/// Builds a snapshot of the applied state as it is when the build starts.
+pub struct SnapshotBuilder {
+    shared: Arc<SharedState>,
+    snapshots: SnapshotStore,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let shared = self.shared.clone();
+        let snapshots = self.snapshots.clone();
+        // Encoding holds the read lock (applies wait), on a blocking thread so the runtime that
+        // openraft shares keeps ticking. Metadata and state are read under the same lock, so
+        // the data can never be newer than `last_log_id` (openraft pitfall §6.5).
+        let built = tokio::task::spawn_blocking(move || {
+            let inner = shared.read();
+            let state_bytes = inner.state.encode_snapshot();
+            let last = inner.last_applied;
+            let meta = SnapshotMeta {
+                last_log_id: last,
+                last_membership: inner.membership.clone(),
+                snapshot_id: format!(
+                    "{}-{}-{}",
+                    last.map_or(0, |id| id.leader_id.term),
+                    last.map_or(0, |id| id.index),
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis())
+                ),
+            };
+            drop(inner);
+            let state_bytes = state_bytes.map_err(|e| e.to_string())?;
+            let bytes = SnapshotStore::encode(&meta, &state_bytes).map_err(|e| e.to_string())?;
+            snapshots.save(&meta, &bytes).map_err(|e| e.to_string())?;
+            Ok::<_, String>((meta, bytes))
+        })
+        .await;
+        let (meta, bytes) = match built {
+            Ok(Ok(done)) => done,
+            Ok(Err(reason)) => {
+                return Err(
+                    StorageIOError::write_snapshot(None, &std::io::Error::other(reason)).into(),
+                )
+            }
+            Err(e) => return Err(StorageIOError::write_snapshot(None, &e).into()),
+        };
+        tracing::info!(
+            index = meta.last_log_id.map_or(0, |id| id.index),
+            bytes = bytes.len(),
+            "snapshot written"
+        );
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}

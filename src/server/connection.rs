@@ -1,0 +1,327 @@
+//! One client connection, from the first byte to the close: four-letter-word sniffing, the
+//! handshake (new session or resume), then the request pipeline; and the writer task that
+//! owns the socket's write half.
+//!
+//! ZooKeeper's rules this follows (`protocol.md` §1, §3): the first four bytes of a fresh
+//! connection may be a four-letter word; otherwise the first frame is a ConnectRequest, and
+//! nothing else is read until the session is set up. A client whose lastZxidSeen is ahead of
+//! this member is closed with no reply; an unknown session or a wrong password gets the
+//! "invalid session" ConnectResponse, then a close.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use jute_codec::{sniff, ConnectRequest, FrameCodec, FrameError, Jute, Sniff};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::Decoder;
+
+use super::handle::{Binding, ConnectionHandle, Outbound};
+use super::pipeline::Pipeline;
+use super::session_ids;
+use super::{fourlw, Server};
+use crate::txn::{Origin, Txn, TxnOp};
+
+/// How long a connection may take to send its first frame (ZooKeeper's
+/// `sessionlessCnxnTimeout`, 10 s).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let Some(handle) = server
+        .connections
+        .open(peer, server.config.max_client_cnxns, tx)
+    else {
+        server
+            .stats
+            .connections_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(%peer, limit = server.config.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
+        return;
+    };
+    server
+        .stats
+        .connection_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let writer = tokio::spawn(write_loop(write_half, rx, handle.clone()));
+    let reason = run(&server, &handle, read_half).await;
+    match &reason {
+        End::ClientClosed => {
+            tracing::debug!(conn = handle.id, %peer, "client closed the connection")
+        }
+        End::Done(why) => tracing::debug!(conn = handle.id, %peer, why, "connection closed"),
+        End::Protocol(why) => {
+            server
+                .stats
+                .connections_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(conn = handle.id, %peer, why = %why, "closing connection");
+        }
+    }
+    handle.close();
+    // The writer flushes what is queued, then ends.
+    let _ = writer.await;
+    server.connections.remove(&handle);
+    server.watches().remove_connection(handle.id);
+}
+
+/// Why a connection ended.
+pub(crate) enum End {
+    /// EOF or a reset from the client.
+    ClientClosed,
+    /// The server ended it on purpose (4lw answered, session closed, refused).
+    Done(&'static str),
+    /// The client broke the protocol.
+    Protocol(String),
+}
+
+/// Reads from the socket into `buf` until it holds at least `n` bytes.
+async fn fill(read: &mut OwnedReadHalf, buf: &mut BytesMut, n: usize) -> Result<(), End> {
+    while buf.len() < n {
+        match read.read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(End::ClientClosed),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads one frame, refusing a bad length before reading its body.
+pub(crate) async fn next_frame(
+    server: &Server,
+    read: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    codec: &mut FrameCodec,
+) -> Result<BytesMut, End> {
+    loop {
+        match codec.decode(buf) {
+            Ok(Some(frame)) => {
+                server
+                    .stats
+                    .bytes_received
+                    .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
+                return Ok(frame);
+            }
+            Ok(None) => match read.read_buf(buf).await {
+                Ok(0) | Err(_) => return Err(End::ClientClosed),
+                Ok(_) => {}
+            },
+            Err(FrameError::BadLength { len, max }) => {
+                server
+                    .stats
+                    .large_requests_rejected
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(End::Protocol(format!(
+                    "Len error: advertised length {len} is outside 0..={max} (jute.maxbuffer)"
+                )));
+            }
+            Err(e) => return Err(End::Protocol(e.to_string())),
+        }
+    }
+}
+
+async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: OwnedReadHalf) -> End {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, fill(&mut read, &mut buf, 4)).await {
+        Err(_) => {
+            server
+                .stats
+                .sessionless_expired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return End::Done("no handshake within 10 s");
+        }
+        Ok(Err(end)) => return end,
+        Ok(Ok(())) => {}
+    }
+    if let Sniff::FourLetterWord(word) = sniff(&buf) {
+        let _ = buf.split_to(4);
+        // stmk carries an 8-byte mask; give it a moment to arrive.
+        if word == jute_codec::FourLetterWord::Stmk {
+            let _ = tokio::time::timeout(Duration::from_millis(500), fill(&mut read, &mut buf, 8))
+                .await;
+        }
+        handle
+            .stats
+            .received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let text = fourlw::respond(server, word, &buf);
+        handle.send_bytes(text.into());
+        return End::Done("four-letter word answered");
+    }
+    let mut codec = FrameCodec::new(server.config.max_frame);
+    let frame = match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        next_frame(server, &mut read, &mut buf, &mut codec),
+    )
+    .await
+    {
+        Err(_) => return End::Done("no handshake within 10 s"),
+        Ok(Err(end)) => return end,
+        Ok(Ok(frame)) => frame,
+    };
+    server
+        .stats
+        .packets_received
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let connect = match ConnectRequest::from_bytes(&frame) {
+        Ok(connect) => connect,
+        Err(e) => return End::Protocol(format!("undecodable ConnectRequest: {e}")),
+    };
+    let binding = match handshake(server, handle, &connect).await {
+        Ok(binding) => binding,
+        Err(end) => return end,
+    };
+    let mut pipeline = Pipeline::new(server.clone(), handle.clone(), binding);
+    pipeline.run(read, buf, codec).await
+}
+
+/// Sets up the session: a new one through the log, or a resumed one checked against the
+/// replicated table.
+async fn handshake(
+    server: &Arc<Server>,
+    handle: &Arc<ConnectionHandle>,
+    connect: &ConnectRequest,
+) -> Result<Binding, End> {
+    handle.set_read_only_byte(connect.read_only.is_some());
+    let timeout_ms = server.config.negotiate_timeout(connect.time_out);
+    let (last_zxid, known) = {
+        let view = server.replica.state.read();
+        let known = view
+            .state
+            .sessions
+            .get(connect.session_id)
+            .map(|info| info.password.clone());
+        (view.state.last_zxid, known)
+    };
+    if connect.last_zxid_seen > last_zxid {
+        tracing::info!(
+            conn = handle.id,
+            client_zxid = format_args!("0x{:x}", connect.last_zxid_seen),
+            our_zxid = format_args!("0x{last_zxid:x}"),
+            "refusing session: the client has seen a newer zxid; it must try another server"
+        );
+        return Err(End::Done("client is ahead of this member"));
+    }
+    if connect.session_id != 0 {
+        let valid = known.as_deref() == Some(connect.passwd.as_slice())
+            && server.tracker.is_live(connect.session_id);
+        if !valid {
+            // ZooKeeper also drops the session's live connection when the password is wrong.
+            if let Some(other) = server.connections.by_session(connect.session_id) {
+                other.close();
+            }
+            tracing::info!(
+                conn = handle.id,
+                session = format_args!("0x{:x}", connect.session_id),
+                "invalid session (expired, unknown or wrong password)"
+            );
+            handle.refuse_session();
+            return Err(End::Done("invalid session"));
+        }
+        let binding = Binding {
+            session_id: connect.session_id,
+            timeout_ms,
+        };
+        if let Some(old) = server.connections.bind_session(handle, binding) {
+            old.close();
+        }
+        server.tracker.touch(connect.session_id, timeout_ms);
+        handle.send_connect_response(timeout_ms, connect.session_id, connect.passwd.clone());
+        tracing::debug!(
+            conn = handle.id,
+            session = format_args!("0x{:x}", connect.session_id),
+            "session resumed"
+        );
+        return Ok(binding);
+    }
+    // A new session: its id and password are chosen here, before logging; the Notifier sends
+    // the ConnectResponse when the createSession entry is applied.
+    let session_id = loop {
+        let id = server.session_ids.next();
+        if !server.replica.state.read().state.sessions.contains(id) {
+            break id;
+        }
+    };
+    let txn = Txn {
+        session_id,
+        origin: Some(Origin {
+            member: server.member_id(),
+            connection: handle.id,
+            xid: 0,
+        }),
+        auth: Vec::new(),
+        op: TxnOp::CreateSession {
+            timeout_ms,
+            password: session_ids::password(),
+        },
+    };
+    let mut done = handle.writes_done();
+    let mut closed = handle.closed_signal();
+    server.tracker.touch(session_id, timeout_ms);
+    handle.write_proposed(std::time::Instant::now(), "SESS");
+    server
+        .stats
+        .outstanding
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if server.replica.proposer.propose(txn).await.is_err() {
+        return Err(End::Done("write path shut down"));
+    }
+    tokio::select! {
+        r = done.wait_for(|n| *n >= 1) => { if r.is_err() { return Err(End::Done("closed")); } }
+        _ = closed.wait_for(|c| *c) => return Err(End::Done("closed during handshake")),
+    }
+    match handle.binding() {
+        Some(binding) => {
+            tracing::debug!(
+                conn = handle.id,
+                session = format_args!("0x{session_id:x}"),
+                timeout_ms,
+                "session created"
+            );
+            Ok(binding)
+        }
+        None => Err(End::Done("session not created")),
+    }
+}
+
+/// Owns the write half: writes queued bytes, coalescing whatever is waiting into one write,
+/// until asked to close or the socket fails.
+async fn write_loop(
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    handle: Arc<ConnectionHandle>,
+) {
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut closing = false;
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Outbound::Bytes(bytes) => {
+                    handle.written(bytes.len());
+                    out.extend_from_slice(&bytes);
+                }
+                Outbound::Close => closing = true,
+            }
+            if out.len() < 256 * 1024 && !closing {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !out.is_empty() && write.write_all(&out).await.is_err() {
+            handle.close();
+            return;
+        }
+        out.clear();
+        if closing {
+            let _ = write.shutdown().await;
+            return;
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! A connection as the rest of the member sees it: a queue of outgoing frames, the session it
+//! is bound to, its counters, and the registry of every open connection.
+//!
+//! Frames are encoded by whoever produces them (a read, the Delivery, a watch) and queued on
+//! an unbounded channel that only the connection's writer task drains. The queue is
+//! bounded in bytes instead: a client that does not read its replies is disconnected once
+//! `MAX_QUEUED_BYTES` are waiting, rather than growing the server's memory without limit.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use jute_codec::{
+    encode_frame, xid, ConnectResponse, EncodeFrame, ErrorCode, EventType, KeeperState, Reply,
+    ReplyHeader, Response, WatcherEvent,
+};
+use tokio::sync::{mpsc, watch};
+
+use super::stats::ServerStats;
+
+/// Outgoing bytes a connection may have waiting before it is closed as a slow consumer.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// What the writer task is asked to do.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Write these bytes (one or more whole frames, or raw 4lw text).
+    Bytes(Bytes),
+    /// Flush what is queued, then close.
+    Close,
+}
+
+/// The session a connection is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    /// The session id.
+    pub session_id: i64,
+    /// The negotiated timeout, ms.
+    pub timeout_ms: i32,
+}
+
+/// Per-connection counters for `cons`/`stat`.
+#[derive(Debug)]
+pub struct ConnStats {
+    /// When the connection was accepted (wall clock, ms).
+    pub established_ms: i64,
+    /// Frames received.
+    pub received: AtomicU64,
+    /// Frames sent.
+    pub sent: AtomicU64,
+    inner: Mutex<ConnStatsInner>,
+}
+
+/// The mutable part of [`ConnStats`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnStatsInner {
+    /// Last operation, as ZooKeeper abbreviates it (`GETD`, `CREA`, …), `NA` after a reset.
+    pub last_op: &'static str,
+    /// Last client xid.
+    pub last_cxid: Option<i32>,
+    /// Last zxid replied.
+    pub last_zxid: i64,
+    /// When the last reply was sent (wall clock, ms).
+    pub last_response_ms: i64,
+    /// Latency of the last request, ms.
+    pub last_latency: u64,
+    /// Min/total/max/count of request latencies, ms.
+    pub min: u64,
+    /// Sum of latencies.
+    pub total: u64,
+    /// Largest latency.
+    pub max: u64,
+    /// Number of latencies.
+    pub count: u64,
+}
+
+impl ConnStats {
+    fn new() -> ConnStats {
+        ConnStats {
+            established_ms: now_ms(),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            inner: Mutex::new(ConnStatsInner {
+                last_op: "NA",
+                last_zxid: -1,
+                ..ConnStatsInner::default()
+            }),
+        }
+    }
+
+    /// A copy of the mutable counters.
+    pub fn snapshot(&self) -> ConnStatsInner {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records an answered request.
+    pub fn record(&self, op: &'static str, xid: i32, zxid: i64, latency_ms: u64) {
+        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        s.last_op = op;
+        s.last_cxid = Some(xid);
+        s.last_zxid = zxid;
+        s.last_response_ms = now_ms();
+        s.last_latency = latency_ms;
+        s.min = if s.count == 0 {
+            latency_ms
+        } else {
+            s.min.min(latency_ms)
+        };
+        s.max = s.max.max(latency_ms);
+        s.total += latency_ms;
+        s.count += 1;
+    }
+
+    /// `crst`.
+    pub fn reset(&self) {
+        self.received.store(0, Ordering::Relaxed);
+        self.sent.store(0, Ordering::Relaxed);
+        *self.inner.lock().unwrap_or_else(PoisonError::into_inner) = ConnStatsInner {
+            last_op: "NA",
+            last_zxid: -1,
+            ..ConnStatsInner::default()
+        };
+    }
+}
+
+/// One open client connection.
+#[derive(Debug)]
+pub struct ConnectionHandle {
+    /// This member's id for the connection.
+    pub id: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Counters.
+    pub stats: ConnStats,
+    tx: mpsc::UnboundedSender<Outbound>,
+    queued: AtomicUsize,
+    writes_done: watch::Sender<u64>,
+    closed: watch::Sender<bool>,
+    binding: Mutex<Option<Binding>>,
+    /// Whether the handshake carried the readOnly byte (the reply must match).
+    read_only_byte: Mutex<bool>,
+    /// Receive times of writes in flight, oldest first, for latency.
+    write_started: Mutex<VecDeque<(Instant, &'static str)>>,
+    server_stats: Arc<ServerStats>,
+}
+
+impl ConnectionHandle {
+    fn new(
+        id: u64,
+        peer: SocketAddr,
+        tx: mpsc::UnboundedSender<Outbound>,
+        server_stats: Arc<ServerStats>,
+    ) -> ConnectionHandle {
+        ConnectionHandle {
+            id,
+            peer,
+            stats: ConnStats::new(),
+            tx,
+            queued: AtomicUsize::new(0),
+            writes_done: watch::channel(0).0,
+            closed: watch::channel(false).0,
+            binding: Mutex::new(None),
+            read_only_byte: Mutex::new(false),
+            write_started: Mutex::new(VecDeque::new()),
+            server_stats,
+        }
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session bound to this connection, once the handshake is done.
+    pub fn binding(&self) -> Option<Binding> {
+        *Self::lock(&self.binding)
+    }
+
+    /// Binds the connection to a session.
+    pub fn bind(&self, binding: Binding) {
+        *Self::lock(&self.binding) = Some(binding);
+    }
+
+    /// Remembers whether the ConnectRequest had the readOnly byte.
+    pub fn set_read_only_byte(&self, present: bool) {
+        *Self::lock(&self.read_only_byte) = present;
+    }
+
+    /// Queues encoded bytes; closes the connection if the client is not reading.
+    pub fn send_bytes(&self, bytes: Bytes) {
+        if *self.closed.borrow() {
+            return;
+        }
+        let queued = self.queued.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
+        if queued > MAX_QUEUED_BYTES {
+            tracing::warn!(conn = self.id, peer = %self.peer, queued, "client does not read its replies; closing");
+            self.close();
+            return;
+        }
+        // The receiver is gone only when the writer ended, i.e. the socket is closed already.
+        let _ = self.tx.send(Outbound::Bytes(bytes));
+    }
+
+    /// Encodes and queues one frame.
+    pub fn send_frame(&self, frame: &impl EncodeFrame) {
+        let mut buf = BytesMut::new();
+        if encode_frame(frame, &mut buf, usize::MAX).is_ok() {
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            self.server_stats
+                .packets_sent
+                .fetch_add(1, Ordering::Relaxed);
+            self.send_bytes(buf.freeze());
+        }
+    }
+
+    /// Queues a reply.
+    pub fn send_reply(&self, xid: i32, zxid: i64, err: ErrorCode, response: Response) {
+        self.send_frame(&Reply {
+            header: ReplyHeader { xid, zxid, err },
+            response,
+        });
+    }
+
+    /// Queues a watch notification (xid −1, zxid −1, as 3.8 sends them).
+    pub fn send_event(&self, event_type: EventType, path: &str) {
+        self.send_reply(
+            xid::NOTIFICATION,
+            -1,
+            ErrorCode::Ok,
+            Response::Notification(WatcherEvent {
+                event_type,
+                state: KeeperState::SyncConnected,
+                path: path.to_string(),
+            }),
+        );
+    }
+
+    /// Queues a ConnectResponse, with the readOnly byte iff the request had one.
+    pub fn send_connect_response(&self, timeout_ms: i32, session_id: i64, passwd: Vec<u8>) {
+        let read_only = (*Self::lock(&self.read_only_byte)).then_some(false);
+        self.send_frame(&ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout_ms,
+            session_id,
+            passwd,
+            read_only,
+        });
+    }
+
+    /// The "invalid session" ConnectResponse (timeout 0, session 0, zero password), then close.
+    pub fn refuse_session(&self) {
+        self.send_connect_response(0, 0, vec![0; 16]);
+        self.close();
+    }
+
+    /// The writer finished writing `n` bytes.
+    pub fn written(&self, n: usize) {
+        self.queued.fetch_sub(
+            n.min(self.queued.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Flushes what is queued and closes. Idempotent.
+    pub fn close(&self) {
+        if self.closed.send_replace(true) {
+            return;
+        }
+        let _ = self.tx.send(Outbound::Close);
+    }
+
+    /// True once closing.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// A channel that turns true when the connection closes.
+    pub fn closed_signal(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
+    /// Notes that a write was proposed at `started`.
+    pub fn write_proposed(&self, started: Instant, op: &'static str) {
+        Self::lock(&self.write_started).push_back((started, op));
+    }
+
+    /// Counts an applied write of this connection (its reply is queued): wakes reads that
+    /// wait for their session's earlier writes. Returns the write's start time and op.
+    pub fn write_applied(&self) -> Option<(Instant, &'static str)> {
+        let started = Self::lock(&self.write_started).pop_front();
+        self.writes_done.send_modify(|n| *n += 1);
+        started
+    }
+
+    /// A channel counting this connection's applied writes.
+    pub fn writes_done(&self) -> watch::Receiver<u64> {
+        self.writes_done.subscribe()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// Every open connection of this member.
+#[derive(Debug)]
+pub struct Connections {
+    inner: Mutex<Registry>,
+    stats: Arc<ServerStats>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    next_id: u64,
+    by_id: HashMap<u64, Arc<ConnectionHandle>>,
+    by_session: HashMap<i64, u64>,
+    per_ip: HashMap<IpAddr, u32>,
+}
+
+impl Connections {
+    /// An empty registry whose connections count into `stats`.
+    pub fn new(stats: Arc<ServerStats>) -> Connections {
+        Connections {
+            inner: Mutex::new(Registry::default()),
+            stats,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new connection unless its IP already has `max_per_ip` (0 = unlimited).
+    pub fn open(
+        &self,
+        peer: SocketAddr,
+        max_per_ip: u32,
+        tx: mpsc::UnboundedSender<Outbound>,
+    ) -> Option<Arc<ConnectionHandle>> {
+        let mut reg = self.lock();
+        let count = reg.per_ip.entry(peer.ip()).or_insert(0);
+        if max_per_ip != 0 && *count >= max_per_ip {
+            return None;
+        }
+        *count += 1;
+        reg.next_id += 1;
+        let handle = Arc::new(ConnectionHandle::new(
+            reg.next_id,
+            peer,
+            tx,
+            self.stats.clone(),
+        ));
+        reg.by_id.insert(handle.id, handle.clone());
+        Some(handle)
+    }
+
+    /// Forgets a closed connection.
+    pub fn remove(&self, handle: &ConnectionHandle) {
+        let mut reg = self.lock();
+        if reg.by_id.remove(&handle.id).is_none() {
+            return;
+        }
+        if let Some(count) = reg.per_ip.get_mut(&handle.peer.ip()) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                reg.per_ip.remove(&handle.peer.ip());
+            }
+        }
+        if let Some(binding) = handle.binding() {
+            if reg.by_session.get(&binding.session_id) == Some(&handle.id) {
+                reg.by_session.remove(&binding.session_id);
+            }
+        }
+    }
+
+    /// Binds `handle` to a session; returns the connection previously bound to it, which the
+    /// caller closes (a session has one connection per member, as in ZooKeeper).
+    pub fn bind_session(
+        &self,
+        handle: &Arc<ConnectionHandle>,
+        binding: Binding,
+    ) -> Option<Arc<ConnectionHandle>> {
+        handle.bind(binding);
+        let mut reg = self.lock();
+        let old = reg.by_session.insert(binding.session_id, handle.id);
+        old.filter(|id| *id != handle.id)
+            .and_then(|id| reg.by_id.get(&id).cloned())
+    }
+
+    /// The connection with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ConnectionHandle>> {
+        self.lock().by_id.get(&id).cloned()
+    }
+
+    /// The connection bound to a session.
+    pub fn by_session(&self, session_id: i64) -> Option<Arc<ConnectionHandle>> {
+        let reg = self.lock();
+        reg.by_session
+            .get(&session_id)
+            .and_then(|id| reg.by_id.get(id))
+            .cloned()
+    }
+
+    /// Every open connection, by id.
+    pub fn all(&self) -> Vec<Arc<ConnectionHandle>> {
+        let mut all: Vec<_> = self.lock().by_id.values().cloned().collect();
+        all.sort_by_key(|h| h.id);
+        all
+    }
+
+    /// Number of open connections.
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// True if none are open.
+    pub fn is_empty(&self) -> bool {
+        self.lock().by_id.is_empty()
+    }
+}
+
+/// Wall clock, ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

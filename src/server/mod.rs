@@ -1,0 +1,250 @@
+//! The client side: the listener, connections (handshake, four-letter words, framing), the
+//! per-session pipeline, reads, and the [`Notifier`] that turns applied outcomes into watch
+//! events and replies.
+//!
+//! A request's path (`design.md`): bytes → `FrameCodec` → `Request` → the connection's
+//! pipeline, which answers requests strictly in order: a read waits for the session's earlier
+//! writes, then reads the local state under its lock; a write goes to the Proposer and is
+//! answered by the Notifier when its entry is applied.
+
+pub mod connection;
+pub mod fourlw;
+pub mod handle;
+pub mod listener;
+pub mod pipeline;
+pub mod reads;
+pub mod stats;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use jute_codec::{ErrorCode, OpCode, Request, Response};
+
+use crate::config::Config;
+use crate::raft::{Delivery, NodeId, ProposeError, Replica};
+use crate::session::tracker::SessionTracker;
+use crate::txn::{Origin, Txn, TxnOp, TxnOutcome};
+use crate::watch::WatchManager;
+use handle::{Binding, Connections};
+use stats::ServerStats;
+
+/// Everything connections share.
+pub struct Server {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Raft: proposals and the applied state.
+    pub replica: Replica,
+    /// Open connections.
+    pub connections: Arc<Connections>,
+    /// This member's watches.
+    pub watches: Arc<Mutex<WatchManager>>,
+    /// Session expiry bookkeeping.
+    pub tracker: Arc<SessionTracker>,
+    /// Counters.
+    pub stats: Arc<ServerStats>,
+    /// The next session id.
+    pub session_ids: session_ids::SessionIds,
+}
+
+impl Server {
+    /// The watch manager, locked.
+    pub fn watches(&self) -> MutexGuard<'_, WatchManager> {
+        self.watches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This member's id.
+    pub fn member_id(&self) -> NodeId {
+        self.replica.member_id
+    }
+}
+
+pub mod session_ids {
+    //! Session ids and passwords, chosen before the createSession entry is logged.
+
+    use std::io::Read;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// ZooKeeper's layout: bits 63–56 the member id, 55–16 the low 40 bits of the clock (ms)
+    /// when the member started, then +1 per session; ids stay unique across members and
+    /// restarts. The container marker `0x8000000000000000` is never issued.
+    #[derive(Debug)]
+    pub struct SessionIds {
+        next: AtomicI64,
+    }
+
+    impl SessionIds {
+        /// The generator for member `member_id`, seeded from the wall clock.
+        pub fn new(member_id: u64) -> SessionIds {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let base = ((now << 24) as u64 >> 8) as i64 | ((member_id as i64 & 0xff) << 56);
+            SessionIds {
+                next: AtomicI64::new(base),
+            }
+        }
+
+        /// The next id.
+        pub fn next(&self) -> i64 {
+            loop {
+                let id = self.next.fetch_add(1, Ordering::Relaxed);
+                if id != i64::MIN && id != 0 {
+                    return id;
+                }
+            }
+        }
+    }
+
+    /// 16 random bytes for a session password.
+    pub fn password() -> Vec<u8> {
+        let mut bytes = vec![0u8; 16];
+        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+        if read.is_err() {
+            // No urandom: mix the clock and a process-wide counter (still unique per session).
+            static COUNTER: AtomicI64 = AtomicI64::new(0);
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                ^ (COUNTER.fetch_add(1, Ordering::Relaxed) as u64).rotate_left(32);
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = (seed.rotate_left((i * 8) as u32) & 0xff) as u8 ^ (i as u8).wrapping_mul(151);
+            }
+        }
+        bytes
+    }
+}
+
+/// Turns applied outcomes into watch events and replies for this member's connections. It
+/// runs under the state's write lock (see `raft::Delivery`), so it only queues frames.
+pub struct Notifier {
+    /// This member.
+    pub member_id: NodeId,
+    /// Open connections.
+    pub connections: Arc<Connections>,
+    /// Watches.
+    pub watches: Arc<Mutex<WatchManager>>,
+    /// Counters.
+    pub stats: Arc<ServerStats>,
+}
+
+impl Delivery for Notifier {
+    fn deliver(&self, txn: &Txn, outcome: TxnOutcome) {
+        if !outcome.triggers.is_empty() {
+            let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
+            for trigger in &outcome.triggers {
+                for conn in watches.trigger(&trigger.path, trigger.event) {
+                    if let Some(handle) = self.connections.get(conn) {
+                        handle.send_event(trigger.event, &trigger.path);
+                    }
+                }
+            }
+        }
+        if let Some(origin) = txn.origin.filter(|o| o.member == self.member_id) {
+            self.answer(origin, txn, &outcome);
+        }
+        if let Some(session) = outcome.closed_session {
+            if txn.origin.is_none() {
+                self.stats
+                    .sessions_expired
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(session = format_args!("0x{session:x}"), "session expired");
+            }
+            if let Some(handle) = self.connections.by_session(session) {
+                handle.close();
+            }
+        }
+    }
+
+    fn write_failed(&self, origin: &Origin, reason: &ProposeError) {
+        if origin.member != self.member_id {
+            return;
+        }
+        if let Some(handle) = self.connections.get(origin.connection) {
+            tracing::warn!(conn = handle.id, %reason, "write fate unknown; closing the connection");
+            handle.close();
+        }
+    }
+}
+
+impl Notifier {
+    /// The reply to a Txn proposed by one of this member's connections.
+    fn answer(&self, origin: Origin, txn: &Txn, outcome: &TxnOutcome) {
+        let Some(handle) = self.connections.get(origin.connection) else {
+            return;
+        };
+        match &txn.op {
+            TxnOp::CreateSession {
+                timeout_ms,
+                password,
+            } => {
+                if outcome.err == ErrorCode::Ok {
+                    let binding = Binding {
+                        session_id: txn.session_id,
+                        timeout_ms: *timeout_ms,
+                    };
+                    if let Some(old) = self.connections.bind_session(&handle, binding) {
+                        old.close();
+                    }
+                    handle.send_connect_response(*timeout_ms, txn.session_id, password.clone());
+                } else {
+                    handle.refuse_session();
+                }
+            }
+            TxnOp::CloseSession => {
+                handle.send_reply(origin.xid, outcome.zxid, outcome.err, Response::Empty);
+                handle.close();
+            }
+            _ => handle.send_reply(
+                origin.xid,
+                outcome.zxid,
+                outcome.err,
+                outcome.response.clone(),
+            ),
+        }
+        if let Some((started, op)) = handle.write_applied() {
+            let latency = started.elapsed().as_millis() as u64;
+            self.stats.latency.record(latency);
+            self.stats
+                .outstanding
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            handle.stats.record(op, origin.xid, outcome.zxid, latency);
+        }
+    }
+}
+
+/// ZooKeeper's four-letter abbreviation of an operation, as `cons` shows it (`lop=`).
+pub fn op_abbreviation(op: OpCode) -> &'static str {
+    match op {
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => "CREA",
+        OpCode::Delete | OpCode::DeleteContainer => "DELE",
+        OpCode::Exists => "EXIS",
+        OpCode::GetData => "GETD",
+        OpCode::SetData => "SETD",
+        OpCode::GetAcl => "GETA",
+        OpCode::SetAcl => "SETA",
+        OpCode::GetChildren | OpCode::GetChildren2 => "GETC",
+        OpCode::Sync => "SYNC",
+        OpCode::Ping => "PING",
+        OpCode::Check => "CHEC",
+        OpCode::Multi => "MULT",
+        OpCode::MultiRead => "MLTR",
+        OpCode::Reconfig => "RECO",
+        OpCode::CheckWatches => "CHKW",
+        OpCode::RemoveWatches => "REMW",
+        OpCode::Auth => "AUTH",
+        OpCode::SetWatches => "SETW",
+        OpCode::SetWatches2 => "STW2",
+        OpCode::Sasl => "SASL",
+        OpCode::GetEphemerals => "GETE",
+        OpCode::GetAllChildrenNumber => "GETACN",
+        OpCode::AddWatch => "ADDW",
+        OpCode::WhoAmI => "HOMI",
+        OpCode::CreateSession => "SESS",
+        OpCode::CloseSession => "CLOS",
+        OpCode::Notification | OpCode::Error | OpCode::Unknown(_) => "UNKN",
+    }
+}
+
+/// The opcode a request was sent with, for stats.
+pub fn request_op(request: &Request) -> OpCode {
+    request.op_code()
+}

@@ -1,0 +1,387 @@
+//! The session pipeline: a connection's requests after the handshake, answered strictly in
+//! the order they arrived (`protocol.md` §4.2) while writes stay pipelined.
+//!
+//! - A write is proposed at once and answered by the Notifier when applied; writes of one
+//!   connection are applied in the order proposed, so their replies leave in order.
+//! - A read first waits until every earlier write of this connection is applied (its reply
+//!   is then already queued), and is answered under the state lock. Because reads are done in
+//!   this task, in order, a read never sees a write the client sent after it.
+//! - ping, auth, sasl and the watch ops are local and ordered like reads.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use jute_codec::{
+    decode_request, xid, AuthPacket, ErrorCode, EventType, FrameCodec, Id, OpCode, Request,
+    RequestError, Response, SetSaslResponse, SetWatches2,
+};
+use tokio::net::tcp::OwnedReadHalf;
+
+use super::connection::{next_frame, End};
+use super::handle::{Binding, ConnectionHandle};
+use super::reads::{read, Reader};
+use super::{op_abbreviation, Server};
+use crate::tree::acl::digest_id;
+use crate::txn::{is_logged_write, prepare_write, Origin, Txn, TxnOp, WriteRules};
+
+/// One connection's pipeline.
+pub(crate) struct Pipeline {
+    server: Arc<Server>,
+    handle: Arc<ConnectionHandle>,
+    binding: Binding,
+    /// The connection's identities: `ip:<peer>` always, then every auth added.
+    auth: Vec<Id>,
+    /// Writes proposed by this connection so far (compared with the applied count).
+    writes_sent: u64,
+    rules: WriteRules,
+}
+
+/// What to do after a request.
+enum Flow {
+    Continue,
+    Stop(End),
+}
+
+impl Pipeline {
+    /// The pipeline of a connection bound to `binding`.
+    pub(crate) fn new(
+        server: Arc<Server>,
+        handle: Arc<ConnectionHandle>,
+        binding: Binding,
+    ) -> Pipeline {
+        let writes_sent = *handle.writes_done().borrow();
+        let rules = WriteRules {
+            extended_types: server.config.extended_types,
+            reconfig_enabled: server.config.reconfig_enabled,
+        };
+        Pipeline {
+            auth: vec![Id {
+                scheme: "ip".into(),
+                id: Some(handle.peer.ip().to_string()),
+            }],
+            server,
+            handle,
+            binding,
+            writes_sent,
+            rules,
+        }
+    }
+
+    /// Reads and answers requests until the connection ends.
+    pub(crate) async fn run(
+        &mut self,
+        mut read: OwnedReadHalf,
+        mut buf: BytesMut,
+        mut codec: FrameCodec,
+    ) -> End {
+        let mut closed = self.handle.closed_signal();
+        loop {
+            let frame = tokio::select! {
+                frame = next_frame(&self.server, &mut read, &mut buf, &mut codec) => frame,
+                _ = closed.wait_for(|c| *c) => return End::Done("closed by the server"),
+            };
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(end) => return end,
+            };
+            self.server
+                .stats
+                .packets_received
+                .fetch_add(1, Ordering::Relaxed);
+            self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
+            self.server.tracker.touch_known(self.binding.session_id);
+            match self.handle_frame(&frame).await {
+                Flow::Continue => {}
+                Flow::Stop(end) => return end,
+            }
+        }
+    }
+
+    async fn handle_frame(&mut self, frame: &[u8]) -> Flow {
+        let started = Instant::now();
+        let (header, request) = match decode_request(frame) {
+            Ok(decoded) => decoded,
+            Err(RequestError::Header(e)) => {
+                return Flow::Stop(End::Protocol(format!("unreadable request: {e}")))
+            }
+            Err(RequestError::Body { header, source }) => {
+                tracing::debug!(conn = self.handle.id, xid = header.xid, op = %header.op, %source, "undecodable request body");
+                // A write-type op still takes a zxid, as ZooKeeper logs an error txn.
+                return if header.op.is_write() && header.op != OpCode::CloseSession {
+                    self.propose(
+                        header.xid,
+                        header.op,
+                        TxnOp::Fail(ErrorCode::MarshallingError),
+                        started,
+                    )
+                    .await
+                } else {
+                    self.reply_local(
+                        header.xid,
+                        header.op,
+                        ErrorCode::MarshallingError,
+                        Response::Empty,
+                        started,
+                    )
+                    .await
+                };
+            }
+        };
+        let xid = header.xid;
+        match request {
+            Request::CloseSession => {
+                let flow = self
+                    .propose(xid, OpCode::CloseSession, TxnOp::CloseSession, started)
+                    .await;
+                if let Flow::Stop(end) = flow {
+                    return Flow::Stop(end);
+                }
+                // Requests pipelined behind closeSession get no reply: stop reading, and wait
+                // until the reply is queued (the Notifier closes the connection after it).
+                let _ = self.wait_for_writes().await;
+                Flow::Stop(End::Done("session closed by the client"))
+            }
+            request if is_logged_write(&request) => {
+                let op = request.op_code();
+                let txn_op = prepare_write(request, &self.rules);
+                self.propose(xid, op, txn_op, started).await
+            }
+            Request::Auth(auth) => self.auth(auth, started).await,
+            Request::Sasl(_) => {
+                // No SASL here: ZooKeeper answers err 0, zxid 0, a null token, and carries on.
+                if let Err(flow) = self.wait_for_writes().await {
+                    return flow;
+                }
+                self.handle.send_reply(
+                    xid,
+                    0,
+                    ErrorCode::Ok,
+                    Response::Sasl(SetSaslResponse { token: None }),
+                );
+                self.finish(OpCode::Sasl, xid, 0, started);
+                Flow::Continue
+            }
+            Request::SetWatches(w) => {
+                let w = SetWatches2 {
+                    relative_zxid: w.relative_zxid,
+                    data_watches: w.data_watches,
+                    exist_watches: w.exist_watches,
+                    child_watches: w.child_watches,
+                    ..SetWatches2::default()
+                };
+                self.set_watches(xid, OpCode::SetWatches, &w, started).await
+            }
+            Request::SetWatches2(w) => {
+                self.set_watches(xid, OpCode::SetWatches2, &w, started)
+                    .await
+            }
+            Request::Sync(_) => {
+                // One member: every committed entry is applied once the earlier writes are.
+                self.read(xid, OpCode::Sync, &request, started).await
+            }
+            Request::Unknown { .. } | Request::CreateSession(_) => self.unimplemented(xid).await,
+            _ => {
+                let op = request.op_code();
+                self.read(xid, op, &request, started).await
+            }
+        }
+    }
+
+    /// Waits until every write this connection proposed is applied (and answered).
+    async fn wait_for_writes(&self) -> Result<(), Flow> {
+        let target = self.writes_sent;
+        let mut done = self.handle.writes_done();
+        let mut closed = self.handle.closed_signal();
+        tokio::select! {
+            r = done.wait_for(|n| *n >= target) => r.map(|_| ()).map_err(|_| Flow::Stop(End::Done("closed"))),
+            _ = closed.wait_for(|c| *c) => Err(Flow::Stop(End::Done("closed while waiting for writes"))),
+        }
+    }
+
+    async fn propose(&mut self, xid: i32, op: OpCode, txn_op: TxnOp, started: Instant) -> Flow {
+        let txn = Txn {
+            session_id: self.binding.session_id,
+            origin: Some(Origin {
+                member: self.server.member_id(),
+                connection: self.handle.id,
+                xid,
+            }),
+            auth: self.auth.clone(),
+            op: txn_op,
+        };
+        self.writes_sent += 1;
+        self.handle.write_proposed(started, op_abbreviation(op));
+        self.server
+            .stats
+            .outstanding
+            .fetch_add(1, Ordering::Relaxed);
+        match self.server.replica.proposer.propose(txn).await {
+            Ok(()) => Flow::Continue,
+            Err(e) => Flow::Stop(End::Protocol(format!("write path unavailable: {e}"))),
+        }
+    }
+
+    async fn read(&mut self, xid: i32, op: OpCode, request: &Request, started: Instant) -> Flow {
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        let view = self.server.replica.state.read();
+        let (err, response) = {
+            let mut watches = self.server.watches();
+            let who = Reader {
+                conn: self.handle.id,
+                session_id: self.binding.session_id,
+                auth: &self.auth,
+            };
+            read(&view.state, &mut watches, &who, request)
+        };
+        let zxid = view.state.last_zxid;
+        let reply_xid = if op == OpCode::Ping { xid::PING } else { xid };
+        self.handle.send_reply(reply_xid, zxid, err, response);
+        drop(view);
+        self.finish(op, xid, zxid, started);
+        Flow::Continue
+    }
+
+    /// A local reply (no state read), after the earlier writes.
+    async fn reply_local(
+        &mut self,
+        xid: i32,
+        op: OpCode,
+        err: ErrorCode,
+        response: Response,
+        started: Instant,
+    ) -> Flow {
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        let zxid = self.server.replica.state.read().state.last_zxid;
+        self.handle.send_reply(xid, zxid, err, response);
+        self.finish(op, xid, zxid, started);
+        Flow::Continue
+    }
+
+    fn finish(&self, op: OpCode, xid: i32, zxid: i64, started: Instant) {
+        let latency = started.elapsed().as_millis() as u64;
+        self.server.stats.latency.record(latency);
+        self.handle
+            .stats
+            .record(op_abbreviation(op), xid, zxid, latency);
+    }
+
+    /// auth (xid −4): digest and ip are ZooKeeper's default providers; any other scheme is
+    /// AuthFailed, then a close. The reply's zxid is 0.
+    async fn auth(&mut self, auth: AuthPacket, started: Instant) -> Flow {
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        match auth.scheme.as_str() {
+            "digest" => {
+                let id = digest_id(&String::from_utf8_lossy(&auth.auth));
+                if self.server.config.super_digest.as_deref() == Some(id.as_str()) {
+                    self.add_auth(Id {
+                        scheme: "super".into(),
+                        id: Some(String::new()),
+                    });
+                }
+                self.add_auth(Id {
+                    scheme: "digest".into(),
+                    id: Some(id),
+                });
+            }
+            "ip" => {}
+            other => {
+                self.server
+                    .stats
+                    .auth_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    conn = self.handle.id,
+                    scheme = other,
+                    "auth with an unknown scheme; closing"
+                );
+                self.handle
+                    .send_reply(xid::AUTH, 0, ErrorCode::AuthFailed, Response::Empty);
+                return Flow::Stop(End::Done("authentication failed"));
+            }
+        }
+        self.handle
+            .send_reply(xid::AUTH, 0, ErrorCode::Ok, Response::Empty);
+        self.finish(OpCode::Auth, xid::AUTH, 0, started);
+        Flow::Continue
+    }
+
+    fn add_auth(&mut self, id: Id) {
+        if !self.auth.contains(&id) {
+            self.auth.push(id);
+        }
+    }
+
+    /// setWatches/setWatches2 after a reconnect: re-register, and fire at once what changed
+    /// since the client's last zxid (`protocol.md` §8.4); the events precede the reply.
+    async fn set_watches(
+        &mut self,
+        xid: i32,
+        op: OpCode,
+        w: &SetWatches2,
+        started: Instant,
+    ) -> Flow {
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        let view = self.server.replica.state.read();
+        let tree = &view.state.tree;
+        let conn = self.handle.id;
+        {
+            let mut watches = self.server.watches();
+            for path in &w.data_watches {
+                match tree.get(path) {
+                    None => self.handle.send_event(EventType::NodeDeleted, path),
+                    Some(node) if node.meta.mzxid > w.relative_zxid => {
+                        self.handle.send_event(EventType::NodeDataChanged, path)
+                    }
+                    Some(_) => watches.add_data_watch(conn, path),
+                }
+            }
+            for path in &w.exist_watches {
+                match tree.get(path) {
+                    None => watches.add_data_watch(conn, path),
+                    Some(_) => self.handle.send_event(EventType::NodeCreated, path),
+                }
+            }
+            for path in &w.child_watches {
+                match tree.get(path) {
+                    None => self.handle.send_event(EventType::NodeDeleted, path),
+                    Some(node) if node.meta.pzxid > w.relative_zxid => {
+                        self.handle.send_event(EventType::NodeChildrenChanged, path)
+                    }
+                    Some(_) => watches.add_child_watch(conn, path),
+                }
+            }
+            for path in &w.persistent_watches {
+                watches.add_persistent_watch(conn, path, false);
+            }
+            for path in &w.persistent_recursive_watches {
+                watches.add_persistent_watch(conn, path, true);
+            }
+        }
+        let zxid = view.state.last_zxid;
+        self.handle
+            .send_reply(xid, zxid, ErrorCode::Ok, Response::Empty);
+        drop(view);
+        self.finish(op, xid, zxid, started);
+        Flow::Continue
+    }
+
+    /// An opcode with no request form: Unimplemented with zxid −1, then a close.
+    async fn unimplemented(&mut self, xid: i32) -> Flow {
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        self.handle
+            .send_reply(xid, -1, ErrorCode::Unimplemented, Response::Empty);
+        Flow::Stop(End::Protocol(format!("unknown opcode (xid {xid})")))
+    }
+}

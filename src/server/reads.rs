@@ -1,0 +1,207 @@
+//! Reads, answered from this member's applied state. The caller holds the state's read lock
+//! for the whole call and queues the reply before releasing it, and registers watches under
+//! the same lock, so a watch can never miss a change that the read did not see
+//! (`protocol.md` §8.2 for which read sets which watch).
+
+use jute_codec::{
+    AddWatchMode, ClientInfo, ErrorCode, ErrorResponse, GetAclResponse,
+    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
+    GetEphemeralsResponse, Id, MultiOp, MultiRequest, MultiResponse, MultiResult, Perms, Request,
+    Response, StatResponse, SyncResponse, WhoAmIResponse,
+};
+
+use crate::tree::{acl, DataTree, Node};
+use crate::txn::ReplicatedState;
+use crate::watch::WatchManager;
+
+/// Who is reading.
+pub struct Reader<'a> {
+    /// The connection (watches belong to it).
+    pub conn: u64,
+    /// Its session.
+    pub session_id: i64,
+    /// Its identities.
+    pub auth: &'a [Id],
+}
+
+/// Answers a read request: the reply's error code and body.
+pub fn read(
+    state: &ReplicatedState,
+    watches: &mut WatchManager,
+    who: &Reader<'_>,
+    request: &Request,
+) -> (ErrorCode, Response) {
+    let tree = &state.tree;
+    let result = match request {
+        Request::Exists(r) => {
+            // exists checks only for NUL, and leaves its watch even when the node is absent.
+            if r.path.contains('\0') {
+                return (ErrorCode::BadArguments, Response::Empty);
+            }
+            if r.watch {
+                watches.add_data_watch(who.conn, &r.path);
+            }
+            lookup(tree, &r.path).map(|node| Response::Exists(StatResponse { stat: node.stat() }))
+        }
+        Request::GetData(r) => readable(tree, &r.path, who).map(|node| {
+            if r.watch {
+                watches.add_data_watch(who.conn, &r.path);
+            }
+            Response::GetData(GetDataResponse {
+                data: node.data.clone(),
+                stat: node.stat(),
+            })
+        }),
+        Request::GetChildren(r) => readable(tree, &r.path, who).map(|node| {
+            if r.watch {
+                watches.add_child_watch(who.conn, &r.path);
+            }
+            Response::GetChildren(GetChildrenResponse {
+                children: node.children.iter().cloned().collect(),
+            })
+        }),
+        Request::GetChildren2(r) => readable(tree, &r.path, who).map(|node| {
+            if r.watch {
+                watches.add_child_watch(who.conn, &r.path);
+            }
+            Response::GetChildren2(GetChildren2Response {
+                children: node.children.iter().cloned().collect(),
+                stat: node.stat(),
+            })
+        }),
+        Request::GetAcl(r) => get_acl(tree, &r.path, who),
+        Request::GetAllChildrenNumber(r) => readable(tree, &r.path, who).map(|_| {
+            let total = tree.descendant_count(normalize(&r.path)).unwrap_or(0);
+            Response::GetAllChildrenNumber(GetAllChildrenNumberResponse {
+                total_number: i32::try_from(total).unwrap_or(i32::MAX),
+            })
+        }),
+        Request::GetEphemerals(r) => {
+            let prefix = r.prefix_path.as_str();
+            let all = prefix.is_empty() || prefix == "/";
+            let ephemerals = tree
+                .ephemerals_of(who.session_id)
+                .filter(|p| all || p.starts_with(prefix))
+                .map(str::to_string)
+                .collect();
+            Ok(Response::GetEphemerals(GetEphemeralsResponse {
+                ephemerals,
+            }))
+        }
+        Request::MultiRead(m) => return multi_read(tree, who, m),
+        Request::Sync(r) => Ok(Response::Sync(SyncResponse {
+            path: r.path.clone(),
+        })),
+        Request::CheckWatches(r) => match watches.has_watch(who.conn, &r.path, r.watcher_type) {
+            None => Err(ErrorCode::MarshallingError),
+            Some(true) => Ok(Response::Empty),
+            Some(false) => Err(ErrorCode::NoWatcher),
+        },
+        Request::RemoveWatches(r) => {
+            match watches.remove_watches(who.conn, &r.path, r.watcher_type) {
+                None => Err(ErrorCode::MarshallingError),
+                Some(true) => Ok(Response::Empty),
+                Some(false) => Err(ErrorCode::NoWatcher),
+            }
+        }
+        Request::AddWatch(r) => match r.mode {
+            AddWatchMode::Persistent | AddWatchMode::PersistentRecursive => {
+                let recursive = r.mode == AddWatchMode::PersistentRecursive;
+                watches.add_persistent_watch(who.conn, &r.path, recursive);
+                Ok(Response::AddWatch(ErrorResponse { err: ErrorCode::Ok }))
+            }
+            AddWatchMode::Unknown(_) => Err(ErrorCode::MarshallingError),
+        },
+        Request::WhoAmI => Ok(Response::WhoAmI(WhoAmIResponse {
+            client_info: who
+                .auth
+                .iter()
+                .map(|id| ClientInfo {
+                    auth_scheme: id.scheme.clone(),
+                    user: id.id.clone().unwrap_or_default(),
+                })
+                .collect(),
+        })),
+        Request::Ping => Ok(Response::Empty),
+        _ => Err(ErrorCode::MarshallingError),
+    };
+    match result {
+        Ok(response) => (ErrorCode::Ok, response),
+        Err(code) => (code, Response::Empty),
+    }
+}
+
+/// Reads do not validate paths (`protocol.md` §10); the empty path reads as the root, as in
+/// ZooKeeper, whose tree also registers the root under "".
+fn normalize(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
+}
+
+fn lookup<'t>(tree: &'t DataTree, path: &str) -> Result<&'t Node, ErrorCode> {
+    tree.get(normalize(path)).ok_or(ErrorCode::NoNode)
+}
+
+/// The node, if it exists and the reader may READ it.
+fn readable<'t>(tree: &'t DataTree, path: &str, who: &Reader<'_>) -> Result<&'t Node, ErrorCode> {
+    let node = lookup(tree, path)?;
+    if acl::check(&node.acl, Perms::READ, who.auth) {
+        Ok(node)
+    } else {
+        Err(ErrorCode::NoAuth)
+    }
+}
+
+/// getACL needs READ or ADMIN; without ADMIN digest ids are masked as `user:x`.
+fn get_acl(tree: &DataTree, path: &str, who: &Reader<'_>) -> Result<Response, ErrorCode> {
+    let node = lookup(tree, path)?;
+    let admin = acl::check(&node.acl, Perms::ADMIN, who.auth);
+    if !admin && !acl::check(&node.acl, Perms::READ, who.auth) {
+        return Err(ErrorCode::NoAuth);
+    }
+    let list = if admin {
+        node.acl.to_vec()
+    } else {
+        acl::mask_digests(&node.acl)
+    };
+    Ok(Response::GetAcl(GetAclResponse {
+        acl: list,
+        stat: node.stat(),
+    }))
+}
+
+/// multiRead: each getData/getChildren answered on its own (no atomicity), watch flags
+/// ignored. One made of writes gets MarshallingError with an empty result list.
+fn multi_read(tree: &DataTree, who: &Reader<'_>, m: &MultiRequest) -> (ErrorCode, Response) {
+    if m.ops.iter().any(|op| !op.is_read()) {
+        return (
+            ErrorCode::MarshallingError,
+            Response::Multi(MultiResponse::default()),
+        );
+    }
+    let results = m
+        .ops
+        .iter()
+        .map(|op| {
+            let result = match op {
+                MultiOp::GetData(r) => readable(tree, &r.path, who).map(|node| {
+                    MultiResult::GetData(GetDataResponse {
+                        data: node.data.clone(),
+                        stat: node.stat(),
+                    })
+                }),
+                MultiOp::GetChildren(r) => readable(tree, &r.path, who).map(|node| {
+                    MultiResult::GetChildren(GetChildrenResponse {
+                        children: node.children.iter().cloned().collect(),
+                    })
+                }),
+                _ => Err(ErrorCode::MarshallingError),
+            };
+            result.unwrap_or_else(MultiResult::Error)
+        })
+        .collect();
+    (ErrorCode::Ok, Response::Multi(MultiResponse { results }))
+}
