@@ -1,0 +1,292 @@
+"""Start and stop a ZooKeeper-protocol server for the compat suites.
+
+Two servers speak the same wire protocol and read the same zoo.cfg:
+
+* ``start_zookeeper(tmpdir, **opts)``: the real Apache ZooKeeper 3.8.0 (Debian's
+  ``zookeeper`` package), standalone, as ``java ... ZooKeeperServerMain zoo.cfg``;
+* ``start_raftzk(tmpdir, **opts)``: ``$RAFTZK_BIN`` (default
+  ``$CARGO_TARGET_DIR/release/raftzk``, else ``<repo>/target/release/raftzk``)
+  run as ``raftzk --config zoo.cfg``.
+
+Each listens on a free 127.0.0.1 port with its own data directory under
+``tmpdir``; the call returns once the port answers ``ruok`` with ``imok`` and
+``srvr`` no longer says "not currently serving" (at most ``start_timeout``
+seconds, default 30) and gives back a ``Server`` with
+``host``, ``port``, ``hostport``, ``pid``, ``log_path`` and ``stop()``.
+``stop()`` signals only that PID (SIGTERM, then SIGKILL after a grace period).
+
+Options (keyword arguments of both start functions):
+  tick_time=2000, min_session_timeout=None, max_session_timeout=None,
+  container_check_interval_ms=1000, extended_types=True,
+  extra_cfg={key: value} (more zoo.cfg lines), start_timeout=30.
+
+Usable as a library or from the command line for manual runs:
+  python3 servers.py zk|raftzk [tmpdir]   (prints host:port, Ctrl-C stops)
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+ZK_CLASSPATH = ":".join(
+    [
+        "/usr/share/java/zookeeper.jar",
+        "/usr/share/java/zookeeper-jute.jar",
+        "/usr/share/java/slf4j-api.jar",
+        "/usr/share/java/slf4j-simple.jar",
+    ]
+)
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def free_port():
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def four_letter_word(host, port, cmd, timeout=5.0):
+    """Send a 4lw command (e.g. b'ruok') on a fresh connection and return the
+    whole text reply (the server closes after it)."""
+    if isinstance(cmd, str):
+        cmd = cmd.encode()
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(cmd)
+        out = b""
+        while True:
+            try:
+                d = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not d:
+                break
+            out += d
+    return out.decode("utf-8", "replace")
+
+
+class Server:
+    def __init__(self, kind, host, port, proc, data_dir, cfg_path, log_path):
+        self.kind = kind
+        self.host = host
+        self.port = port
+        self.proc = proc
+        self.pid = proc.pid
+        self.data_dir = data_dir
+        self.cfg_path = cfg_path
+        self.log_path = log_path
+
+    @property
+    def hostport(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(lines[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, grace=10.0):
+        """Stop this server: SIGTERM to its own PID, SIGKILL after `grace` s."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            return self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return self.proc.wait(timeout=grace)
+
+    def __repr__(self):
+        return "<%s %s pid=%d>" % (self.kind, self.hostport, self.pid)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _zoo_cfg(data_dir, port, tick_time=2000, min_session_timeout=None,
+             max_session_timeout=None, container_check_interval_ms=1000,
+             extended_types=True, extra_cfg=None):
+    lines = [
+        "tickTime=%d" % tick_time,
+        "dataDir=%s" % data_dir,
+        "clientPort=%d" % port,
+        "clientPortAddress=127.0.0.1",
+        "admin.enableServer=false",
+        "4lw.commands.whitelist=*",
+        "extendedTypesEnabled=%s" % ("true" if extended_types else "false"),
+    ]
+    if container_check_interval_ms is not None:
+        # raftzk reads it as a zoo.cfg key; ZooKeeper only reads the plain
+        # system property (passed with -D below) and ignores this line.
+        lines.append("znode.container.checkIntervalMs=%d" % container_check_interval_ms)
+    if min_session_timeout is not None:
+        lines.append("minSessionTimeout=%d" % min_session_timeout)
+    if max_session_timeout is not None:
+        lines.append("maxSessionTimeout=%d" % max_session_timeout)
+    for k, v in (extra_cfg or {}).items():
+        lines.append("%s=%s" % (k, v))
+    return "\n".join(lines) + "\n"
+
+
+def _wait_ready(server, timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise ServerStartError(
+                "%s exited with status %s before answering ruok; log %s:\n%s"
+                % (server.kind, server.proc.returncode, server.log_path, server.log_tail())
+            )
+        try:
+            if four_letter_word(server.host, server.port, b"ruok", timeout=2.0) == "imok":
+                # ZooKeeper answers imok as soon as it listens, before its
+                # database is loaded; until then srvr says so.
+                srvr = four_letter_word(server.host, server.port, b"srvr", timeout=2.0)
+                if "not currently serving" not in srvr:
+                    return
+        except OSError as e:
+            last = e
+        time.sleep(0.2)
+    server.stop()
+    raise ServerStartError(
+        "%s did not answer ruok with imok on %s within %.0f s (last error: %r); log %s:\n%s"
+        % (server.kind, server.hostport, timeout, last, server.log_path, server.log_tail())
+    )
+
+
+def _start(kind, tmpdir, argv_for, env=None, start_timeout=30, attempts=3, **opts):
+    tmpdir = os.path.abspath(str(tmpdir))
+    os.makedirs(tmpdir, exist_ok=True)
+    last_err = None
+    for attempt in range(attempts):
+        port = free_port()
+        base = tempfile.mkdtemp(prefix="%s-%d-" % (kind, port), dir=tmpdir)
+        data_dir = os.path.join(base, "data")
+        os.makedirs(data_dir)
+        cfg_path = os.path.join(base, "zoo.cfg")
+        with open(cfg_path, "w") as f:
+            f.write(_zoo_cfg(data_dir, port, **opts))
+        log_path = os.path.join(base, "server.log")
+        log = open(log_path, "wb")
+        try:
+            proc = subprocess.Popen(
+                argv_for(cfg_path, opts),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=base,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        server = Server(kind, "127.0.0.1", port, proc, data_dir, cfg_path, log_path)
+        try:
+            _wait_ready(server, start_timeout)
+            return server
+        except ServerStartError as e:
+            server.stop()
+            last_err = e
+            # a lost race for the port: try another one
+            if "Address already in use" in server.log_tail(200) and attempt + 1 < attempts:
+                continue
+            raise
+    raise last_err
+
+
+def start_zookeeper(tmpdir, **opts):
+    """Start the real ZooKeeper 3.8.0 standalone; see the module doc for opts."""
+    if not os.path.exists("/usr/share/java/zookeeper.jar"):
+        raise ServerStartError(
+            "ZooKeeper is not installed: apt-get install -y zookeeper zookeeper-bin"
+        )
+
+    def argv(cfg_path, o):
+        interval = o.get("container_check_interval_ms", 1000)
+        av = [
+            "java",
+            "-Xmx512m",
+            "-Dzookeeper.admin.enableServer=false",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+        ]
+        if o.get("extended_types", True):
+            av.append("-Dzookeeper.extendedTypesEnabled=true")
+        if interval is not None:
+            av.append("-Dznode.container.checkIntervalMs=%d" % interval)
+        av += ["-cp", ZK_CLASSPATH, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg_path]
+        return av
+
+    return _start("zookeeper", tmpdir, argv, **opts)
+
+
+def raftzk_binary():
+    if os.environ.get("RAFTZK_BIN"):
+        return os.environ["RAFTZK_BIN"]
+    if os.environ.get("CARGO_TARGET_DIR"):
+        return os.path.join(os.environ["CARGO_TARGET_DIR"], "release", "raftzk")
+    return os.path.join(REPO, "target", "release", "raftzk")
+
+
+def start_raftzk(tmpdir, **opts):
+    """Start raftzk (`raftzk --config zoo.cfg`); see the module doc for opts."""
+    binary = raftzk_binary()
+    if not os.access(binary, os.X_OK):
+        raise ServerStartError(
+            "raftzk binary not found or not executable at %s "
+            "(build it with cargo build --release, or set RAFTZK_BIN)" % binary
+        )
+
+    def argv(cfg_path, o):
+        return [binary, "--config", cfg_path]
+
+    return _start("raftzk", tmpdir, argv, **opts)
+
+
+def start_server(kind, tmpdir, **opts):
+    if kind in ("zk", "zookeeper"):
+        return start_zookeeper(tmpdir, **opts)
+    if kind == "raftzk":
+        return start_raftzk(tmpdir, **opts)
+    raise ValueError("unknown server kind %r (zk or raftzk)" % kind)
+
+
+if __name__ == "__main__":
+    kind = sys.argv[1] if len(sys.argv) > 1 else "zk"
+    tmp = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="compat-")
+    srv = start_server(kind, tmp)
+    print(srv.hostport, "pid", srv.pid, "log", srv.log_path, flush=True)
+    try:
+        while srv.alive():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
