@@ -112,13 +112,23 @@ pub fn read(
             }
             AddWatchMode::Unknown(_) => Err(ErrorCode::MarshallingError),
         },
+        // ZooKeeper lists each identity whose scheme has a provider, by its user name: the
+        // address for ip, the part before ':' for digest; `super` has no provider.
         Request::WhoAmI => Ok(Response::WhoAmI(WhoAmIResponse {
             client_info: who
                 .auth
                 .iter()
-                .map(|id| ClientInfo {
-                    auth_scheme: id.scheme.clone(),
-                    user: id.id.clone().unwrap_or_default(),
+                .filter(|id| id.scheme != "super")
+                .map(|id| {
+                    let raw = id.id.as_deref().unwrap_or_default();
+                    let user = match id.scheme.as_str() {
+                        "digest" => raw.split(':').next().unwrap_or_default(),
+                        _ => raw,
+                    };
+                    ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: user.to_string(),
+                    }
                 })
                 .collect(),
         })),

@@ -1,0 +1,376 @@
+//! Test harness: the real `raftzk` binary as a process on a free loopback port with its own
+//! data directory, and a small blocking ZooKeeper client built on jute-codec.
+//!
+//! Every wait is bounded; a server is stopped by its own PID only.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use jute_codec::*;
+use tokio_util::codec::Decoder;
+
+/// A raftzk process.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    extra_cfg: String,
+}
+
+impl Server {
+    /// Starts raftzk with a zoo.cfg (tickTime 2000, every 4lw) plus `extra_cfg` lines.
+    pub fn start_with(extra_cfg: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            dir,
+            extra_cfg: extra_cfg.to_string(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn start() -> Server {
+        Server::start_with("")
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("raftzk.log")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("zoo.cfg")
+    }
+
+    fn write_config(&self) {
+        let cfg = format!(
+            "tickTime=2000\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{}\n",
+            self.data_dir().display(),
+            self.port,
+            self.extra_cfg
+        );
+        std::fs::write(self.config_path(), cfg).expect("write zoo.cfg");
+    }
+
+    fn spawn(&mut self) {
+        self.write_config();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_raftzk"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--log")
+            .arg("info,raftzk=debug,openraft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn raftzk");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Waits (≤ 60 s) until the server answers `ruok`.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("raftzk exited during start-up ({status}):\n{}", self.log());
+                }
+            }
+            if four_letter_word(self.addr(), b"ruok").as_deref() == Some(b"imok".as_slice()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "raftzk not ready:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Runs raftzk on this server's config and returns (exit success, stderr) without waiting
+    /// for it to serve: for start-up refusals.
+    pub fn try_start_expecting_failure(&mut self) -> (bool, String) {
+        self.kill9();
+        self.write_config();
+        let out = Command::new(env!("CARGO_BIN_EXE_raftzk"))
+            .arg("--config")
+            .arg(self.config_path())
+            .output()
+            .expect("run raftzk");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Sends a four-letter word and reads until the server closes.
+pub fn four_letter_word(addr: SocketAddr, word: &[u8]) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(word).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
+/// A blocking ZooKeeper client: one request at a time, notifications kept aside.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    codec: FrameCodec,
+    pub session_id: i64,
+    pub passwd: Vec<u8>,
+    pub timeout_ms: i32,
+    next_xid: i32,
+    pub events: Vec<WatcherEvent>,
+    pub last_zxid: i64,
+}
+
+impl Client {
+    /// A new session with a 10 s timeout.
+    pub fn connect(addr: SocketAddr) -> Client {
+        Client::connect_with(addr, 10_000, 0, vec![0; 16], 0).expect("handshake")
+    }
+
+    /// A handshake with these fields; `None` if the server closed without a ConnectResponse.
+    pub fn connect_with(
+        addr: SocketAddr,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Vec<u8>,
+        last_zxid_seen: i64,
+    ) -> Option<Client> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut client = Client {
+            stream,
+            buf: BytesMut::new(),
+            codec: FrameCodec::new(64 << 20),
+            session_id,
+            passwd: passwd.clone(),
+            timeout_ms,
+            next_xid: 1,
+            events: Vec::new(),
+            last_zxid: last_zxid_seen,
+        };
+        client.send(&ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen,
+            time_out: timeout_ms,
+            session_id,
+            passwd,
+            read_only: Some(false),
+        });
+        let frame = client.read_frame()?;
+        let resp = ConnectResponse::from_bytes(&frame).expect("ConnectResponse");
+        if resp.session_id == 0 {
+            return None;
+        }
+        client.session_id = resp.session_id;
+        client.passwd = resp.passwd;
+        client.timeout_ms = resp.time_out;
+        Some(client)
+    }
+
+    pub fn send(&mut self, item: &impl EncodeFrame) {
+        let mut out = BytesMut::new();
+        encode_frame(item, &mut out, usize::MAX).unwrap();
+        self.stream.write_all(&out).expect("send");
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// The next frame, or `None` once the server closed the connection.
+    pub fn read_frame(&mut self) -> Option<BytesMut> {
+        loop {
+            if let Some(frame) = self.codec.decode(&mut self.buf).expect("frame") {
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// True if the server closed the connection (EOF within the read timeout).
+    pub fn closed_by_server(&mut self) -> bool {
+        self.read_frame().is_none()
+    }
+
+    fn xid(&mut self) -> i32 {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        xid
+    }
+
+    /// Sends a request and waits for its reply; notifications that arrive first are kept in
+    /// `events`. Panics if the server closes the connection.
+    pub fn call(&mut self, request: Request) -> (ReplyHeader, Response) {
+        self.try_call(request)
+            .expect("server closed the connection")
+    }
+
+    pub fn try_call(&mut self, request: Request) -> Option<(ReplyHeader, Response)> {
+        let op = request.op_code();
+        let xid = match op {
+            OpCode::Ping => xid::PING,
+            OpCode::Auth => xid::AUTH,
+            _ => self.xid(),
+        };
+        self.send(&ClientRequest {
+            header: RequestHeader { xid, op },
+            request,
+        });
+        loop {
+            let frame = self.read_frame()?;
+            let (header, response) = decode_reply(&frame, |_| op).expect("reply");
+            if let Response::Notification(event) = response {
+                self.events.push(event);
+                continue;
+            }
+            assert_eq!(header.xid, xid, "reply out of order");
+            if header.zxid > 0 {
+                self.last_zxid = header.zxid;
+            }
+            return Some((header, response));
+        }
+    }
+
+    pub fn create(&mut self, path: &str, data: &[u8], flags: CreateMode) -> (ErrorCode, String) {
+        let (h, r) = self.call(Request::Create(CreateRequest {
+            path: path.into(),
+            data: Some(data.to_vec()),
+            acl: vec![Acl::world(Perms::ALL)],
+            flags,
+        }));
+        match r {
+            Response::Create(c) => (h.err, c.path),
+            _ => (h.err, String::new()),
+        }
+    }
+
+    pub fn get_data(&mut self, path: &str) -> (ErrorCode, Option<(Option<Vec<u8>>, Stat)>) {
+        let (h, r) = self.call(Request::GetData(GetDataRequest {
+            path: path.into(),
+            watch: false,
+        }));
+        match r {
+            Response::GetData(d) => (h.err, Some((d.data, d.stat))),
+            _ => (h.err, None),
+        }
+    }
+
+    pub fn exists(&mut self, path: &str) -> bool {
+        let (h, _) = self.call(Request::Exists(ExistsRequest {
+            path: path.into(),
+            watch: false,
+        }));
+        h.err == ErrorCode::Ok
+    }
+
+    pub fn children(&mut self, path: &str) -> Vec<String> {
+        match self
+            .call(Request::GetChildren(GetChildrenRequest {
+                path: path.into(),
+                watch: false,
+            }))
+            .1
+        {
+            Response::GetChildren(c) => c.children,
+            other => panic!("getChildren: {other:?}"),
+        }
+    }
+
+    pub fn close(mut self) {
+        let _ = self.try_call(Request::CloseSession);
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// The repository's copy of a vectors file.
+pub fn vectors_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("jute-codec/tests/vectors")
+        .join(name)
+}
