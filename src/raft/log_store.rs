@@ -56,6 +56,10 @@ impl LogStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        // A torn last record is an append that crashed before its fsync returned (never
+        // acknowledged); damage anywhere else fails the open rather than dropping entries.
+        options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
+        options.set_paranoid_checks(true);
         let cfs =
             [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, dir, cfs).map_err(|source| OpenError {
@@ -141,6 +145,31 @@ impl LogStore {
                 Ok(Some(decode_entry(index, &value)?))
             }
         }
+    }
+}
+
+impl LogStore {
+    /// Refuses a log that ends before the commit point it recorded (entries lost after they
+    /// were acknowledged): `covered` is the last index a snapshot holds.
+    pub fn check_committed_present(&self, covered: u64) -> Result<(), String> {
+        let committed: Option<Option<LogId>> =
+            self.get_meta(KEY_COMMITTED).map_err(|e| e.to_string())?;
+        let Some(committed) = committed.flatten() else {
+            return Ok(());
+        };
+        let last = self
+            .last_entry()
+            .map_err(|e| e.to_string())?
+            .map_or(0, |e| e.log_id.index);
+        let purged: Option<LogId> = self.get_meta(KEY_PURGED).map_err(|e| e.to_string())?;
+        let present = last.max(covered).max(purged.map_or(0, |p| p.index));
+        if committed.index > present {
+            return Err(format!(
+                "entries up to index {} were committed but the log ends at {last} and the snapshot at {covered}",
+                committed.index
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -12,6 +12,9 @@ pub mod snapshot;
 pub mod state_machine;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -107,6 +110,14 @@ pub enum StartError {
     /// The log database could not be opened.
     #[error(transparent)]
     Log(#[from] log_store::OpenError),
+    /// The log is missing entries it had committed.
+    #[error("{path}: the Raft log is damaged: {reason}")]
+    LostEntries {
+        /// The log directory.
+        path: String,
+        /// What is missing.
+        reason: String,
+    },
     /// The Raft configuration is invalid.
     #[error("raft configuration: {0}")]
     Config(#[from] openraft::ConfigError),
@@ -148,11 +159,28 @@ pub async fn start(
             "loaded snapshot"
         );
     }
+    let covered = loaded
+        .as_ref()
+        .and_then(|s| s.meta.last_log_id)
+        .map_or(0, |id| id.index);
     let shared = Arc::new(SharedState::new(StateMachine::initial_state(
         loaded.as_ref(),
     )));
     drop(loaded);
+    // A snapshot without its log means the log was deleted: entries after the snapshot may be
+    // gone, and starting would silently serve an older state.
+    if covered > 0 && !settings.log_dir.join("CURRENT").exists() {
+        return Err(StartError::LostEntries {
+            path: settings.log_dir.display().to_string(),
+            reason: format!("a snapshot up to index {covered} exists but the log is missing"),
+        });
+    }
     let log = LogStore::open(&settings.log_dir)?;
+    log.check_committed_present(covered)
+        .map_err(|reason| StartError::LostEntries {
+            path: settings.log_dir.display().to_string(),
+            reason,
+        })?;
     let state_machine = StateMachine::new(shared.clone(), delivery.clone(), snapshots);
     let config = openraft::Config {
         cluster_name: "raftzk".into(),

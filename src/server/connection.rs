@@ -210,8 +210,9 @@ async fn handshake(
         return Err(End::Done("client is ahead of this member"));
     }
     if connect.session_id != 0 {
+        // The replicated table decides; the tracker only vetoes a session being expired.
         let valid = known.as_deref() == Some(connect.passwd.as_slice())
-            && server.tracker.is_live(connect.session_id);
+            && !server.tracker.is_expiring(connect.session_id);
         if !valid {
             // ZooKeeper also drops the session's live connection when the password is wrong.
             if let Some(other) = server.connections.by_session(connect.session_id) {

@@ -83,6 +83,11 @@ impl SessionTracker {
         self.lock().get(&session).is_some_and(|t| !t.expiring)
     }
 
+    /// True if a closeSession for the session has been proposed (it may not resume).
+    pub fn is_expiring(&self, session: i64) -> bool {
+        self.lock().get(&session).is_some_and(|t| t.expiring)
+    }
+
     /// Brings the tracker in line with the replicated table: sessions it lacks get a full
     /// timeout from now; sessions gone from the table are forgotten. `live` lists
     /// (id, timeout_ms) of every session in the table.

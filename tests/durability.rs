@@ -1,0 +1,174 @@
+//! Durability: kill -9 at any moment loses no acknowledged write; sessions and their
+//! ephemerals survive a restart within their timeout; snapshots are taken every snapCount
+//! entries and reloaded; damaged snapshots and logs stop start-up with a message naming the
+//! file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{wait_until, Client, Server};
+use jute_codec::*;
+
+#[test]
+fn kill_9_loses_no_acknowledged_write_and_keeps_live_sessions() {
+    let mut server = Server::start_with("snapCount=100");
+    let mut owner = Client::connect_with(server.addr(), 30_000, 0, vec![0; 16], 0).unwrap();
+    assert_eq!(
+        owner.create("/eph", b"e", CreateMode::Ephemeral).0,
+        ErrorCode::Ok
+    );
+    assert_eq!(
+        owner.create("/d", b"", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    let (session, passwd) = (owner.session_id, owner.passwd.clone());
+
+    // A writer creates as fast as it can; every create it saw acknowledged is recorded.
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let addr = server.addr();
+    let writer = {
+        let acked = acked.clone();
+        let count = count.clone();
+        std::thread::spawn(move || {
+            let mut client = Client::connect(addr);
+            for i in 0..100_000 {
+                let path = format!("/d/n-{i}");
+                let request = Request::Create(CreateRequest {
+                    path: path.clone(),
+                    data: Some(vec![7; 64]),
+                    acl: vec![Acl::world(Perms::ALL)],
+                    flags: CreateMode::Persistent,
+                });
+                match client.try_call(request) {
+                    Some((h, _)) if h.err == ErrorCode::Ok => {
+                        acked.lock().unwrap().push(path);
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => return,
+                }
+            }
+        })
+    };
+    assert!(wait_until(Duration::from_secs(60), || count
+        .load(Ordering::Relaxed)
+        >= 400));
+    server.kill9();
+    writer.join().unwrap();
+    drop(owner);
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 400);
+
+    server.restart();
+    let mut reader = Client::connect(server.addr());
+    let children: std::collections::HashSet<String> = reader.children("/d").into_iter().collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|p| !children.contains(p.trim_start_matches("/d/")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged creates lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    println!(
+        "{} acknowledged creates, all present after kill -9",
+        acked.len()
+    );
+
+    // The session lives on: its ephemeral is there and it resumes with its id and password.
+    assert!(reader.exists("/eph"));
+    let mut resumed = Client::connect_with(server.addr(), 30_000, session, passwd, 0)
+        .expect("session resumes after a restart within its timeout");
+    assert_eq!(resumed.session_id, session);
+    assert!(resumed.exists("/eph"));
+    resumed.close();
+    assert!(wait_until(Duration::from_secs(10), || !reader.exists("/eph")));
+}
+
+#[test]
+fn snapshots_are_taken_reloaded_and_checked() {
+    let mut server = Server::start_with("snapCount=20");
+    let mut client = Client::connect(server.addr());
+    client.create("/s", b"", CreateMode::Persistent);
+    for i in 0..150 {
+        let (err, _) = client.create(
+            &format!("/s/n{i:03}"),
+            format!("v{i}").as_bytes(),
+            CreateMode::Persistent,
+        );
+        assert_eq!(err, ErrorCode::Ok);
+    }
+    let before: Vec<_> = (0..150)
+        .map(|i| client.get_data(&format!("/s/n{i:03}")).1.unwrap())
+        .collect();
+    let snap_dir = server.data_dir().join("snapshots");
+    let snapshot = || {
+        std::fs::read_dir(&snap_dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "rzk"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || snapshot().is_some()),
+        "no snapshot after 150 writes with snapCount=20"
+    );
+    drop(client);
+
+    server.restart();
+    let mut client = Client::connect(server.addr());
+    for (i, (data, stat)) in before.iter().enumerate() {
+        let (err, after) = client.get_data(&format!("/s/n{i:03}"));
+        assert_eq!(err, ErrorCode::Ok);
+        let (data2, stat2) = after.unwrap();
+        assert_eq!(
+            (&data2, &stat2),
+            (data, stat),
+            "node {i} changed across the restart"
+        );
+    }
+    drop(client);
+
+    // A damaged snapshot stops start-up, naming the file.
+    let path = snapshot().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let (ok, stderr) = server.try_start_expecting_failure();
+    assert!(!ok, "raftzk started from a corrupt snapshot");
+    assert!(
+        stderr.contains(&path.display().to_string()),
+        "error does not name the file: {stderr}"
+    );
+}
+
+#[test]
+fn a_missing_log_behind_a_snapshot_stops_start_up() {
+    let mut server = Server::start_with("snapCount=10");
+    let mut client = Client::connect(server.addr());
+    for i in 0..40 {
+        client.create(&format!("/n{i}"), b"", CreateMode::Persistent);
+    }
+    let snap_dir = server.data_dir().join("snapshots");
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_dir(&snap_dir)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+    }));
+    drop(client);
+    server.kill9();
+    std::fs::remove_dir_all(server.data_dir().join("raft-log")).unwrap();
+    let (ok, stderr) = server.try_start_expecting_failure();
+    assert!(!ok, "raftzk started without its log");
+    assert!(
+        stderr.contains("raft-log") && stderr.contains("log is missing"),
+        "{stderr}"
+    );
+}
