@@ -13,8 +13,13 @@ as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
 }
 
-# Debian packages the build and tests need (machine.md): libclang for librocksdb-sys's bindgen.
+# Debian packages (machine.md): libclang for librocksdb-sys's bindgen; for the tests, the
+# real ZooKeeper 3.8.0 (the reference; never `zookeeperd`, which starts a service) with its
+# CLI and C client tools.
 apt_packages=(libclang1-14 libclang-common-14-dev)
+if [[ "${1:-}" == "--test" ]]; then
+  apt_packages+=(zookeeper zookeeper-bin)
+fi
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -32,5 +37,15 @@ if ((want_test)); then
   # The Rust toolchain's own linters; rustup ships them, but a minimal profile may not.
   if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy >/dev/null
+  fi
+  # kazoo and pytest for the compat suites, into the default python3 (never Debian's).
+  if ! python3 - <<'PY' 2>/dev/null
+import importlib.metadata as m
+assert m.version("kazoo") == "2.11.0"
+import pytest, pytest_timeout  # noqa: F401
+PY
+  then
+    echo "setup: installing kazoo==2.11.0 pytest pytest-timeout" >&2
+    python3 -m pip install -q --disable-pip-version-check kazoo==2.11.0 pytest pytest-timeout
   fi
 fi

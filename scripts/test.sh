@@ -25,4 +25,9 @@ cargo test --release --locked --workspace -- --show-output
 step "fuzz target builds (jute-codec/fuzz)"
 cargo check --release --locked --manifest-path jute-codec/fuzz/Cargo.toml
 
+# The compat suites run the same client calls against the real ZooKeeper 3.8.0 and against
+# the raftzk binary `cargo test --release` just built (target/release/raftzk).
+step "compat: kazoo suite, ZooKeeper 3.8.0 and raftzk"
+compat-tests/run-kazoo.sh both
+
 step "done in $(( $(date +%s) - started )) s"

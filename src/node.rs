@@ -22,8 +22,10 @@ const STANDALONE_ID: u64 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// A directory could not be created.
-    #[error("{path}: {source}")]
+    #[error("{key}={path}: cannot create or use the directory: {source}")]
     Dir {
+        /// The config key naming it (dataDir or dataLogDir).
+        key: &'static str,
         /// The directory.
         path: String,
         /// Why.
@@ -52,8 +54,12 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
             tracing::warn!(key, "unknown zoo.cfg key; ignored");
         }
     }
-    for dir in [&config.data_dir, &config.data_log_dir] {
+    for (key, dir) in [
+        ("dataDir", &config.data_dir),
+        ("dataLogDir", &config.data_log_dir),
+    ] {
         std::fs::create_dir_all(dir).map_err(|source| NodeError::Dir {
+            key,
             path: dir.display().to_string(),
             source,
         })?;
@@ -72,6 +78,7 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         snapshot_dir: config.data_dir.join("snapshots"),
         log_dir: config.data_log_dir.join("raft-log"),
         snap_count: config.snap_count,
+        snapshots_retained: config.autopurge_snap_retain_count as usize,
         heartbeat_ms: 50,
         election_timeout_ms: (150, 300),
         proposer: ProposerConfig {

@@ -93,6 +93,8 @@ pub struct RaftSettings {
     pub log_dir: PathBuf,
     /// Entries between snapshots (`snapCount`).
     pub snap_count: u64,
+    /// Snapshot files kept (`autopurge.snapRetainCount`).
+    pub snapshots_retained: usize,
     /// Heartbeat interval, ms.
     pub heartbeat_ms: u64,
     /// Election timeout range, ms.
@@ -149,7 +151,7 @@ pub async fn start(
     settings: RaftSettings,
     delivery: Arc<dyn Delivery>,
 ) -> Result<(Replica, RaftRuntime), StartError> {
-    let snapshots = SnapshotStore::open(&settings.snapshot_dir)?;
+    let snapshots = SnapshotStore::open(&settings.snapshot_dir, settings.snapshots_retained)?;
     let loaded = snapshots.load_latest()?;
     if let Some(snap) = &loaded {
         tracing::info!(

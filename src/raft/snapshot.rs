@@ -51,17 +51,20 @@ pub struct LoadedSnapshot {
 #[derive(Debug, Clone)]
 pub struct SnapshotStore {
     dir: PathBuf,
+    retain: usize,
 }
 
 impl SnapshotStore {
-    /// Snapshots in `dir` (created if missing).
-    pub fn open(dir: &Path) -> Result<SnapshotStore, SnapshotFileError> {
+    /// Snapshots in `dir` (created if missing), keeping the newest `retain` (at least 1;
+    /// ZooKeeper's `autopurge.snapRetainCount`).
+    pub fn open(dir: &Path, retain: usize) -> Result<SnapshotStore, SnapshotFileError> {
         fs::create_dir_all(dir).map_err(|source| SnapshotFileError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
         Ok(SnapshotStore {
             dir: dir.to_path_buf(),
+            retain: retain.max(1),
         })
     }
 
@@ -102,7 +105,8 @@ impl SnapshotStore {
         Ok((meta, state))
     }
 
-    /// Writes a snapshot durably and removes older ones. Returns the file's bytes.
+    /// Writes a snapshot durably, then removes the oldest beyond the retain count. Returns
+    /// the file's path.
     pub fn save(&self, meta: &SnapshotMeta, bytes: &[u8]) -> Result<PathBuf, SnapshotFileError> {
         let index = meta.last_log_id.map_or(0, |id| id.index);
         let term = meta.last_log_id.map_or(0, |id| id.leader_id.term);
@@ -121,7 +125,9 @@ impl SnapshotStore {
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.dir))?;
-        for old in self.files()?.into_iter().filter(|p| *p != path) {
+        let files = self.files()?;
+        let surplus = files.len().saturating_sub(self.retain);
+        for old in files.into_iter().take(surplus).filter(|p| *p != path) {
             // A leftover old snapshot only costs disk; the new one is already durable.
             let _ = fs::remove_file(old);
         }

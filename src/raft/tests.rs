@@ -26,7 +26,7 @@ struct Builder;
 
 fn open(dir: &std::path::Path) -> (LogStore, StateMachine) {
     let log = LogStore::open(&dir.join("log")).expect("open log");
-    let snapshots = SnapshotStore::open(&dir.join("snapshots")).expect("snapshots");
+    let snapshots = SnapshotStore::open(&dir.join("snapshots"), 1).expect("snapshots");
     let shared = Arc::new(SharedState::new(StateMachine::initial_state(None)));
     (
         log,

@@ -178,7 +178,18 @@ impl Pipeline {
                     .await
             }
             Request::Sync(_) => {
-                // One member: every committed entry is applied once the earlier writes are.
+                // Catch up with everything committed when the sync arrived (a read-index
+                // round through Raft), then answer like a read.
+                if let Err(flow) = self.wait_for_writes().await {
+                    return flow;
+                }
+                let timeout =
+                    std::time::Duration::from_millis(self.binding.timeout_ms.max(1000) as u64);
+                if let Err(e) = self.server.replica.sync(timeout).await {
+                    return Flow::Stop(End::Protocol(format!(
+                        "sync could not reach the leader: {e}"
+                    )));
+                }
                 self.read(xid, OpCode::Sync, &request, started).await
             }
             Request::Unknown { .. } | Request::CreateSession(_) => self.unimplemented(xid).await,
