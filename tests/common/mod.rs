@@ -174,6 +174,9 @@ pub fn four_letter_word(addr: SocketAddr, word: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A node's data and Stat, as getData returns them.
+pub type NodeData = (Option<Vec<u8>>, Stat);
+
 /// A blocking ZooKeeper client: one request at a time, notifications kept aside.
 pub struct Client {
     pub stream: TcpStream,
@@ -319,7 +322,7 @@ impl Client {
         }
     }
 
-    pub fn get_data(&mut self, path: &str) -> (ErrorCode, Option<(Option<Vec<u8>>, Stat)>) {
+    pub fn get_data(&mut self, path: &str) -> (ErrorCode, Option<NodeData>) {
         let (h, r) = self.call(Request::GetData(GetDataRequest {
             path: path.into(),
             watch: false,
