@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod path;
+pub mod quota;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -132,6 +133,8 @@ pub struct DataTree {
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
+    /// Paths with a quota (a `/zookeeper/quota<path>/zookeeper_limits` node exists).
+    quotas: BTreeSet<String>,
     /// Σ (path length + data length), ZooKeeper's `approximate_data_size`.
     data_size: u64,
 }
@@ -148,13 +151,7 @@ impl DataTree {
     pub fn new() -> DataTree {
         let open: Arc<[Acl]> = Arc::from(vec![Acl::world(Perms::ALL)]);
         let read_only: Arc<[Acl]> = Arc::from(vec![Acl::world(Perms::READ)]);
-        let mut tree = DataTree {
-            nodes: HashMap::new(),
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_size: 0,
-        };
+        let mut tree = DataTree::empty();
         let builtin = |acl: &Arc<[Acl]>, aversion| {
             Node::new(
                 Some(Vec::new()),
@@ -207,23 +204,52 @@ impl DataTree {
         if let Some(parent) = self.nodes.get_mut(parent) {
             parent.children.insert(name.to_string());
         }
+        self.index(path, &node, true);
+        self.nodes.insert(path.to_string(), node);
+    }
+
+    fn empty() -> DataTree {
+        DataTree {
+            nodes: HashMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            quotas: BTreeSet::new(),
+            data_size: 0,
+        }
+    }
+
+    /// Adds (or removes) a node to (from) the indexes its kind and path put it in, and the
+    /// data size.
+    fn index(&mut self, path: &str, node: &Node, add: bool) {
+        let size = (path.len() + node.data_len()) as u64;
+        fn set(set: &mut BTreeSet<String>, path: &str, add: bool) {
+            if add {
+                set.insert(path.to_string());
+            } else {
+                set.remove(path);
+            }
+        }
         match node.kind {
             NodeKind::Ephemeral(session) => {
-                self.ephemerals
-                    .entry(session)
-                    .or_default()
-                    .insert(path.to_string());
+                let paths = self.ephemerals.entry(session).or_default();
+                set(paths, path, add);
+                if paths.is_empty() {
+                    self.ephemerals.remove(&session);
+                }
             }
-            NodeKind::Container => {
-                self.containers.insert(path.to_string());
-            }
-            NodeKind::Ttl(_) => {
-                self.ttls.insert(path.to_string());
-            }
+            NodeKind::Container => set(&mut self.containers, path, add),
+            NodeKind::Ttl(_) => set(&mut self.ttls, path, add),
             NodeKind::Persistent => {}
         }
-        self.data_size += (path.len() + node.data_len()) as u64;
-        self.nodes.insert(path.to_string(), node);
+        if let Some(target) = quota::limits_target(path) {
+            set(&mut self.quotas, target, add);
+        }
+        self.data_size = if add {
+            self.data_size + size
+        } else {
+            self.data_size.saturating_sub(size)
+        };
     }
 
     /// Removes the node at `path` and unlinks it from its parent and the indexes.
@@ -234,26 +260,7 @@ impl DataTree {
                 parent.children.remove(name);
             }
         }
-        match node.kind {
-            NodeKind::Ephemeral(session) => {
-                if let Some(paths) = self.ephemerals.get_mut(&session) {
-                    paths.remove(path);
-                    if paths.is_empty() {
-                        self.ephemerals.remove(&session);
-                    }
-                }
-            }
-            NodeKind::Container => {
-                self.containers.remove(path);
-            }
-            NodeKind::Ttl(_) => {
-                self.ttls.remove(path);
-            }
-            NodeKind::Persistent => {}
-        }
-        self.data_size = self
-            .data_size
-            .saturating_sub((path.len() + node.data_len()) as u64);
+        self.index(path, &node, false);
         Some(node)
     }
 
@@ -278,6 +285,31 @@ impl DataTree {
     /// TTL node paths, sorted (the reaper's candidates).
     pub fn ttl_nodes(&self) -> &BTreeSet<String> {
         &self.ttls
+    }
+
+    /// The longest path with a quota that `path` is at or below (never `/`), as ZooKeeper's
+    /// `getMaxPrefixWithQuota`.
+    pub fn quota_prefix(&self, path: &str) -> Option<&str> {
+        self.quotas
+            .iter()
+            .filter(|q| q.as_str() != "/" && path::is_at_or_below(path, q))
+            .max_by_key(|q| q.len())
+            .map(String::as_str)
+    }
+
+    /// (nodes, data bytes) of the subtree at `path`, the node included (ZooKeeper's
+    /// `getCounts`).
+    pub fn subtree_counts(&self, path: &str) -> (i64, i64) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![path.to_string()];
+        while let Some(current) = stack.pop() {
+            if let Some(node) = self.nodes.get(&current) {
+                count += 1;
+                bytes += node.data_len() as i64;
+                stack.extend(node.children.iter().map(|c| path::join(&current, c)));
+            }
+        }
+        (count, bytes)
     }
 
     /// Number of znodes as ZooKeeper's mntr counts them: the root twice (it is registered
@@ -320,30 +352,9 @@ impl DataTree {
     /// Rebuilds a tree from snapshot nodes (any order). Children sets come with the nodes;
     /// indexes and sizes are recomputed.
     pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Node)>) -> DataTree {
-        let mut tree = DataTree {
-            nodes: HashMap::new(),
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_size: 0,
-        };
+        let mut tree = DataTree::empty();
         for (path, node) in nodes {
-            match node.kind {
-                NodeKind::Ephemeral(session) => {
-                    tree.ephemerals
-                        .entry(session)
-                        .or_default()
-                        .insert(path.clone());
-                }
-                NodeKind::Container => {
-                    tree.containers.insert(path.clone());
-                }
-                NodeKind::Ttl(_) => {
-                    tree.ttls.insert(path.clone());
-                }
-                NodeKind::Persistent => {}
-            }
-            tree.data_size += (path.len() + node.data_len()) as u64;
+            tree.index(&path, &node, true);
             tree.nodes.insert(path, node);
         }
         tree

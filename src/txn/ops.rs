@@ -8,7 +8,7 @@ use jute_codec::{Acl, CreateMode, ErrorCode, EventType, Id, Perms, Stat};
 
 use super::WatchTrigger;
 use crate::session::table::SessionTable;
-use crate::tree::{acl, path, DataTree, Node, NodeKind, NodeMeta, SPECIAL_PATHS};
+use crate::tree::{acl, path, quota, DataTree, Node, NodeKind, NodeMeta, SPECIAL_PATHS};
 
 /// Everything one Txn's ops work on.
 pub(crate) struct Ctx<'a> {
@@ -159,6 +159,12 @@ impl<'a> Ctx<'a> {
             parent: parent_path.clone(),
             parent_meta,
         });
+        if let Some(target) = quota::stats_target(&path) {
+            let (count, bytes) = self.tree.subtree_counts(target);
+            self.rewrite_data(&path, |old| quota::set_counts(old, count, bytes));
+        }
+        let created_len = spec.data.as_ref().map_or(0, Vec::len) as i64;
+        self.quota_update(&path, 1, created_len);
         self.trigger(&path, EventType::NodeCreated);
         self.trigger(&parent_path, EventType::NodeChildrenChanged);
         Ok((path, stat))
@@ -218,12 +224,14 @@ impl<'a> Ctx<'a> {
         if let Some(parent) = self.tree.get_mut(&parent_path) {
             parent.meta.pzxid = self.zxid;
         }
+        let removed_len = node.data.as_ref().map_or(0, Vec::len) as i64;
         self.undo.push(Undo::Deleted {
             path: path.to_string(),
             node,
             parent: parent_path.clone(),
             parent_meta,
         });
+        self.quota_update(path, -1, -removed_len);
         self.trigger(path, EventType::NodeDeleted);
         self.trigger(&parent_path, EventType::NodeChildrenChanged);
     }
@@ -252,11 +260,14 @@ impl<'a> Ctx<'a> {
         node.meta.mzxid = self.zxid;
         node.meta.mtime = self.time_ms;
         let stat = node.stat();
+        let bytes_diff =
+            data.as_ref().map_or(0, Vec::len) as i64 - old_data.as_ref().map_or(0, Vec::len) as i64;
         self.undo.push(Undo::DataSet {
             path: path.to_string(),
             data: old_data,
             meta: old_meta,
         });
+        self.quota_update(path, 0, bytes_diff);
         self.trigger(path, EventType::NodeDataChanged);
         Ok(stat)
     }
@@ -334,6 +345,30 @@ impl<'a> Ctx<'a> {
             }
         }
         self.triggers.clear();
+    }
+
+    /// Moves the quota stats of the quota'd path `path` lies under, if any.
+    fn quota_update(&mut self, path: &str, count_diff: i64, bytes_diff: i64) {
+        let Some(target) = self.tree.quota_prefix(path) else {
+            return;
+        };
+        let stats = quota::stats_path(target);
+        self.rewrite_data(&stats, |old| quota::adjust(old, count_diff, bytes_diff));
+    }
+
+    /// Replaces a node's data without touching its Stat (quota bookkeeping), undoably.
+    fn rewrite_data(&mut self, path: &str, new: impl FnOnce(Option<&[u8]>) -> Vec<u8>) {
+        let Some(node) = self.tree.get(path) else {
+            return;
+        };
+        let (old, meta) = (node.data.clone(), node.meta);
+        let data = new(old.as_deref());
+        self.tree.set_data(path, Some(data));
+        self.undo.push(Undo::DataSet {
+            path: path.to_string(),
+            data: old,
+            meta,
+        });
     }
 
     fn trigger(&mut self, path: &str, event: EventType) {

@@ -665,3 +665,78 @@ proptest! {
         prop_assert_eq!(ReplicatedState::decode_snapshot(&bytes).unwrap(), a.state);
     }
 }
+
+#[test]
+fn quota_stats_follow_the_subtree() {
+    let mut h = Harness::new();
+    let mk = |h: &mut Harness, path: &str, data: &[u8]| {
+        let out = h.run(Request::Create(CreateRequest {
+            path: path.into(),
+            data: Some(data.to_vec()),
+            acl: open(),
+            flags: CreateMode::Persistent,
+        }));
+        assert_eq!(out.err, ErrorCode::Ok, "{path}");
+    };
+    mk(&mut h, "/q", b"ab");
+    mk(&mut h, "/q/a", b"xyz");
+    mk(&mut h, "/zookeeper/quota/q", b"");
+    mk(
+        &mut h,
+        "/zookeeper/quota/q/zookeeper_limits",
+        b"count=5,bytes=-1",
+    );
+    mk(
+        &mut h,
+        "/zookeeper/quota/q/zookeeper_stats",
+        b"count=0,bytes=0",
+    );
+    let stats = |h: &Harness| {
+        let node = h
+            .state
+            .tree
+            .get("/zookeeper/quota/q/zookeeper_stats")
+            .unwrap();
+        String::from_utf8(node.data.clone().unwrap()).unwrap()
+    };
+    assert_eq!(stats(&h), "count=2,bytes=5");
+    let version_before = h.stat("/zookeeper/quota/q/zookeeper_stats").version;
+    mk(&mut h, "/q/b", b"1234");
+    assert_eq!(stats(&h), "count=3,bytes=9");
+    h.run(Request::Delete(DeleteRequest {
+        path: "/q/a".into(),
+        version: -1,
+    }));
+    assert_eq!(stats(&h), "count=2,bytes=6");
+    h.run(Request::SetData(SetDataRequest {
+        path: "/q".into(),
+        data: Some(b"abcd".to_vec()),
+        version: -1,
+    }));
+    assert_eq!(stats(&h), "count=2,bytes=8");
+    assert_eq!(
+        h.stat("/zookeeper/quota/q/zookeeper_stats").version,
+        version_before,
+        "stats rewrites keep the Stat"
+    );
+    // A failed multi leaves the stats as they were.
+    h.run(Request::Multi(MultiRequest {
+        ops: vec![
+            MultiOp::Create(create_request("/q/c")),
+            MultiOp::Check(CheckVersionRequest {
+                path: "/q".into(),
+                version: 99,
+            }),
+        ],
+    }));
+    assert_eq!(stats(&h), "count=2,bytes=8");
+    // Outside the quota'd subtree nothing moves; removing the limits ends the tracking.
+    mk(&mut h, "/other", b"zz");
+    assert_eq!(stats(&h), "count=2,bytes=8");
+    h.run(Request::Delete(DeleteRequest {
+        path: "/zookeeper/quota/q/zookeeper_limits".into(),
+        version: -1,
+    }));
+    mk(&mut h, "/q/d", b"1");
+    assert_eq!(stats(&h), "count=2,bytes=8");
+}
