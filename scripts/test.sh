@@ -30,4 +30,7 @@ cargo check --release --locked --manifest-path jute-codec/fuzz/Cargo.toml
 step "compat: kazoo suite, ZooKeeper 3.8.0 and raftzk"
 compat-tests/run-kazoo.sh both
 
+step "compat: zkCli.sh and C client (cli_mt, load_gen), ZooKeeper 3.8.0 and raftzk"
+compat-tests/run-cli.sh both
+
 step "done in $(( $(date +%s) - started )) s"
