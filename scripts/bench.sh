@@ -13,6 +13,9 @@
 #                       (raftzk accepts and ignores forceSync: it always fsyncs)
 #     --rounds R        run the servers alternately R times (zk, raftzk, zk, ...; default 1);
 #                       the table then shows medians and the min..max of every metric
+#     --pin MODE        none (default) | same (client and server on one CPU) | split (client
+#                       on CPU 0, server on the others): on a VM, waking a thread on another
+#                       idle vCPU costs tens of us per round trip, and unpinned runs vary with it
 #     --out DIR         where the JSON results go (default bench/results/<UTC time>)
 #
 # Prints a side-by-side table: op, metric, zk, raftzk, ratio raftzk/zk.
@@ -26,9 +29,9 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(dirname "$HERE")"
 PY="${PYTHON:-python3}"
 
-n=5000; pn=20000; window=64; warmup=5000; tlimit=600; quiet=120; rounds=1; out=""; target=both
+n=5000; pn=20000; window=64; warmup=5000; tlimit=600; quiet=120; rounds=1; pinmode=none; out=""; target=both
 cfg=()
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --n) n="${2:?}"; shift 2 ;;
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
     --cfg) cfg+=(--cfg "${2:?}"); shift 2 ;;
     --out) out="${2:?}"; shift 2 ;;
     --rounds) rounds="${2:?}"; shift 2 ;;
+    --pin) pinmode="${2:?}"; shift 2 ;;
     zk|raftzk|both) target="$1"; shift ;;
     -h|--help) usage ;;
     *) echo "bench.sh: unknown argument $1" >&2; usage ;;
@@ -48,6 +52,7 @@ done
 for v in "$n" "$pn" "$window" "$warmup" "$tlimit" "$quiet" "$rounds"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "bench.sh: not a whole number: $v" >&2; exit 2; }
 done
+case "$pinmode" in none|same|split) ;; *) echo "bench.sh: --pin none|same|split" >&2; exit 2 ;; esac
 case "$target" in
   zk) servers=(zk) ;;
   raftzk) servers=(raftzk) ;;
@@ -66,7 +71,12 @@ for s in "${servers[@]}"; do
       echo "   or CARGO_TARGET_DIR)" >&2
       exit 2
     fi
-    echo "raftzk binary: $bin ($(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC'))"
+    # run a private copy, so a rebuild during the benchmark cannot mix two builds
+    bindir="$(mktemp -d)"
+    trap 'rm -rf "$bindir"' EXIT
+    cp "$bin" "$bindir/raftzk" || exit 2
+    export RAFTZK_BIN="$bindir/raftzk"
+    echo "raftzk binary: $bin (built $(date -u -r "$bin" '+%Y-%m-%d %H:%M:%S UTC'), sha256 $(sha256sum "$bin" | cut -c1-12)); running a copy"
   fi
   if [ "$s" = zk ] && { [ ! -e /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; }; then
     echo "installing zookeeper zookeeper-bin ..."
@@ -103,7 +113,7 @@ for ((round = 1; round <= rounds; round++)); do
     timeout --signal=TERM --kill-after=30 $((tlimit + quiet + 120)) \
       "$PY" "$REPO/bench/single_client.py" --server "$s" --n "$n" --pipeline-n "$pn" \
         --window "$window" --warmup "$warmup" --time-limit "$tlimit" --wait-quiet "$quiet" \
-        "${cfg[@]}" "${noperf[@]}" --json-out "$json"
+        --pin "$pinmode" "${cfg[@]}" "${noperf[@]}" --json-out "$json"
     rc=$?
     if [ "$rc" -ne 0 ]; then
       echo "bench.sh: the $s run failed (exit $rc)" >&2
