@@ -195,14 +195,9 @@ fn a_hundred_thousand_deep_path_is_just_missing() {
     witness.check();
 }
 
-#[test]
-fn a_hundred_thousand_op_multi_is_all_or_nothing() {
-    // 100k creates do not fit ZooKeeper's 1 MiB frame; raise jute.maxbuffer as an operator would.
-    let server = Server::start_with("jute.maxbuffer=8388608");
-    let mut witness = Witness::new(&server);
-    let mut c = Client::connect(server.addr());
-    c.create("/m", b"", CreateMode::Persistent);
-    let mut ops: Vec<MultiOp> = (0..100_000)
+/// `n` create sub-ops for `/m/0` … `/m/<n-1>`.
+fn creates_under_m(n: usize) -> Vec<MultiOp> {
+    (0..n)
         .map(|i| {
             MultiOp::Create(CreateRequest {
                 path: format!("/m/{i}"),
@@ -211,7 +206,17 @@ fn a_hundred_thousand_op_multi_is_all_or_nothing() {
                 flags: CreateMode::Persistent,
             })
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_hundred_thousand_op_multi_is_all_or_nothing() {
+    // 100k creates do not fit ZooKeeper's 1 MiB frame; raise jute.maxbuffer as an operator would.
+    let server = Server::start_with("jute.maxbuffer=8388608");
+    let mut witness = Witness::new(&server);
+    let mut c = Client::connect(server.addr());
+    c.create("/m", b"", CreateMode::Persistent);
+    let mut ops = creates_under_m(100_000);
     ops.push(MultiOp::Check(CheckVersionRequest {
         path: "/m".into(),
         version: 42,
@@ -233,16 +238,7 @@ fn a_hundred_thousand_op_multi_is_all_or_nothing() {
     );
 
     // Without the failing check, all 100k are created in one transaction.
-    let ops: Vec<MultiOp> = (0..100_000)
-        .map(|i| {
-            MultiOp::Create(CreateRequest {
-                path: format!("/m/{i}"),
-                data: None,
-                acl: vec![Acl::world(Perms::ALL)],
-                flags: CreateMode::Persistent,
-            })
-        })
-        .collect();
+    let ops = creates_under_m(100_000);
     let (h, _) = c.call(Request::Multi(MultiRequest { ops }));
     assert_eq!(h.err, ErrorCode::Ok);
     let (h, r) = c.call(Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {

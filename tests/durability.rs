@@ -108,12 +108,14 @@ fn snapshots_are_taken_reloaded_and_checked() {
         .map(|i| client.get_data(&format!("/s/n{i:03}")).1.unwrap())
         .collect();
     let snap_dir = server.data_dir().join("snapshots");
+    // The newest snapshot (names sort by index): the one a restart loads.
     let snapshot = || {
         std::fs::read_dir(&snap_dir)
             .ok()?
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "rzk"))
+            .filter(|p| p.extension().is_some_and(|e| e == "rzk"))
+            .max()
     };
     assert!(
         wait_until(Duration::from_secs(20), || snapshot().is_some()),

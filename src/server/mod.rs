@@ -17,7 +17,7 @@ pub mod stats;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use jute_codec::{ErrorCode, OpCode, Request, Response};
+use jute_codec::{ErrorCode, OpCode, Response};
 
 use crate::config::Config;
 use crate::raft::{Delivery, NodeId, ProposeError, Replica};
@@ -242,9 +242,4 @@ pub fn op_abbreviation(op: OpCode) -> &'static str {
         OpCode::CloseSession => "CLOS",
         OpCode::Notification | OpCode::Error | OpCode::Unknown(_) => "UNKN",
     }
-}
-
-/// The opcode a request was sent with, for stats.
-pub fn request_op(request: &Request) -> OpCode {
-    request.op_code()
 }

@@ -130,19 +130,36 @@ impl Server {
         self.spawn();
     }
 
-    /// Runs raftzk on this server's config and returns (exit success, stderr) without waiting
-    /// for it to serve: for start-up refusals.
+    /// Runs raftzk on this server's config expecting it to refuse to start: returns (exited
+    /// successfully, stderr). A process still running after 30 s started serving: it is
+    /// killed and reported as (true, its stderr so far).
     pub fn try_start_expecting_failure(&mut self) -> (bool, String) {
         self.kill9();
         self.write_config();
-        let out = Command::new(env!("CARGO_BIN_EXE_raftzk"))
+        let err_path = self.dir.path().join("refused.log");
+        let err = std::fs::File::create(&err_path).expect("stderr file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_raftzk"))
             .arg("--config")
             .arg(self.config_path())
-            .output()
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
             .expect("run raftzk");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let success = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            success,
+            std::fs::read_to_string(err_path).unwrap_or_default(),
         )
     }
 
