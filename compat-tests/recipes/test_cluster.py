@@ -1,0 +1,167 @@
+"""Cluster cases (run with --cluster): a 3-member ensemble (ensemble.py), clients spread
+over every member, the leader member SIGKILLed mid-run. Against raftzk these report
+PENDING until its cluster exists (issue 6)."""
+
+import threading
+import time
+
+import pytest
+from kazoo.protocol.states import KazooState
+
+from recipetools import FAST_RECONNECT, Inside, retry_call, run_threads, tagged_increment, wait_for
+
+pytestmark = pytest.mark.cluster
+
+
+def _hosts_from(ens, i):
+    """Connect string that starts at member i (then the others, in order)."""
+    n = len(ens.members)
+    return ",".join(ens.members[(i + k) % n].hostport for k in range(n))
+
+
+def test_cluster_lock_leader_killed(ensemble, make_client):
+    """12 clients over 3 members increment a counter under a Lock; the ensemble leader is
+    killed once a third of the increments are done: never two holders, the counter exact."""
+    ens = ensemble
+    total, n_clients = 150, 12
+    admin = make_client(hosts=ens.connect_string, timeout=15.0, connection_retry=FAST_RECONNECT)
+    base = "/r-cluster-lock-%d" % int(time.time() * 1000)
+    lp, cp = base + "/lock", base + "/counter"
+    admin.create(cp, b"0:init", makepath=True)
+    clients = [make_client(hosts=_hosts_from(ens, i % 3), randomize_hosts=False, timeout=15.0,
+                           connection_retry=FAST_RECONNECT) for i in range(n_clients)]
+    ports = {m.port: k for k, m in enumerate(ens.members)}
+    on_member = [ports[c._connection._socket.getpeername()[1]] for c in clients]
+    assert sorted(set(on_member)) == [0, 1, 2], on_member  # every member serves some
+    lost, suspended = [], set()
+
+    def listener(state, i):
+        if state == KazooState.LOST:
+            lost.append(i)
+        elif state == KazooState.SUSPENDED:
+            suspended.add(i)
+
+    for i, c in enumerate(clients):
+        c.add_listener(lambda s, i=i: listener(s, i))
+    inside = Inside()
+    done_values = []
+    g = threading.Lock()
+    leader = ens.leader_index()
+    killed = threading.Event()
+
+    def worker(i):
+        c = clients[i]
+        lock = c.Lock(lp, "c%d" % i)
+        k = 0
+        while True:
+            assert lock.acquire(timeout=120)
+            try:
+                inside.enter(i)
+                try:
+                    v = tagged_increment(c, cp, b"c%d-%d" % (i, k), limit=total)
+                    k += 1
+                finally:
+                    inside.leave()
+            finally:
+                retry_call(lock.release)
+            if v is None:
+                return
+            with g:
+                done_values.append(v)
+                if len(done_values) == total // 3 and not killed.is_set():
+                    killed.set()
+                    ens.kill(leader)
+
+    try:
+        errors = run_threads([lambda i=i: worker(i) for i in range(n_clients)], timeout=200)
+        assert killed.is_set()
+        assert errors == [], errors
+        assert inside.violations == []
+        assert lost == [], "sessions lost during the failover: %r" % lost
+        on_leader = {i for i, m in enumerate(on_member) if m == leader}
+        assert on_leader <= suspended, (on_leader, suspended)  # they did lose their member
+        assert sorted(done_values) == list(range(1, total + 1))
+        assert int(retry_call(admin.get, cp)[0].split(b":")[0]) == total
+        assert retry_call(admin.get_children, lp) == []
+        new_leader = ens.leader_index(timeout=60)
+        assert new_leader != leader
+    finally:
+        if killed.is_set():
+            ens.restart(leader)
+        try:
+            admin.delete(base, recursive=True)
+        except Exception:
+            pass
+
+
+def test_cluster_election_leader_member_killed(ensemble, make_client, metrics):
+    """The elected leader's client knows only the ensemble's leader member; that member is
+    SIGKILLed: the ensemble elects a new leader member, the old application leader's
+    session expires there, and the next contender (on a surviving member) is elected."""
+    ens = ensemble
+    timeout = 6.0
+    L = ens.leader_index()
+    others = [i for i in range(len(ens.members)) if i != L]
+    admin = make_client(hosts=ens.connect_string, timeout=15.0, connection_retry=FAST_RECONNECT)
+    ep = "/r-cluster-election-%d" % int(time.time() * 1000)
+    admin.ensure_path(ep)
+    a = make_client(hosts=ens.members[L].hostport, timeout=timeout, connection_retry=FAST_RECONNECT)
+    b = make_client(hosts=_hosts_from(ens, others[0]), randomize_hosts=False, timeout=timeout,
+                    connection_retry=FAST_RECONNECT)
+    c = make_client(hosts=_hosts_from(ens, others[1]), randomize_hosts=False, timeout=timeout,
+                    connection_retry=FAST_RECONNECT)
+    leaders = []
+    cond = threading.Condition()
+    forever = threading.Event()
+    elections = {}
+
+    def contend(name, client):
+        e = client.Election(ep, name)
+        elections[name] = e
+
+        def lead():
+            with cond:
+                leaders.append((name, time.monotonic()))
+                cond.notify_all()
+            forever.wait()
+
+        def run():
+            try:
+                e.run(lead)
+            except Exception:
+                pass  # after the test, when clients close
+
+        threading.Thread(target=run, daemon=True).start()
+
+    killed = False
+    try:
+        contend("a", a)
+        with cond:
+            assert cond.wait_for(lambda: [n for n, _ in leaders] == ["a"], 30)
+        contend("b", b)
+        wait_for(lambda: len(retry_call(admin.get_children, ep)) == 2, timeout=30, what="b queued")
+        contend("c", c)
+        wait_for(lambda: len(retry_call(admin.get_children, ep)) == 3, timeout=30, what="c queued")
+        assert elections["b"].contenders() == ["a", "b", "c"]
+
+        t_kill = time.monotonic()
+        ens.kill(L)
+        killed = True
+        with cond:
+            assert cond.wait_for(lambda: len(leaders) >= 2, 90), leaders
+        name, t_new = leaders[1]
+        assert name == "b"
+        metrics.add("cluster_election_after_leader_member_killed", t_new - t_kill)
+        new_member_leader = ens.leader_index(timeout=60)
+        assert new_member_leader != L
+        time.sleep(1.0)
+        assert [n for n, _ in leaders] == ["a", "b"]
+        assert retry_call(elections["c"].contenders) == ["b", "c"]
+    finally:
+        forever.set()
+        if killed:
+            ens.restart(L)
+        try:
+            admin.delete(ep, recursive=True)
+        except Exception:
+            pass
