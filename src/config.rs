@@ -76,6 +76,19 @@ pub struct Config {
     pub container_max_per_minute: u32,
     /// `znode.container.maxNeverUsedIntervalMs` (0 = never reap unused containers).
     pub container_max_never_used_interval_ms: u64,
+    /// This member's id in a cluster: the `myid` file in `dataDir` (flag `--myid`).
+    pub my_id: Option<u64>,
+    /// `raft.heartbeatMs`: leader heartbeat, ms (50).
+    pub raft_heartbeat_ms: u64,
+    /// `raft.electionTimeoutMinMs` / `raft.electionTimeoutMaxMs`: a follower campaigns after
+    /// this much silence, ms (150 / 300).
+    pub raft_election_timeout_ms: (u64, u64),
+    /// `raftzk.writeTimeoutMs`: a write not applied within this long has an unknown fate and
+    /// its connection is closed (10000).
+    pub write_timeout_ms: u64,
+    /// `peer.faultFile`: test-only partition switch, a file listing member ids whose peer
+    /// traffic this member drops (none).
+    pub peer_fault_file: Option<PathBuf>,
     /// Keys accepted but not used, to be logged once.
     pub ignored: Vec<String>,
 }
@@ -130,6 +143,11 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_interval_ms: 0,
+            my_id: None,
+            raft_heartbeat_ms: 50,
+            raft_election_timeout_ms: (150, 300),
+            write_timeout_ms: 10_000,
+            peer_fault_file: None,
             ignored: Vec::new(),
         }
     }
@@ -342,6 +360,33 @@ impl Config {
             }
             config.container_max_never_used_interval_ms = v as u64;
         }
+        if let Some(v) = number("raft.heartbeatMs")? {
+            config.raft_heartbeat_ms = positive("raft.heartbeatMs", v, 60_000)? as u64;
+        }
+        let min = number("raft.electionTimeoutMinMs")?;
+        let max = number("raft.electionTimeoutMaxMs")?;
+        if let Some(v) = min {
+            config.raft_election_timeout_ms.0 =
+                positive("raft.electionTimeoutMinMs", v, 600_000)? as u64;
+        }
+        if let Some(v) = max {
+            config.raft_election_timeout_ms.1 =
+                positive("raft.electionTimeoutMaxMs", v, 600_000)? as u64;
+        }
+        let (lo, hi) = config.raft_election_timeout_ms;
+        if lo >= hi || lo <= config.raft_heartbeat_ms {
+            return Err(bad(
+                "raft.electionTimeoutMinMs",
+                &lo.to_string(),
+                &format!("must exceed raft.heartbeatMs ({}) and be below raft.electionTimeoutMaxMs ({hi})", config.raft_heartbeat_ms),
+            ));
+        }
+        if let Some(v) = number("raftzk.writeTimeoutMs")? {
+            config.write_timeout_ms = positive("raftzk.writeTimeoutMs", v, 3_600_000)? as u64;
+        }
+        if let Some(v) = get("peer.faultFile") {
+            config.peer_fault_file = Some(PathBuf::from(v));
+        }
         for (key, value) in &props {
             if let Some(id) = key.strip_prefix("server.") {
                 let id: u64 = id
@@ -361,6 +406,56 @@ impl Config {
     /// [minSessionTimeout, maxSessionTimeout]).
     pub fn negotiate_timeout(&self, requested: i32) -> i32 {
         requested.clamp(self.min_session_timeout_ms, self.max_session_timeout_ms)
+    }
+
+    /// Reads `dataDir/myid` when the config lists servers and no id was given; a cluster
+    /// member must have an id listed in `server.N`.
+    pub fn resolve_my_id(&mut self) -> Result<(), ConfigError> {
+        if !self.is_cluster() {
+            return Ok(());
+        }
+        let file = self.data_dir.join("myid");
+        if self.my_id.is_none() {
+            let text = std::fs::read_to_string(&file).map_err(|e| ConfigError::Unreadable {
+                file: file.display().to_string(),
+                reason: format!("{e} (a member of a cluster needs its myid)"),
+            })?;
+            let id = text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| ConfigError::BadValue {
+                    file: file.display().to_string(),
+                    key: "myid".into(),
+                    value: text.trim().to_string(),
+                    reason: "not a number".into(),
+                })?;
+            self.my_id = Some(id);
+        }
+        let id = self.my_id.unwrap_or(0);
+        let Some(me) = self.servers.get(&id) else {
+            return Err(ConfigError::BadValue {
+                file: self
+                    .source
+                    .as_ref()
+                    .map_or("command line".into(), |p| p.display().to_string()),
+                key: "myid".into(),
+                value: id.to_string(),
+                reason: "no server.N line has this id".into(),
+            });
+        };
+        // A member's own `;clientPort` (and address) override clientPort.
+        if let Some((addr, port)) = &me.client {
+            self.client_addr.set_port(*port);
+            if let Some(ip) = addr.as_deref().and_then(resolve_ip) {
+                self.client_addr.set_ip(ip);
+            }
+        }
+        Ok(())
+    }
+
+    /// True if this member is part of a cluster (more than one `server.N` line).
+    pub fn is_cluster(&self) -> bool {
+        self.servers.len() > 1
     }
 
     /// True if `word` may be served.
@@ -391,6 +486,11 @@ fn is_used_key(key: &str) -> bool {
         "znode.container.checkIntervalMs",
         "znode.container.maxPerMinute",
         "znode.container.maxNeverUsedIntervalMs",
+        "raft.heartbeatMs",
+        "raft.electionTimeoutMinMs",
+        "raft.electionTimeoutMaxMs",
+        "raftzk.writeTimeoutMs",
+        "peer.faultFile",
     ];
     let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
     USED.contains(&bare) || bare.starts_with("server.")

@@ -1,12 +1,15 @@
-//! The leader's duties: expiring silent sessions and reaping empty containers and expired TTL
-//! nodes. Both decide from the leader's clock and act only through logged Txns (closeSession,
+//! The leader's duties: expiring silent sessions, reaping empty containers and expired TTL
+//! nodes, adding observers; and the followers' one: reporting which sessions they heard from.
+//! The leader decides from its own clock and acts only through logged Txns (closeSession,
 //! reap), so every member applies the same result.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use crate::config::Config;
-use crate::raft::Replica;
+use crate::raft::{NodeId, PeerNode, Replica};
 use crate::session::tracker::SessionTracker;
 use crate::tree::NodeKind;
 use crate::txn::{Txn, TxnOp};
@@ -15,10 +18,22 @@ use crate::txn::{Txn, TxnOp};
 pub async fn expire_sessions(replica: Replica, tracker: Arc<SessionTracker>, tick: Duration) {
     let mut interval = tokio::time::interval((tick / 2).max(Duration::from_millis(10)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leading = false;
     loop {
         interval.tick().await;
         if !replica.is_leader() {
+            leading = false;
             continue;
+        }
+        if !leading {
+            // A new leader cannot know when followers last heard from each session: every
+            // session gets a full fresh timeout before anything is expired.
+            tracker.reset_all();
+            leading = true;
+            tracing::info!(
+                member = replica.member_id,
+                "leading: session expiry starts with fresh timeouts"
+            );
         }
         let live: Vec<(i64, i32)> = {
             let view = replica.state.read();
@@ -99,4 +114,86 @@ fn candidates(replica: &Replica, config: &Config) -> Vec<String> {
         }
     }
     out
+}
+
+/// A follower reports the sessions it heard from to the leader twice per tick, so the
+/// leader's tracker sees every session's traffic whichever member it is connected to.
+pub async fn report_touches(replica: Replica, tracker: Arc<SessionTracker>, tick: Duration) {
+    let period = (tick / 2).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(period).await;
+        let touched = tracker.take_touched();
+        if touched.is_empty() || replica.leader() == Some(replica.member_id) {
+            continue;
+        }
+        if let Err(e) = replica.send_touches(touched, tick).await {
+            tracing::debug!(error = %e, "could not report session touches");
+        }
+    }
+}
+
+/// The leader adds configured observers to the group as learners.
+pub async fn add_observers(replica: Replica, observers: BTreeMap<NodeId, PeerNode>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        replica.add_observers(&observers).await;
+    }
+}
+
+/// Closes connections whose oldest write has waited longer than `timeout`: its fate is
+/// unknown (a lost leader, a stalled disk), and the client must learn it by ConnectionLoss
+/// rather than wait forever (`design.md`, Unknown outcome).
+pub async fn close_unanswered_writes(
+    connections: Arc<crate::server::handle::Connections>,
+    timeout: Duration,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for conn in connections.all() {
+            if conn
+                .oldest_pending_write()
+                .is_some_and(|t| t.elapsed() > timeout)
+            {
+                tracing::warn!(
+                    conn = conn.id,
+                    ?timeout,
+                    "write unanswered; closing the connection"
+                );
+                conn.close();
+            }
+        }
+    }
+}
+
+/// A member that has known no leader (or, leading, no quorum) for longer than `grace` closes
+/// its client connections, as a ZooKeeper server that leaves the quorum does: its clients
+/// reconnect to a member that can serve them, instead of reading stale data or waiting on
+/// writes that cannot commit.
+pub async fn close_when_leaderless(
+    replica: Replica,
+    connections: Arc<crate::server::handle::Connections>,
+    grace: Duration,
+) {
+    let mut since: Option<std::time::Instant> = None;
+    let mut closed = false;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if replica.role() != crate::raft::Role::Looking {
+            since = None;
+            closed = false;
+            continue;
+        }
+        let start = *since.get_or_insert_with(std::time::Instant::now);
+        if !closed && start.elapsed() > grace {
+            let all = connections.all();
+            tracing::warn!(
+                connections = all.len(),
+                "no leader or no quorum: closing client connections"
+            );
+            for conn in all {
+                conn.close();
+            }
+            closed = true;
+        }
+    }
 }

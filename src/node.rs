@@ -1,18 +1,25 @@
-//! A running member: wires the Raft side, the server, the leader's duties and the listener
-//! together, and owns shutdown. The only module that knows every other.
+//! A running member: wires the Raft side, the peer link, the server, the leader's duties and
+//! the listener together, and owns shutdown. The only module that knows every other.
+//!
+//! A zoo.cfg with two or more `server.N` lines makes a cluster member (`myid` in dataDir);
+//! otherwise the member is standalone. Both run the same code path: every write goes through
+//! the Proposer and Raft.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::leader;
-use crate::raft::{self, ProposerConfig, RaftSettings};
+use crate::raft::peer::{FaultSwitch, PeerHandler};
+use crate::raft::{self, NodeId, PeerNode, ProposerConfig, RaftSettings, Replica};
 use crate::server::handle::Connections;
 use crate::server::stats::ServerStats;
 use crate::server::{listener, session_ids::SessionIds, Notifier, Server};
 use crate::session::tracker::SessionTracker;
+use crate::txn::Txn;
 use crate::watch::WatchManager;
 
 /// The standalone member's id: ZooKeeper's session ids start with 1 on a standalone server.
@@ -21,6 +28,9 @@ const STANDALONE_ID: u64 = 1;
 /// Why a member could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The configuration is incomplete (no myid, …).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A directory could not be created.
     #[error("{key}={path}: cannot create or use the directory: {source}")]
     Dir {
@@ -34,18 +44,42 @@ pub enum NodeError {
     /// Raft state could not be loaded.
     #[error(transparent)]
     Raft(#[from] raft::StartError),
-    /// The client port could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    /// A port could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
     Listen {
         /// The address.
         addr: String,
+        /// Which listener.
+        what: &'static str,
         /// Why.
         source: std::io::Error,
     },
 }
 
+/// Every member of the configured group with its addresses.
+fn members(config: &Config) -> BTreeMap<NodeId, PeerNode> {
+    config
+        .servers
+        .iter()
+        .map(|(id, spec)| {
+            let (client_host, client_port) = match &spec.client {
+                Some((host, port)) => (host.clone().unwrap_or_else(|| spec.host.clone()), *port),
+                None => (spec.host.clone(), config.client_addr.port()),
+            };
+            let node = PeerNode {
+                peer_addr: format!("{}:{}", spec.host, spec.peer_port),
+                election_port: spec.election_port,
+                client_addr: format!("{client_host}:{client_port}"),
+                observer: spec.observer,
+            };
+            (*id, node)
+        })
+        .collect()
+}
+
 /// Runs a member until SIGINT/SIGTERM.
-pub async fn run(config: Config) -> Result<(), NodeError> {
+pub async fn run(mut config: Config) -> Result<(), NodeError> {
+    config.resolve_my_id()?;
     let config = Arc::new(config);
     for key in &config.ignored {
         if crate::config::is_known_unused(key) {
@@ -64,29 +98,42 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
             source,
         })?;
     }
+    let cluster = config.is_cluster();
+    let member_id = if cluster {
+        config.my_id.unwrap_or(STANDALONE_ID)
+    } else {
+        STANDALONE_ID
+    };
+    let members = if cluster {
+        members(&config)
+    } else {
+        BTreeMap::new()
+    };
+    let faults = Arc::new(FaultSwitch::default());
     let stats = Arc::new(ServerStats::default());
     let connections = Arc::new(Connections::new(stats.clone()));
     let watches = Arc::new(Mutex::new(WatchManager::default()));
     let notifier = Arc::new(Notifier {
-        member_id: STANDALONE_ID,
+        member_id,
         connections: connections.clone(),
         watches: watches.clone(),
         stats: stats.clone(),
     });
+    let write_timeout = Duration::from_millis(config.write_timeout_ms);
     let settings = RaftSettings {
-        member_id: STANDALONE_ID,
+        member_id,
         snapshot_dir: config.data_dir.join("snapshots"),
         log_dir: config.data_log_dir.join("raft-log"),
         snap_count: config.snap_count,
         snapshots_retained: config.autopurge_snap_retain_count as usize,
-        heartbeat_ms: 50,
-        election_timeout_ms: (150, 300),
+        heartbeat_ms: config.raft_heartbeat_ms,
+        election_timeout_ms: config.raft_election_timeout_ms,
         proposer: ProposerConfig {
-            write_timeout: Duration::from_millis(
-                u64::try_from(config.max_session_timeout_ms).unwrap_or(40_000),
-            ),
+            write_timeout,
             ..ProposerConfig::default()
         },
+        members: members.clone(),
+        faults: faults.clone(),
     };
     let (replica, runtime) = raft::start(settings, notifier).await?;
     let tick = Duration::from_millis(u64::from(config.tick_time_ms));
@@ -95,22 +142,75 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         .await
         .map_err(|source| NodeError::Listen {
             addr: config.client_addr.to_string(),
+            what: "clientPort",
             source,
         })?;
+    let server_connections = connections.clone();
     let server = Arc::new(Server {
         config: config.clone(),
         replica: replica.clone(),
-        connections,
+        connections: connections.clone(),
         watches,
         tracker: tracker.clone(),
         stats,
-        session_ids: SessionIds::new(STANDALONE_ID),
+        session_ids: SessionIds::new(member_id),
     });
-    let tasks = [
-        tokio::spawn(leader::expire_sessions(replica.clone(), tracker, tick)),
+    let mut tasks = vec![
+        tokio::spawn(leader::expire_sessions(
+            replica.clone(),
+            tracker.clone(),
+            tick,
+        )),
         tokio::spawn(leader::reap_nodes(replica.clone(), config.clone())),
+        tokio::spawn(leader::close_unanswered_writes(connections, write_timeout)),
         tokio::spawn(listener::run(server, listener)),
     ];
+    if cluster {
+        let me = members
+            .get(&member_id)
+            .map(|n| n.peer_addr.clone())
+            .unwrap_or_default();
+        let peer_listener = TcpListener::bind(&me)
+            .await
+            .map_err(|source| NodeError::Listen {
+                addr: me.clone(),
+                what: "peerPort",
+                source,
+            })?;
+        let handler = Arc::new(Peering {
+            replica: replica.clone(),
+            tracker: tracker.clone(),
+            timeout: write_timeout,
+        });
+        let r = replica.clone();
+        let f = faults.clone();
+        tasks.push(tokio::spawn(async move {
+            raft::serve_peers(&r, peer_listener, handler, f).await;
+        }));
+        tasks.push(tokio::spawn(leader::report_touches(
+            replica.clone(),
+            tracker,
+            tick,
+        )));
+        let grace = Duration::from_millis(config.raft_election_timeout_ms.1 * 2);
+        tasks.push(tokio::spawn(leader::close_when_leaderless(
+            replica.clone(),
+            server_connections.clone(),
+            grace,
+        )));
+        let observers: BTreeMap<NodeId, PeerNode> =
+            members.into_iter().filter(|(_, n)| n.observer).collect();
+        if !observers.is_empty() {
+            tasks.push(tokio::spawn(leader::add_observers(
+                replica.clone(),
+                observers,
+            )));
+        }
+        if let Some(path) = config.peer_fault_file.clone() {
+            tracing::warn!(file = %path.display(), "test-only peer fault switch is on");
+            tasks.push(tokio::spawn(faults.clone().follow_file(path)));
+        }
+    }
     let (zxid, znodes, sessions) = {
         let view = replica.state.read();
         (
@@ -120,6 +220,8 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         )
     };
     tracing::info!(
+        member = member_id,
+        cluster,
         addr = %config.client_addr,
         data_dir = %config.data_dir.display(),
         zxid = format_args!("0x{zxid:x}"),
@@ -134,6 +236,42 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
     }
     runtime.shutdown().await;
     Ok(())
+}
+
+/// What this member does with its peers' requests.
+struct Peering {
+    replica: Replica,
+    tracker: Arc<SessionTracker>,
+    timeout: Duration,
+}
+
+impl PeerHandler for Peering {
+    async fn forward(&self, txns: Vec<Txn>) -> Result<(), String> {
+        if self.replica.leader() != Some(self.replica.member_id) {
+            return Err("not the leader".into());
+        }
+        for txn in txns {
+            self.replica
+                .proposer
+                .propose(txn)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn touch(&self, sessions: Vec<(i64, i32)>) {
+        for (session, timeout_ms) in sessions {
+            self.tracker.touch(session, timeout_ms);
+        }
+    }
+
+    async fn read_index(&self) -> Result<u64, String> {
+        self.replica
+            .read_index(self.timeout)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 async fn shutdown_signal() {

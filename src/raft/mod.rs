@@ -7,6 +7,7 @@
 
 pub mod log_store;
 pub mod network;
+pub mod peer;
 pub mod proposer;
 pub mod snapshot;
 pub mod state_machine;
@@ -26,7 +27,7 @@ pub use types::{NodeId, PeerNode, TypeConfig};
 
 use crate::txn::{Origin, Txn, TxnOutcome};
 use log_store::LogStore;
-use network::NoPeers;
+use network::{NoPeers, PeerNetwork};
 use snapshot::{SnapshotFileError, SnapshotStore};
 use state_machine::StateMachine;
 use types::Raft;
@@ -55,24 +56,127 @@ pub struct Replica {
     /// This member's id.
     pub member_id: NodeId,
     raft: Raft,
+    /// The peer link (None for a standalone member).
+    network: Option<PeerNetwork>,
+    /// The election timeout's upper bound: a leader without a quorum's acknowledgement for
+    /// longer than this has lost its quorum (openraft 0.9 has no check-quorum).
+    election_timeout_max_ms: u64,
+}
+
+/// What a member is doing, as ZooKeeper's `Mode:` line shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The only member.
+    Standalone,
+    /// Leads the group.
+    Leader,
+    /// Follows a leader.
+    Follower,
+    /// A non-voting member.
+    Observer,
+    /// Knows no leader (an election, or cut off).
+    Looking,
+}
+
+impl Role {
+    /// ZooKeeper's name for it (`srvr`'s `Mode:`, mntr's `zk_server_state`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Observer => "observer",
+            Role::Looking => "looking",
+        }
+    }
 }
 
 impl Replica {
-    /// True while this member leads (and may expire sessions and reap nodes).
+    /// The leader this member knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// True while this member leads with a quorum behind it (and so may expire sessions and
+    /// reap nodes).
     pub fn is_leader(&self) -> bool {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
-        m.current_leader == Some(self.member_id)
+        if m.current_leader != Some(self.member_id) {
+            return false;
+        }
+        // A single member is its own quorum; otherwise the last acknowledgement must be fresh.
+        self.network.is_none()
+            || m.millis_since_quorum_ack
+                .is_some_and(|ms| ms <= self.election_timeout_max_ms)
     }
 
-    /// Waits until this member has applied everything committed when the call began (ZooKeeper's
-    /// `sync`), or `timeout` passes.
-    pub async fn sync(&self, timeout: Duration) -> Result<(), ProposeError> {
+    /// This member's role.
+    pub fn role(&self) -> Role {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let is_voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.member_id);
+        let quorum_fresh = m
+            .millis_since_quorum_ack
+            .is_some_and(|ms| ms <= self.election_timeout_max_ms);
+        match m.current_leader {
+            _ if self.network.is_none() => Role::Standalone,
+            // openraft 0.9 keeps a cut-off leader leading; without a fresh quorum it is not.
+            Some(leader) if leader == self.member_id && !quorum_fresh => Role::Looking,
+            Some(leader) if leader == self.member_id => Role::Leader,
+            Some(_) if !is_voter => Role::Observer,
+            Some(_) => Role::Follower,
+            None => Role::Looking,
+        }
+    }
+
+    /// Number of voters (ZooKeeper's `quorum_size` is the majority of it).
+    pub fn voters(&self) -> usize {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .count()
+    }
+
+    /// This member's read index: the index every read must wait for to be linearizable.
+    /// Leader only.
+    pub async fn read_index(&self, timeout: Duration) -> Result<u64, ProposeError> {
         let read_index = tokio::time::timeout(timeout, self.raft.get_read_log_id())
             .await
             .map_err(|_| ProposeError::Timeout(timeout))?
             .map_err(|e| ProposeError::Raft(e.to_string()))?;
-        let target = read_index.0.map_or(0, |id| id.index);
+        Ok(read_index.0.map_or(0, |id| id.index))
+    }
+
+    /// Waits until this member has applied everything committed when the call began (ZooKeeper's
+    /// `sync`): the leader's read index, asked over the peer link on a follower.
+    pub async fn sync(&self, timeout: Duration) -> Result<(), ProposeError> {
+        let target = match (self.leader(), &self.network) {
+            (Some(leader), Some(network)) if leader != self.member_id => {
+                let addr = self.peer_addr(leader).ok_or(ProposeError::NoLeader)?;
+                match network
+                    .client(leader, &addr)
+                    .call(peer::PeerRequest::ReadIndex, timeout)
+                    .await
+                {
+                    Ok(peer::PeerResponse::ReadIndex(Ok(index))) => index,
+                    Ok(peer::PeerResponse::ReadIndex(Err(e))) => {
+                        return Err(ProposeError::Forward(leader, e))
+                    }
+                    Ok(_) => return Err(ProposeError::Forward(leader, "unexpected answer".into())),
+                    Err(e) => return Err(ProposeError::Forward(leader, e.to_string())),
+                }
+            }
+            (None, Some(_)) => return Err(ProposeError::NoLeader),
+            _ => self.read_index(timeout).await?,
+        };
         let mut applied = self.state.applied_index();
         tokio::time::timeout(timeout, applied.wait_for(|i| *i >= target))
             .await
@@ -80,6 +184,66 @@ impl Replica {
             .map_err(|_| ProposeError::Closed)?;
         Ok(())
     }
+
+    /// Reports sessions heard from to the leader (a follower's duty).
+    pub async fn send_touches(
+        &self,
+        sessions: Vec<(i64, i32)>,
+        timeout: Duration,
+    ) -> Result<(), ProposeError> {
+        let (Some(leader), Some(network)) = (self.leader(), &self.network) else {
+            return Err(ProposeError::NoLeader);
+        };
+        let addr = self.peer_addr(leader).ok_or(ProposeError::NoLeader)?;
+        network
+            .client(leader, &addr)
+            .call(peer::PeerRequest::Touch(sessions), timeout)
+            .await
+            .map(|_| ())
+            .map_err(|e| ProposeError::Forward(leader, e.to_string()))
+    }
+
+    fn peer_addr(&self, member: NodeId) -> Option<String> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&member)
+            .map(|n| n.peer_addr.clone())
+    }
+
+    /// As leader, adds configured observers missing from the membership as learners.
+    pub async fn add_observers(&self, observers: &BTreeMap<NodeId, PeerNode>) {
+        if !self.is_leader() {
+            return;
+        }
+        let known: Vec<NodeId> = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            m.membership_config
+                .membership()
+                .nodes()
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for (id, node) in observers.iter().filter(|(id, _)| !known.contains(id)) {
+            tracing::info!(member = id, "adding observer as a learner");
+            if let Err(e) = self.raft.add_learner(*id, node.clone(), false).await {
+                tracing::warn!(member = id, error = %e, "could not add observer");
+            }
+        }
+    }
+}
+
+/// Serves the peer link (Raft RPCs and raftzk's own requests) on `listener`.
+pub async fn serve_peers<H: peer::PeerHandler>(
+    replica: &Replica,
+    listener: tokio::net::TcpListener,
+    handler: Arc<H>,
+    faults: Arc<peer::FaultSwitch>,
+) {
+    peer::serve(listener, replica.raft.clone(), handler, faults).await;
 }
 
 /// Where and how a member keeps its Raft state.
@@ -101,6 +265,10 @@ pub struct RaftSettings {
     pub election_timeout_ms: (u64, u64),
     /// How the Proposer batches and how long a write may take.
     pub proposer: ProposerConfig,
+    /// Every member with its addresses (voters and observers); one or none = standalone.
+    pub members: BTreeMap<NodeId, PeerNode>,
+    /// The test-only partition switch.
+    pub faults: Arc<peer::FaultSwitch>,
 }
 
 /// Why a member could not start its Raft state.
@@ -144,9 +312,10 @@ impl RaftRuntime {
     }
 }
 
-/// Starts a standalone member: loads the newest snapshot (refusing a damaged one), opens the
-/// log, starts openraft (which re-applies the committed log tail before returning), forms the
-/// single-member group on first start, and waits until this member leads.
+/// Starts a member: loads the newest snapshot (refusing a damaged one), opens the log, starts
+/// openraft (which re-applies the committed log tail before returning), and forms the group on
+/// first start. A standalone member waits until it leads; a cluster member serves at once and
+/// answers writes once a leader is elected.
 pub async fn start(
     settings: RaftSettings,
     delivery: Arc<dyn Delivery>,
@@ -195,39 +364,59 @@ pub async fn start(
         ..openraft::Config::default()
     }
     .validate()?;
-    let raft = Raft::new(
-        settings.member_id,
-        Arc::new(config),
-        NoPeers,
-        log,
-        state_machine,
-    )
-    .await
+    let me = settings.member_id;
+    let cluster = settings.members.len() > 1;
+    let network = cluster.then(|| PeerNetwork::new(me, settings.faults.clone()));
+    let raft = match &network {
+        Some(network) => Raft::new(me, Arc::new(config), network.clone(), log, state_machine).await,
+        None => Raft::new(me, Arc::new(config), NoPeers, log, state_machine).await,
+    }
     .map_err(|e| StartError::Raft(e.to_string()))?;
     let initialized = raft
         .is_initialized()
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-    if !initialized {
-        let members = BTreeMap::from([(settings.member_id, PeerNode::default())]);
-        raft.initialize(members)
+    let i_vote = settings.members.get(&me).is_none_or(|n| !n.observer);
+    if !initialized && i_vote {
+        // Every voter forms the group with the same voter set: identical initializations
+        // agree (openraft's index-0 membership entry), so the order members start in does
+        // not matter. Observers join later as learners, added by the leader.
+        let voters: BTreeMap<NodeId, PeerNode> = if cluster {
+            settings
+                .members
+                .iter()
+                .filter(|(_, n)| !n.observer)
+                .map(|(id, n)| (*id, n.clone()))
+                .collect()
+        } else {
+            BTreeMap::from([(me, PeerNode::default())])
+        };
+        let count = voters.len();
+        raft.initialize(voters)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        tracing::info!(
-            member = settings.member_id,
-            "formed a new single-member group"
-        );
+        tracing::info!(member = me, voters = count, "formed a new group");
     }
-    raft.wait(Some(Duration::from_secs(30)))
-        .current_leader(settings.member_id, "this member leads")
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
-    let (proposer, proposer_task) = Proposer::start(raft.clone(), delivery, settings.proposer);
+    if !cluster {
+        raft.wait(Some(Duration::from_secs(30)))
+            .current_leader(me, "this member leads")
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+    }
+    let (proposer, proposer_task) = Proposer::start(
+        me,
+        raft.clone(),
+        delivery,
+        settings.proposer,
+        network.clone(),
+    );
     let replica = Replica {
         proposer,
         state: shared,
-        member_id: settings.member_id,
+        member_id: me,
         raft: raft.clone(),
+        network,
+        election_timeout_max_ms: settings.election_timeout_ms.1,
     };
     Ok((
         replica,

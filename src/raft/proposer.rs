@@ -6,17 +6,25 @@
 //! and keeps at most `max_in_flight` entries in flight. Entries are submitted to openraft from
 //! this one task, so a session's writes keep their order.
 //!
+//! On a follower the batch is forwarded to the leader over the peer link instead, and
+//! answered when this member applies the entry (the Notifier sees its own origin).
+//!
 //! Each entry's completion is awaited with a timeout, since openraft's never expires. A Txn
 //! whose entry failed or timed out has an unknown fate: the [`Delivery`] closes its connection
-//! instead of answering (`design.md`, Unknown outcome).
+//! instead of answering (`design.md`, Unknown outcome). Later Txns of that connection still
+//! queued here are failed too, so a session's writes are never applied out of order after a
+//! lost one (ZooKeeper's FIFO client order).
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::types::Raft;
+use super::network::PeerNetwork;
+use super::peer::{PeerRequest, PeerResponse};
+use super::types::{NodeId, Raft};
 use super::Delivery;
 use crate::txn::{LogEntry, Origin, Txn, MAX_TXNS_PER_ENTRY};
 
@@ -59,6 +67,15 @@ pub enum ProposeError {
     /// openraft refused or lost the entry.
     #[error("raft: {0}")]
     Raft(String),
+    /// No leader is known (an election, or this member is cut off).
+    #[error("no leader")]
+    NoLeader,
+    /// The leader could not be reached or refused the forwarded writes.
+    #[error("forwarding to member {0}: {1}")]
+    Forward(NodeId, String),
+    /// An earlier write of the same connection failed.
+    #[error("an earlier write of this connection failed")]
+    EarlierFailed,
 }
 
 /// The handle connections propose through. Cheap to clone.
@@ -68,14 +85,25 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the Proposer task for `raft`.
+    /// Starts the Proposer task of member `me`; `network` reaches the leader when it is
+    /// another member (`None` for a standalone member).
     pub fn start(
+        me: NodeId,
         raft: Raft,
         delivery: Arc<dyn Delivery>,
         config: ProposerConfig,
+        network: Option<PeerNetwork>,
     ) -> (Proposer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue);
-        let task = tokio::spawn(run(rx, raft, delivery, config));
+        let task = tokio::spawn(run(Batcher {
+            me,
+            rx,
+            raft,
+            delivery,
+            config,
+            network,
+            poisoned: HashMap::new(),
+        }));
         (Proposer { tx }, task)
     }
 
@@ -85,27 +113,34 @@ impl Proposer {
     }
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<Txn>,
+/// The Proposer task's state.
+struct Batcher {
+    me: NodeId,
+    rx: mpsc::Receiver<Txn>,
     raft: Raft,
     delivery: Arc<dyn Delivery>,
     config: ProposerConfig,
-) {
-    let in_flight = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
-    let max_txns = config.max_txns.clamp(1, MAX_TXNS_PER_ENTRY);
+    network: Option<PeerNetwork>,
+    /// Connections of this member whose write failed, and when: their later writes fail too.
+    poisoned: HashMap<u64, Instant>,
+}
+
+async fn run(mut b: Batcher) {
+    let in_flight = Arc::new(Semaphore::new(b.config.max_in_flight.max(1)));
+    let max_txns = b.config.max_txns.clamp(1, MAX_TXNS_PER_ENTRY);
     loop {
         // Wait for a free slot first: while entries are in flight, Txns pile up in the
         // queue and the next entry takes them all.
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
-        let Some(first) = rx.recv().await else {
+        let Some(first) = b.rx.recv().await else {
             return;
         };
         let mut bytes = first.approx_size();
         let mut txns = vec![first];
-        while txns.len() < max_txns && bytes < config.max_bytes {
-            match rx.try_recv() {
+        while txns.len() < max_txns && bytes < b.config.max_bytes {
+            match b.rx.try_recv() {
                 Ok(txn) => {
                     bytes += txn.approx_size();
                     txns.push(txn);
@@ -113,36 +148,119 @@ async fn run(
                 Err(_) => break,
             }
         }
+        let txns = b.drop_poisoned(txns);
+        if txns.is_empty() {
+            continue;
+        }
         let origins: Vec<Origin> = txns.iter().filter_map(|t| t.origin).collect();
         let count = txns.len();
-        let entry = LogEntry {
-            time_ms: now_ms(),
-            txns,
-        };
         metrics_batch(count, bytes);
-        let receiver = match raft.client_write_ff(entry).await {
-            Ok(receiver) => receiver,
-            Err(fatal) => {
-                let reason = ProposeError::Raft(fatal.to_string());
-                fail_all(&*delivery, &origins, &reason);
-                return;
+        let leader = b.raft.metrics().borrow().current_leader;
+        match leader {
+            Some(leader) if leader == b.me => {
+                let entry = LogEntry {
+                    time_ms: now_ms(),
+                    txns,
+                };
+                let receiver = match b.raft.client_write_ff(entry).await {
+                    Ok(receiver) => receiver,
+                    Err(fatal) => {
+                        b.fail(&origins, &ProposeError::Raft(fatal.to_string()));
+                        return;
+                    }
+                };
+                let delivery = b.delivery.clone();
+                let timeout = b.config.write_timeout;
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let failure = match tokio::time::timeout(timeout, receiver).await {
+                        Ok(Ok(Ok(_))) => None,
+                        Ok(Ok(Err(e))) => Some(ProposeError::Raft(e.to_string())),
+                        Ok(Err(_)) => Some(ProposeError::Closed),
+                        Err(_) => Some(ProposeError::Timeout(timeout)),
+                    };
+                    if let Some(reason) = failure {
+                        tracing::warn!(txns = count, %reason, "write fate unknown; closing its connections");
+                        fail_all(&*delivery, &origins, &reason);
+                    }
+                });
             }
-        };
-        let delivery = delivery.clone();
-        let timeout = config.write_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            let failure = match tokio::time::timeout(timeout, receiver).await {
-                Ok(Ok(Ok(_))) => None,
-                Ok(Ok(Err(e))) => Some(ProposeError::Raft(e.to_string())),
-                Ok(Err(_)) => Some(ProposeError::Closed),
-                Err(_) => Some(ProposeError::Timeout(timeout)),
-            };
-            if let Some(reason) = failure {
-                tracing::warn!(txns = count, %reason, "write fate unknown; closing its connections");
-                fail_all(&*delivery, &origins, &reason);
+            Some(leader) => {
+                // Forwarded in order, one batch at a time: the leader queues each batch before
+                // it answers, so this member's writes keep their order.
+                if let Err(reason) = b.forward(leader, txns).await {
+                    tracing::warn!(txns = count, %reason, "forwarding failed; closing their connections");
+                    b.fail(&origins, &reason);
+                }
+                drop(permit);
             }
+            None => {
+                b.fail(&origins, &ProposeError::NoLeader);
+                drop(permit);
+            }
+        }
+    }
+}
+
+impl Batcher {
+    /// Fails the Txns of connections that already lost a write; forgets old entries.
+    fn drop_poisoned(&mut self, txns: Vec<Txn>) -> Vec<Txn> {
+        if self.poisoned.is_empty() {
+            return txns;
+        }
+        let horizon = Duration::from_secs(60);
+        self.poisoned.retain(|_, at| at.elapsed() < horizon);
+        let me = self.me;
+        let poisoned = &self.poisoned;
+        let (kept, failed): (Vec<Txn>, Vec<Txn>) = txns.into_iter().partition(|t| {
+            t.origin
+                .is_none_or(|o| o.member != me || !poisoned.contains_key(&o.connection))
         });
+        for txn in &failed {
+            if let Some(origin) = &txn.origin {
+                self.delivery
+                    .write_failed(origin, &ProposeError::EarlierFailed);
+            }
+        }
+        kept
+    }
+
+    fn fail(&mut self, origins: &[Origin], reason: &ProposeError) {
+        let now = Instant::now();
+        for origin in origins.iter().filter(|o| o.member == self.me) {
+            self.poisoned.insert(origin.connection, now);
+        }
+        fail_all(&*self.delivery, origins, reason);
+    }
+
+    async fn forward(&self, leader: NodeId, txns: Vec<Txn>) -> Result<(), ProposeError> {
+        let Some(network) = &self.network else {
+            return Err(ProposeError::NoLeader);
+        };
+        let addr = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            m.membership_config
+                .membership()
+                .get_node(&leader)
+                .map(|node| node.peer_addr.clone())
+        };
+        let Some(addr) = addr else {
+            return Err(ProposeError::Forward(
+                leader,
+                "not in the membership".into(),
+            ));
+        };
+        let client = network.client(leader, &addr);
+        match client
+            .call(PeerRequest::Forward(txns), self.config.write_timeout)
+            .await
+        {
+            Ok(PeerResponse::Forwarded(Ok(()))) => Ok(()),
+            Ok(PeerResponse::Forwarded(Err(e))) => Err(ProposeError::Forward(leader, e)),
+            Ok(_) => Err(ProposeError::Forward(leader, "unexpected answer".into())),
+            Err(e) => Err(ProposeError::Forward(leader, e.to_string())),
+        }
     }
 }
 

@@ -117,6 +117,18 @@ impl StateMachine {
             EntryPayload::Blank => inner.state.note_index(index),
             EntryPayload::Membership(membership) => {
                 inner.state.note_index(index);
+                // A group with peer addresses publishes itself in /zookeeper/config; a
+                // standalone member leaves it empty, as standalone ZooKeeper does.
+                let lines: Vec<String> = membership
+                    .nodes()
+                    .filter(|(_, node)| !node.peer_addr.is_empty())
+                    .map(|(id, node)| node.config_line(*id))
+                    .collect();
+                if !lines.is_empty() {
+                    inner
+                        .state
+                        .set_ensemble_config(&lines, crate::txn::zxid_of(index, 0));
+                }
                 inner.membership = StoredMembership::new(Some(entry.log_id), membership);
             }
         }

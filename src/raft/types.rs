@@ -9,11 +9,33 @@ use crate::txn::LogEntry;
 /// A member id: ZooKeeper's `myid` (1 for a standalone member).
 pub type NodeId = u64;
 
-/// What the membership records about a member.
+/// What the membership records about a member: its `server.N` line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerNode {
     /// `host:peerPort` for member traffic (empty for a standalone member).
     pub peer_addr: String,
+    /// ZooKeeper's election port (kept for `/zookeeper/config`; raftzk does not use it).
+    pub election_port: u16,
+    /// `host:clientPort` clients connect to.
+    pub client_addr: String,
+    /// An observer: a Raft learner that serves clients and never votes.
+    pub observer: bool,
+}
+
+impl PeerNode {
+    /// The member's line in `/zookeeper/config`, ZooKeeper's format:
+    /// `server.N=host:peerPort:electionPort:participant;clientHost:clientPort`.
+    pub fn config_line(&self, id: NodeId) -> String {
+        let role = if self.observer {
+            "observer"
+        } else {
+            "participant"
+        };
+        format!(
+            "server.{id}={}:{}:{role};{}",
+            self.peer_addr, self.election_port, self.client_addr
+        )
+    }
 }
 
 impl std::fmt::Display for PeerNode {

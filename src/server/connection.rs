@@ -191,7 +191,11 @@ async fn handshake(
 ) -> Result<Binding, End> {
     handle.set_read_only_byte(connect.read_only.is_some());
     let timeout_ms = server.config.negotiate_timeout(connect.time_out);
-    let (last_zxid, known) = {
+    if server.replica.role() == crate::raft::Role::Looking {
+        // Like a ZooKeeper member outside a quorum: not serving; the client tries another.
+        return Err(End::Done("no leader: not serving"));
+    }
+    let lookup = || {
         let view = server.replica.state.read();
         let known = view
             .state
@@ -200,6 +204,17 @@ async fn handshake(
             .map(|info| info.password.clone());
         (view.state.last_zxid, known)
     };
+    let (mut last_zxid, mut known) = lookup();
+    // A member behind the client (it saw a newer zxid, or its session was created on another
+    // member a moment ago) catches up with the leader before judging.
+    if server.config.is_cluster()
+        && (connect.last_zxid_seen > last_zxid || (connect.session_id != 0 && known.is_none()))
+    {
+        let wait = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(4000));
+        if server.replica.sync(wait).await.is_ok() {
+            (last_zxid, known) = lookup();
+        }
+    }
     if connect.last_zxid_seen > last_zxid {
         tracing::info!(
             conn = handle.id,

@@ -144,12 +144,13 @@ fn srvr(server: &Server, with_clients: bool) -> String {
     }
     let _ = write!(
         out,
-        "Latency min/avg/max: {min}/{}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{zxid:x}\nMode: standalone\nNode count: {nodes}\n",
+        "Latency min/avg/max: {min}/{}/{max}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{zxid:x}\nMode: {}\nNode count: {nodes}\n",
         java_double(avg),
         server.stats.packets_received.load(Ordering::Relaxed),
         server.stats.packets_sent.load(Ordering::Relaxed),
         server.connections.len(),
         server.stats.outstanding.load(Ordering::Relaxed).max(0),
+        server.replica.role().name(),
     );
     out
 }
@@ -378,7 +379,7 @@ fn mntr(server: &Server) -> String {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let lines: Vec<(&str, String)> = vec![
         ("version", version()),
-        ("server_state", "standalone".into()),
+        ("server_state", server.replica.role().name().into()),
         ("avg_latency", java_double(avg)),
         ("max_latency", max.to_string()),
         ("min_latency", min.to_string()),

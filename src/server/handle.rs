@@ -297,6 +297,11 @@ impl ConnectionHandle {
         started
     }
 
+    /// When the oldest write still waiting for its outcome was received.
+    pub fn oldest_pending_write(&self) -> Option<Instant> {
+        Self::lock(&self.write_started).front().map(|(t, _)| *t)
+    }
+
     /// A channel counting this connection's applied writes.
     pub fn writes_done(&self) -> watch::Receiver<u64> {
         self.writes_done.subscribe()

@@ -91,7 +91,9 @@ impl Pipeline {
                 .packets_received
                 .fetch_add(1, Ordering::Relaxed);
             self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
-            self.server.tracker.touch_known(self.binding.session_id);
+            self.server
+                .tracker
+                .touch(self.binding.session_id, self.binding.timeout_ms);
             match self.handle_frame(&frame).await {
                 Flow::Continue => {}
                 Flow::Stop(end) => return end,

@@ -19,6 +19,9 @@ pub struct SessionTracker {
     tick: Duration,
     start: Instant,
     sessions: Mutex<HashMap<i64, Tracked>>,
+    /// Sessions heard from since the last [`SessionTracker::take_touched`], with their
+    /// timeouts: what a follower reports to the leader.
+    touched: Mutex<HashMap<i64, i32>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,7 @@ impl SessionTracker {
             tick: tick.max(Duration::from_millis(1)),
             start: Instant::now(),
             sessions: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashMap::new()),
         }
     }
 
@@ -53,6 +57,10 @@ impl SessionTracker {
 
     /// The session was heard from (any packet, or a reconnect with this timeout).
     pub fn touch(&self, session: i64, timeout_ms: i32) {
+        self.touched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(session, timeout_ms);
         let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
         let deadline = self.deadline(Instant::now(), timeout);
         let mut sessions = self.lock();
@@ -67,14 +75,22 @@ impl SessionTracker {
         }
     }
 
-    /// Heard from, keeping the timeout it has.
-    pub fn touch_known(&self, session: i64) {
+    /// Sessions heard from since the last call, with their timeouts.
+    pub fn take_touched(&self) -> Vec<(i64, i32)> {
+        let mut touched = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<(i64, i32)> = touched.drain().collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// A new leader gives every session a full fresh timeout from now, and forgets expiries
+    /// it had started as an earlier leader (`design.md`, Sessions).
+    pub fn reset_all(&self) {
         let now = Instant::now();
         let mut sessions = self.lock();
-        if let Some(entry) = sessions.get_mut(&session) {
-            if !entry.expiring {
-                entry.deadline = self.deadline(now, entry.timeout);
-            }
+        for tracked in sessions.values_mut() {
+            tracked.deadline = self.deadline(now, tracked.timeout);
+            tracked.expiring = false;
         }
     }
 

@@ -81,6 +81,19 @@ impl ReplicatedState {
         self.last_zxid = self.last_zxid.max(zxid_of(index, 0));
     }
 
+    /// Publishes the group membership in `/zookeeper/config` (ZooKeeper's text: one
+    /// `server.N=…` line per member and `version=<hex zxid>`), as a change at `zxid`.
+    pub fn set_ensemble_config(&mut self, lines: &[String], zxid: i64) {
+        let mut text = lines.join("\n");
+        text.push_str(&format!("\nversion={zxid:x}"));
+        self.tree
+            .set_data(crate::tree::CONFIG_PATH, Some(text.into_bytes()));
+        if let Some(node) = self.tree.get_mut(crate::tree::CONFIG_PATH) {
+            node.meta.version = node.meta.version.wrapping_add(1);
+            node.meta.mzxid = zxid;
+        }
+    }
+
     /// The snapshot bytes of this state.
     pub fn encode_snapshot(&self) -> Result<Vec<u8>, postcard::Error> {
         let body = SnapshotBody {

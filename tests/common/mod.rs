@@ -213,7 +213,8 @@ impl Client {
         Client::connect_with(addr, 10_000, 0, vec![0; 16], 0).expect("handshake")
     }
 
-    /// A handshake with these fields; `None` if the server closed without a ConnectResponse.
+    /// A handshake with these fields; `None` if the server refused the connection or closed it
+    /// without a ConnectResponse.
     pub fn connect_with(
         addr: SocketAddr,
         timeout_ms: i32,
@@ -221,7 +222,11 @@ impl Client {
         passwd: Vec<u8>,
         last_zxid_seen: i64,
     ) -> Option<Client> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        let stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(stream) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return None,
+            Err(e) => panic!("connect: {e}"),
+        };
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -393,4 +398,181 @@ pub fn vectors_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("jute-codec/tests/vectors")
         .join(name)
+}
+
+/// A cluster of raftzk processes on loopback, each with its own data dir and a test-only
+/// peer fault file (the partition switch).
+pub struct Cluster {
+    pub dir: Option<tempfile::TempDir>,
+    pub members: Vec<Member>,
+}
+
+/// One member of a [`Cluster`].
+pub struct Member {
+    pub id: u64,
+    pub client_port: u16,
+    child: Option<Child>,
+    base: PathBuf,
+}
+
+impl Member {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.base.join("raftzk.log")).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.base.join("raftzk.log"))
+            .expect("log file");
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_raftzk"))
+                .arg("--config")
+                .arg(self.base.join("zoo.cfg"))
+                .arg("--log")
+                .arg("info,raftzk=debug,openraft=warn")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn raftzk"),
+        );
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The `Mode:` line of `srvr`, if the member answers.
+    pub fn mode(&self) -> Option<String> {
+        let srvr = four_letter_word(self.addr(), b"srvr")?;
+        String::from_utf8_lossy(&srvr)
+            .lines()
+            .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
+    }
+
+    fn set_faults(&self, cut: &[u64]) {
+        let text: Vec<String> = cut.iter().map(u64::to_string).collect();
+        std::fs::write(self.base.join("faults"), text.join(" ")).expect("fault file");
+    }
+}
+
+impl Cluster {
+    /// Starts `n` members and waits (≤ 60 s) for a leader.
+    pub fn start(n: usize, extra_cfg: &str) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let servers: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, peer, election))| {
+                format!(
+                    "server.{}=127.0.0.1:{peer}:{election};127.0.0.1:{client}\n",
+                    i + 1
+                )
+            })
+            .collect();
+        let mut members = Vec::new();
+        for (i, (client, _, _)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let base = dir.path().join(format!("m{id}"));
+            std::fs::create_dir_all(base.join("data")).unwrap();
+            std::fs::write(base.join("data/myid"), format!("{id}\n")).unwrap();
+            std::fs::write(base.join("faults"), "").unwrap();
+            let cfg = format!(
+                "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npeer.faultFile={}\n{servers}{extra_cfg}\n",
+                base.join("data").display(),
+                base.join("faults").display()
+            );
+            std::fs::write(base.join("zoo.cfg"), cfg).unwrap();
+            members.push(Member {
+                id,
+                client_port: *client,
+                child: None,
+                base,
+            });
+        }
+        for m in &mut members {
+            m.spawn();
+        }
+        let cluster = Cluster {
+            dir: Some(dir),
+            members,
+        };
+        assert!(
+            wait_until(Duration::from_secs(60), || cluster.all_serving()),
+            "the cluster did not form:\n{}",
+            cluster.members[0].log()
+        );
+        cluster
+    }
+
+    /// True when every running member is a leader or follower.
+    pub fn all_serving(&self) -> bool {
+        self.members
+            .iter()
+            .filter(|m| m.is_running())
+            .all(|m| matches!(m.mode().as_deref(), Some("leader" | "follower")))
+            && self.leader().is_some()
+    }
+
+    /// The index of the member whose `srvr` says leader.
+    pub fn leader(&self) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| m.is_running() && m.mode().as_deref() == Some("leader"))
+    }
+
+    pub fn restart(&mut self, i: usize) {
+        self.members[i].kill9();
+        self.members[i].spawn();
+    }
+
+    /// Cuts member `i` off from every other member (both directions).
+    pub fn partition(&self, i: usize) {
+        let id = self.members[i].id;
+        let others: Vec<u64> = self
+            .members
+            .iter()
+            .map(|m| m.id)
+            .filter(|x| *x != id)
+            .collect();
+        self.members[i].set_faults(&others);
+        for m in self.members.iter().filter(|m| m.id != id) {
+            m.set_faults(&[id]);
+        }
+    }
+
+    pub fn heal(&self) {
+        for m in &self.members {
+            m.set_faults(&[]);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            m.kill9();
+        }
+        // A failed test keeps the members' logs and data for a look.
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("cluster kept in {}", dir.keep().display());
+            }
+        }
+    }
 }

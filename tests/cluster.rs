@@ -1,0 +1,281 @@
+//! A 3-member cluster of real processes: writes through any member, reads everywhere,
+//! /zookeeper/config, leader kill -9 and a partitioned leader with no acknowledged write lost,
+//! sessions that move between members.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{wait_until, Client, Cluster};
+use jute_codec::*;
+
+fn sync(c: &mut Client) {
+    let (h, _) = c.call(Request::Sync(SyncRequest { path: "/".into() }));
+    assert_eq!(h.err, ErrorCode::Ok);
+}
+
+#[test]
+fn writes_through_any_member_are_read_everywhere() {
+    let cluster = Cluster::start(3, "");
+    let leader = cluster.leader().unwrap();
+    let follower = (leader + 1) % 3;
+    let mut writer = Client::connect(cluster.members[follower].addr());
+    assert_eq!(
+        writer.create("/a", b"1", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    for i in 0..50 {
+        assert_eq!(
+            writer
+                .create(&format!("/a/{i}"), b"", CreateMode::PersistentSequential)
+                .0,
+            ErrorCode::Ok
+        );
+    }
+    let watched = (leader + 2) % 3;
+    let mut watcher = Client::connect(cluster.members[watched].addr());
+    sync(&mut watcher);
+    assert_eq!(watcher.children("/a").len(), 50);
+    // A watch on one member fires for a write made through another.
+    let (h, _) = watcher.call(Request::GetData(GetDataRequest {
+        path: "/a".into(),
+        watch: true,
+    }));
+    assert_eq!(h.err, ErrorCode::Ok);
+    let (h, _) = writer.call(Request::SetData(SetDataRequest {
+        path: "/a".into(),
+        data: Some(b"2".to_vec()),
+        version: -1,
+    }));
+    assert_eq!(h.err, ErrorCode::Ok);
+    assert!(wait_until(Duration::from_secs(10), || {
+        sync(&mut watcher);
+        !watcher.events.is_empty()
+    }));
+    assert_eq!(watcher.events[0].event_type, EventType::NodeDataChanged);
+    // /zookeeper/config lists the members in ZooKeeper's format.
+    let (_, data) = watcher.get_data("/zookeeper/config");
+    let config = String::from_utf8(data.unwrap().0.unwrap()).unwrap();
+    for m in &cluster.members {
+        assert!(
+            config.contains(&format!("server.{}=127.0.0.1:", m.id)),
+            "{config}"
+        );
+        assert!(
+            config.contains(&format!(";127.0.0.1:{}", m.client_port)),
+            "{config}"
+        );
+    }
+    assert!(
+        config.contains("participant") && config.contains("\nversion="),
+        "{config}"
+    );
+    let modes: Vec<String> = cluster.members.iter().filter_map(|m| m.mode()).collect();
+    assert_eq!(
+        modes.iter().filter(|m| *m == "leader").count(),
+        1,
+        "{modes:?}"
+    );
+    assert_eq!(
+        modes.iter().filter(|m| *m == "follower").count(),
+        2,
+        "{modes:?}"
+    );
+}
+
+/// Creates as fast as possible through `addr`, recording every acknowledged path, until
+/// `stop`; reconnecting (a new session) after each connection loss.
+fn write_stream(
+    addrs: Vec<std::net::SocketAddr>,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<String>>>,
+) {
+    let mut n = 0u64;
+    let mut target = 0;
+    'outer: while !stop.load(Ordering::Relaxed) && n < 200_000 {
+        target = (target + 1) % addrs.len();
+        let Some(mut client) = Client::connect_with(addrs[target], 10_000, 0, vec![0; 16], 0)
+        else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            let path = format!("/s/w{n}");
+            let request = Request::Create(CreateRequest {
+                path: path.clone(),
+                data: Some(b"v".to_vec()),
+                acl: vec![Acl::world(Perms::ALL)],
+                flags: CreateMode::Persistent,
+            });
+            match client.try_call(request) {
+                Some((h, _)) if h.err == ErrorCode::Ok => acked.lock().unwrap().push(path),
+                Some(_) => {}
+                None => continue 'outer,
+            }
+        }
+    }
+}
+
+fn assert_all_present(cluster: &Cluster, acked: &[String]) {
+    for m in cluster.members.iter().filter(|m| m.is_running()) {
+        let mut reader = Client::connect(m.addr());
+        sync(&mut reader);
+        let children: HashSet<String> = reader.children("/s").into_iter().collect();
+        let missing = acked
+            .iter()
+            .filter(|p| !children.contains(p.trim_start_matches("/s/")))
+            .count();
+        assert_eq!(
+            missing,
+            0,
+            "member {}: {missing} of {} acknowledged writes missing",
+            m.id,
+            acked.len()
+        );
+    }
+}
+
+#[test]
+fn killing_the_leader_loses_no_acknowledged_write() {
+    let mut cluster = Cluster::start(3, "");
+    let mut setup = Client::connect(cluster.members[0].addr());
+    setup.create("/s", b"", CreateMode::Persistent);
+    // A session with an ephemeral, on a member that will survive.
+    let old_leader = cluster.leader().unwrap();
+    let survivor = (old_leader + 1) % 3;
+    let mut owner = Client::connect(cluster.members[survivor].addr());
+    assert_eq!(
+        owner.create("/owned", b"", CreateMode::Ephemeral).0,
+        ErrorCode::Ok
+    );
+    let (sid, pw) = (owner.session_id, owner.passwd.clone());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let addrs: Vec<_> = cluster.members.iter().map(|m| m.addr()).collect();
+    let writer = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || write_stream(addrs, stop, acked))
+    };
+    assert!(wait_until(Duration::from_secs(30), || acked
+        .lock()
+        .unwrap()
+        .len()
+        >= 300));
+    cluster.members[old_leader].kill9();
+    let before = acked.lock().unwrap().len();
+    assert!(
+        wait_until(Duration::from_secs(30), || acked.lock().unwrap().len()
+            > before + 200),
+        "writes did not resume after the leader died"
+    );
+    assert!(wait_until(Duration::from_secs(30), || cluster.all_serving()));
+    assert_ne!(cluster.leader().unwrap(), old_leader);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+
+    // The session moves to the other surviving member and keeps its ephemeral.
+    let other = (0..3).find(|i| *i != old_leader && *i != survivor).unwrap();
+    drop(owner);
+    let mut moved = Client::connect_with(cluster.members[other].addr(), 10_000, sid, pw, 0)
+        .expect("session resumes on another member");
+    assert!(moved.exists("/owned"));
+
+    // The dead leader comes back and catches up; nothing acknowledged is missing anywhere.
+    cluster.restart(old_leader);
+    assert!(wait_until(Duration::from_secs(60), || cluster.members
+        [old_leader]
+        .mode()
+        .as_deref()
+        == Some("follower")));
+    assert_all_present(&cluster, &acked);
+    println!(
+        "{} acknowledged writes across a leader kill, all present on every member",
+        acked.len()
+    );
+}
+
+#[test]
+fn a_partitioned_leader_steps_aside_and_loses_nothing() {
+    let cluster = Cluster::start(3, "");
+    let mut setup = Client::connect(cluster.members[0].addr());
+    setup.create("/s", b"", CreateMode::Persistent);
+    let old_leader = cluster.leader().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let addrs: Vec<_> = cluster.members.iter().map(|m| m.addr()).collect();
+    let writer = {
+        let (stop, acked) = (stop.clone(), acked.clone());
+        std::thread::spawn(move || write_stream(addrs, stop, acked))
+    };
+    assert!(wait_until(Duration::from_secs(30), || acked
+        .lock()
+        .unwrap()
+        .len()
+        >= 300));
+    cluster.partition(old_leader);
+    // The majority elects another leader; the cut-off one stops calling itself leader.
+    assert!(wait_until(Duration::from_secs(30), || {
+        cluster.leader().is_some_and(|l| l != old_leader)
+            && cluster.members[old_leader].mode().as_deref() != Some("leader")
+    }));
+    let before = acked.lock().unwrap().len();
+    assert!(wait_until(Duration::from_secs(30), || acked
+        .lock()
+        .unwrap()
+        .len()
+        > before + 200));
+    cluster.heal();
+    assert!(wait_until(Duration::from_secs(30), || cluster.members
+        [old_leader]
+        .mode()
+        .as_deref()
+        == Some("follower")));
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert_all_present(&cluster, &acked);
+    println!(
+        "{} acknowledged writes across a leader partition, all present on every member",
+        acked.len()
+    );
+}
+
+#[test]
+fn sessions_on_followers_stay_alive_and_dead_ones_expire() {
+    let cluster = Cluster::start(3, "minSessionTimeout=1000");
+    let leader = cluster.leader().unwrap();
+    let follower = (leader + 1) % 3;
+    // A live session on a follower: its pings reach only the follower, which reports them.
+    let mut live =
+        Client::connect_with(cluster.members[follower].addr(), 2_000, 0, vec![0; 16], 0).unwrap();
+    assert_eq!(
+        live.create("/live", b"", CreateMode::Ephemeral).0,
+        ErrorCode::Ok
+    );
+    let mut dead =
+        Client::connect_with(cluster.members[follower].addr(), 2_000, 0, vec![0; 16], 0).unwrap();
+    assert_eq!(
+        dead.create("/dead", b"", CreateMode::Ephemeral).0,
+        ErrorCode::Ok
+    );
+    drop(dead);
+    let mut observer = Client::connect(cluster.members[leader].addr());
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(500));
+        let (h, _) = live.call(Request::Ping);
+        assert_eq!(h.err, ErrorCode::Ok);
+    }
+    sync(&mut observer);
+    assert!(
+        observer.exists("/live"),
+        "a session kept alive through a follower was expired"
+    );
+    assert!(!observer.exists("/dead"), "a dead session was not expired");
+}
