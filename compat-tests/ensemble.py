@@ -3,9 +3,9 @@
 * ``start_zookeeper_ensemble(tmpdir, n=3, **opts)``: the real ZooKeeper 3.8.0, each member
   ``java ... QuorumPeerMain zoo.cfg`` with ``myid`` in its dataDir, every port a free loopback
   port (client, quorum, election).
-* ``start_raftzk_cluster(...)``: raftzk's cluster arrives with issue 6; until then it raises
-  ``ClusterPending`` and suites must report their cluster cases as *pending* for raftzk, never
-  skip them silently.
+* ``start_raftzk_cluster(tmpdir, n=3, **opts)``: raftzk members (``raftzk --config zoo.cfg``)
+  with the same zoo.cfg layout: ``server.N=127.0.0.1:peer:election;127.0.0.1:client`` lines and
+  ``myid`` in each dataDir.
 
 ``Ensemble`` has ``members`` (``servers.Server`` objects), ``connect_string``
 (``host:port,host:port,...``), ``mode(i)`` (``leader``/``follower`` from ``srvr``),
@@ -24,7 +24,7 @@ import servers
 
 
 class ClusterPending(RuntimeError):
-    """raftzk has no cluster yet (issue 6)."""
+    """A server kind without a cluster: its cluster cases are reported pending."""
 
 
 class Member(servers.Server):
@@ -172,8 +172,37 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
     return ensemble
 
 
-def start_raftzk_cluster(tmpdir, n=3, **opts):
-    raise ClusterPending("raftzk cluster: pending until issue 6 lands")
+def start_raftzk_cluster(tmpdir, n=3, start_timeout=90, **opts):
+    binary = servers.raftzk_binary()
+    if not os.access(binary, os.X_OK):
+        raise servers.ServerStartError("raftzk binary not found at %s" % binary)
+    tmpdir = os.path.abspath(str(tmpdir))
+    os.makedirs(tmpdir, exist_ok=True)
+    ports = [(servers.free_port(), servers.free_port(), servers.free_port()) for _ in range(n)]
+    extra = dict(opts.pop("extra_cfg", None) or {})
+    for i, (client, peer, election) in enumerate(ports):
+        extra["server.%d" % (i + 1)] = "127.0.0.1:%d:%d;127.0.0.1:%d" % (peer, election, client)
+    members = []
+    for i, (client, _, _) in enumerate(ports):
+        base = tempfile.mkdtemp(prefix="raftzk-ens-%d-" % (i + 1), dir=tmpdir)
+        data_dir = os.path.join(base, "data")
+        os.makedirs(data_dir)
+        with open(os.path.join(data_dir, "myid"), "w") as f:
+            f.write("%d\n" % (i + 1))
+        cfg_path = os.path.join(base, "zoo.cfg")
+        with open(cfg_path, "w") as f:
+            f.write(servers._zoo_cfg(data_dir, client, extra_cfg=extra, **opts))
+        argv = [binary, "--config", cfg_path]
+        member = Member(i, argv, base, client, data_dir, cfg_path, os.path.join(base, "server.log"))
+        member.kind = "raftzk"
+        members.append(member)
+    ensemble = Ensemble(members)
+    try:
+        ensemble.wait_serving(start_timeout)
+    except Exception:
+        ensemble.stop()
+        raise
+    return ensemble
 
 
 def start_ensemble(kind, tmpdir, n=3, **opts):

@@ -2,8 +2,8 @@
 # Run the Apache Curator 5.4 recipe suite (compat-tests/curator/) against the real ZooKeeper
 # 3.8.0, raftzk, or both.
 #   compat-tests/run-curator.sh [zk|raftzk|both] [--cluster] [-- CuratorCompat args, e.g. --cases lock]
-# --cluster also runs the 3-member cases (a real ZooKeeper ensemble; PENDING for raftzk until its
-# cluster exists). Exits non-zero on any FAIL or unfinished run; PENDING is reported, not a failure.
+# --cluster also runs the 3-member cases (a ZooKeeper ensemble or a raftzk cluster). Exits
+# non-zero on any FAIL or unfinished run; PENDING (a server without a cluster) is reported.
 # raftzk: $RAFTZK_BIN, else $CARGO_TARGET_DIR/release/raftzk, else target/release/raftzk
 # (this script never builds it). Logs: compat-tests/results/curator-*.log.
 set -uo pipefail

@@ -11,7 +11,7 @@
 #   curator  compat-tests/run-curator.sh <server> [--cluster] (a FAIL if the script is missing)
 #   recipes  pytest compat-tests/recipes --server <server> [--cluster]
 # --cluster adds the cluster cases (3-member ensembles) to the curator and recipes suites; for
-# raftzk they are PENDING until its cluster exists (issue 6).
+# raftzk they run against a 3-member raftzk cluster (compat-tests/ensemble.py).
 #
 # A suite that fails (or crashes) does not stop the others; the table is always printed.
 # Exit status: 0 if every suite passed on every server, 1 otherwise, 2 on bad usage.

@@ -27,8 +27,8 @@ cargo check --release --locked --manifest-path jute-codec/fuzz/Cargo.toml
 
 # The compat suites run the same client calls against the real ZooKeeper 3.8.0 and against
 # the raftzk binary `cargo test --release` just built (target/release/raftzk): kazoo, zkCli and
-# the C client, Curator recipes and kazoo recipes, with the 3-member cluster cases (pending for
-# raftzk until its cluster lands, never skipped silently).
+# the C client, Curator recipes and kazoo recipes, with the 3-member cluster cases (a
+# ZooKeeper ensemble, a raftzk cluster).
 step "compat: every suite, ZooKeeper 3.8.0 and raftzk (scripts/compat.sh --server both --cluster)"
 scripts/compat.sh --server both --cluster
 

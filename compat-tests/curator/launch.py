@@ -5,7 +5,8 @@
 Standalone: starts the server with servers.py, runs every standalone case, stops the server.
 With --cluster also: starts a 3-member ensemble with ensemble.py and runs the cluster cases,
 answering the program's "CTRL kill-leader" / "CTRL restart I" lines on its stdin; for raftzk,
-ensemble.start_raftzk_cluster raises ClusterPending and the cluster cases are reported PENDING.
+the same cases run against a raftzk cluster (ensemble.start_raftzk_cluster); a kind without a
+cluster would raise ClusterPending and its cluster cases would be reported PENDING.
 Without --cluster the cluster cases are not run, and a line says so.
 
 Writes results/curator-<kind>.log (the program's stdout), results/curator-<kind>-client.log (its
@@ -177,20 +178,17 @@ def main():
     # --- cluster
     if a.cluster:
         print("=== curator cluster cases against %s ===" % kind, flush=True)
-        if kind == "raftzk":
-            try:
-                ens = ensemble.start_raftzk_cluster(tmp)
-                ens.stop()
-                reason = "start_raftzk_cluster returned, but the cluster cases only drive ZooKeeper ensembles yet"
-            except ensemble.ClusterPending as e:
-                reason = str(e)
-            rc, summary = run_program(java_argv(["--cluster-pending", reason] + extra), out_log, err_log, 120)
+        pending = None
+        ens = None
+        try:
+            ens = ensemble.start_ensemble(kind, tmp)
+        except ensemble.ClusterPending as e:
+            pending = str(e)
+        except servers.ServerStartError as e:
+            print("launcher: ensemble did not start: %s" % e, flush=True)
+        if pending is not None:
+            rc, summary = run_program(java_argv(["--cluster-pending", pending] + extra), out_log, err_log, 120)
         else:
-            try:
-                ens = ensemble.start_zookeeper_ensemble(tmp)
-            except servers.ServerStartError as e:
-                print("launcher: ensemble did not start: %s" % e, flush=True)
-                ens = None
             if ens is None:
                 summary = None
                 rc = None
