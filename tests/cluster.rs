@@ -279,3 +279,59 @@ fn sessions_on_followers_stay_alive_and_dead_ones_expire() {
     );
     assert!(!observer.exists("/dead"), "a dead session was not expired");
 }
+
+#[test]
+fn an_observer_serves_and_never_votes() {
+    let cluster = Cluster::start_roles(&[false, false, false, true], "");
+    let observer = &cluster.members[3];
+    assert_eq!(observer.mode().as_deref(), Some("observer"));
+    let mut through_observer = Client::connect(observer.addr());
+    assert_eq!(
+        through_observer
+            .create("/o", b"x", CreateMode::Persistent)
+            .0,
+        ErrorCode::Ok
+    );
+    let mut voter = Client::connect(cluster.members[0].addr());
+    sync(&mut voter);
+    assert!(voter.exists("/o"));
+    let (_, data) = voter.get_data("/zookeeper/config");
+    let config = String::from_utf8(data.unwrap().0.unwrap()).unwrap();
+    assert!(config.contains(&format!("server.4=127.0.0.1:")), "{config}");
+    assert!(
+        config
+            .lines()
+            .any(|l| l.starts_with("server.4=") && l.contains(":observer;")),
+        "{config}"
+    );
+}
+
+#[test]
+fn a_member_back_from_a_long_outage_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::start(3, "snapCount=100");
+    let leader = cluster.leader().unwrap();
+    let lagging = (leader + 1) % 3;
+    cluster.members[lagging].kill9();
+    let mut writer = Client::connect(cluster.members[leader].addr());
+    writer.create("/c", b"", CreateMode::Persistent);
+    // More entries than the log keeps behind a snapshot (1000): the member must get a snapshot.
+    for i in 0..1_500 {
+        assert_eq!(
+            writer
+                .create(&format!("/c/{i}"), b"d", CreateMode::Persistent)
+                .0,
+            ErrorCode::Ok
+        );
+    }
+    cluster.restart(lagging);
+    assert!(wait_until(Duration::from_secs(60), || cluster.members
+        [lagging]
+        .mode()
+        .as_deref()
+        == Some("follower")));
+    let mut reader = Client::connect(cluster.members[lagging].addr());
+    sync(&mut reader);
+    assert_eq!(reader.children("/c").len(), 1_500);
+    let (_, node) = reader.get_data("/c/1499");
+    assert_eq!(node.unwrap().0.as_deref(), Some(&b"d"[..]));
+}

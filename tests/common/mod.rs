@@ -469,18 +469,25 @@ impl Member {
 }
 
 impl Cluster {
-    /// Starts `n` members and waits (≤ 60 s) for a leader.
+    /// Starts `n` voting members and waits (≤ 60 s) for a leader.
     pub fn start(n: usize, extra_cfg: &str) -> Cluster {
+        Cluster::start_roles(&vec![false; n], extra_cfg)
+    }
+
+    /// Starts one member per entry (true = observer) and waits until all serve.
+    pub fn start_roles(observers: &[bool], extra_cfg: &str) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<(u16, u16, u16)> = (0..n)
+        let ports: Vec<(u16, u16, u16)> = observers
+            .iter()
             .map(|_| (free_port(), free_port(), free_port()))
             .collect();
         let servers: String = ports
             .iter()
             .enumerate()
             .map(|(i, (client, peer, election))| {
+                let role = if observers[i] { ":observer" } else { "" };
                 format!(
-                    "server.{}=127.0.0.1:{peer}:{election};127.0.0.1:{client}\n",
+                    "server.{}=127.0.0.1:{peer}:{election}{role};127.0.0.1:{client}\n",
                     i + 1
                 )
             })
@@ -522,11 +529,12 @@ impl Cluster {
 
     /// True when every running member is a leader or follower.
     pub fn all_serving(&self) -> bool {
-        self.members
-            .iter()
-            .filter(|m| m.is_running())
-            .all(|m| matches!(m.mode().as_deref(), Some("leader" | "follower")))
-            && self.leader().is_some()
+        self.members.iter().filter(|m| m.is_running()).all(|m| {
+            matches!(
+                m.mode().as_deref(),
+                Some("leader" | "follower" | "observer")
+            )
+        }) && self.leader().is_some()
     }
 
     /// The index of the member whose `srvr` says leader.
