@@ -297,7 +297,7 @@ fn an_observer_serves_and_never_votes() {
     assert!(voter.exists("/o"));
     let (_, data) = voter.get_data("/zookeeper/config");
     let config = String::from_utf8(data.unwrap().0.unwrap()).unwrap();
-    assert!(config.contains(&format!("server.4=127.0.0.1:")), "{config}");
+    assert!(config.contains("server.4=127.0.0.1:"), "{config}");
     assert!(
         config
             .lines()
