@@ -19,7 +19,9 @@ step "cargo clippy (release, all targets, -D warnings)"
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (release)"
-# --show-output prints what passing tests report (e.g. how many vector frames were checked).
+# --show-output prints what passing tests report (e.g. how many vector frames were checked,
+# the fault rounds run and the histories checked). tests/faults.rs runs 3 fault rounds here;
+# scripts/faults.sh runs 50.
 cargo test --release --locked --workspace -- --show-output
 
 step "fuzz target builds (jute-codec/fuzz)"

@@ -89,6 +89,8 @@ pub struct Config {
     /// `peer.faultFile`: test-only partition switch, a file listing member ids whose peer
     /// traffic this member drops (none).
     pub peer_fault_file: Option<PathBuf>,
+    /// `disk.faultFile`: test-only disk faults, a file holding `delay=<ms>` or `full` (none).
+    pub disk_fault_file: Option<PathBuf>,
     /// Keys accepted but not used, to be logged once.
     pub ignored: Vec<String>,
 }
@@ -148,6 +150,7 @@ impl Default for Config {
             raft_election_timeout_ms: (150, 300),
             write_timeout_ms: 10_000,
             peer_fault_file: None,
+            disk_fault_file: None,
             ignored: Vec::new(),
         }
     }
@@ -387,6 +390,9 @@ impl Config {
         if let Some(v) = get("peer.faultFile") {
             config.peer_fault_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = get("disk.faultFile") {
+            config.disk_fault_file = Some(PathBuf::from(v));
+        }
         for (key, value) in &props {
             if let Some(id) = key.strip_prefix("server.") {
                 let id: u64 = id
@@ -491,6 +497,7 @@ fn is_used_key(key: &str) -> bool {
         "raft.electionTimeoutMaxMs",
         "raftzk.writeTimeoutMs",
         "peer.faultFile",
+        "disk.faultFile",
     ];
     let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
     USED.contains(&bare) || bare.starts_with("server.")

@@ -134,6 +134,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         },
         members: members.clone(),
         faults: faults.clone(),
+        disk_fault_file: config.disk_fault_file.clone(),
     };
     let (replica, runtime) = raft::start(settings, notifier).await?;
     let tick = Duration::from_millis(u64::from(config.tick_time_ms));
@@ -229,7 +230,21 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         sessions,
         "raftzk serving"
     );
-    shutdown_signal().await;
+    let failed = tokio::select! {
+        _ = shutdown_signal() => None,
+        reason = replica.fatal() => Some(reason),
+    };
+    if let Some(reason) = failed {
+        // A member whose log write failed may have lost writes it acknowledged: it stops
+        // rather than serve. A supervisor restarts it once the disk is fixed.
+        let log_dir = config.data_log_dir.join("raft-log");
+        tracing::error!(%reason, log_dir = %log_dir.display(), "raft stopped on a storage failure; exiting");
+        eprintln!(
+            "raftzk: storage failure under {}: {reason}",
+            log_dir.display()
+        );
+        std::process::exit(70);
+    }
     tracing::info!("shutting down");
     for task in tasks {
         task.abort();

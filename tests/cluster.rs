@@ -335,3 +335,42 @@ fn a_member_back_from_a_long_outage_catches_up_from_a_snapshot() {
     let (_, node) = reader.get_data("/c/1499");
     assert_eq!(node.unwrap().0.as_deref(), Some(&b"d"[..]));
 }
+
+#[test]
+fn a_member_whose_disk_fills_stops_and_the_rest_carry_on() {
+    let mut cluster = Cluster::start(3, "");
+    let leader = cluster.leader().unwrap();
+    let victim = (leader + 1) % 3;
+    let mut writer = Client::connect(cluster.members[leader].addr());
+    writer.create("/d", b"", CreateMode::Persistent);
+    cluster.set_disk_fault(victim, "full");
+    // The next appends fail on the victim: it stops (exit 70) naming its log directory.
+    for i in 0..50 {
+        assert_eq!(
+            writer
+                .create(&format!("/d/{i}"), b"", CreateMode::Persistent)
+                .0,
+            ErrorCode::Ok
+        );
+    }
+    let status = cluster.members[victim]
+        .wait_exit(Duration::from_secs(30))
+        .expect("the member kept running on a full disk");
+    assert_eq!(status.code(), Some(70));
+    let log = cluster.members[victim].log();
+    assert!(
+        log.contains("storage failure") && log.contains("raft-log"),
+        "{log}"
+    );
+    // The others keep serving; after the disk is freed the member comes back and catches up.
+    assert_eq!(
+        writer.create("/d/after", b"", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    cluster.set_disk_fault(victim, "");
+    cluster.restart(victim);
+    assert!(wait_until(Duration::from_secs(60), || cluster.all_serving()));
+    let mut reader = Client::connect(cluster.members[victim].addr());
+    sync(&mut reader);
+    assert_eq!(reader.children("/d").len(), 51);
+}

@@ -40,6 +40,40 @@ const ENTRY_FORMAT: u8 = 1;
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    faults: Arc<DiskFaults>,
+}
+
+/// Test-only disk faults for the fault harness, read from the file named by
+/// `disk.faultFile`: `delay=<ms>` makes every synced write that much slower (a slow disk),
+/// `full` makes it fail as a full disk does.
+#[derive(Debug, Default)]
+pub struct DiskFaults {
+    delay_ms: std::sync::atomic::AtomicU64,
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl DiskFaults {
+    /// Follows `path` (polled every 50 ms); a missing or empty file means a healthy disk.
+    pub async fn follow_file(self: Arc<Self>, path: std::path::PathBuf) {
+        use std::sync::atomic::Ordering;
+        let mut last = None;
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if last.as_ref() != Some(&text) {
+                let delay = text
+                    .trim()
+                    .strip_prefix("delay=")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let full = text.trim() == "full";
+                tracing::warn!(delay_ms = delay, full, "disk fault switch");
+                self.delay_ms.store(delay, Ordering::Relaxed);
+                self.full.store(full, Ordering::Relaxed);
+                last = Some(text);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// Why the log database could not be opened.
@@ -66,7 +100,10 @@ impl LogStore {
             path: dir.display().to_string(),
             source,
         })?;
-        Ok(LogStore { db: Arc::new(db) })
+        Ok(LogStore {
+            db: Arc::new(db),
+            faults: Arc::new(DiskFaults::default()),
+        })
     }
 
     fn logs(&self) -> Result<&rocksdb::ColumnFamily, StorageError> {
@@ -99,17 +136,33 @@ impl LogStore {
     }
 
     /// Writes `batch`, fsynced, on a blocking thread (an fsync must not stall the runtime).
+    /// The disk fault switch (test-only; inert unless a fault file is followed).
+    pub fn disk_faults(&self) -> Arc<DiskFaults> {
+        self.faults.clone()
+    }
+
     async fn write_synced(&self, batch: WriteBatch) -> Result<(), std::io::Error> {
         let db = self.db.clone();
+        let faults = self.faults.clone();
         let result = tokio::task::spawn_blocking(move || {
+            use std::sync::atomic::Ordering;
+            let delay = faults.delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(delay));
+            }
+            if faults.full.load(Ordering::Relaxed) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "No space left on device (disk fault switch)",
+                ));
+            }
             let mut opts = rocksdb::WriteOptions::default();
             opts.set_sync(true);
-            db.write_opt(batch, &opts)
+            db.write_opt(batch, &opts).map_err(std::io::Error::other)
         })
         .await;
         match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(std::io::Error::other(e)),
+            Ok(done) => done,
             Err(join) => Err(std::io::Error::other(join)),
         }
     }

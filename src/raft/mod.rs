@@ -185,6 +185,20 @@ impl Replica {
         Ok(())
     }
 
+    /// Resolves when openraft stops on a fatal error (a failed log write, a full disk): the
+    /// member must stop serving, since its state may miss writes it acknowledged.
+    pub async fn fatal(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(e) = &metrics.borrow().running_state {
+                return e.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "raft stopped".into();
+            }
+        }
+    }
+
     /// Reports sessions heard from to the leader (a follower's duty).
     pub async fn send_touches(
         &self,
@@ -269,6 +283,8 @@ pub struct RaftSettings {
     pub members: BTreeMap<NodeId, PeerNode>,
     /// The test-only partition switch.
     pub faults: Arc<peer::FaultSwitch>,
+    /// The test-only disk fault file (`disk.faultFile`).
+    pub disk_fault_file: Option<PathBuf>,
 }
 
 /// Why a member could not start its Raft state.
@@ -347,6 +363,10 @@ pub async fn start(
         });
     }
     let log = LogStore::open(&settings.log_dir)?;
+    if let Some(path) = settings.disk_fault_file.clone() {
+        tracing::warn!(file = %path.display(), "test-only disk fault switch is on");
+        tokio::spawn(log.disk_faults().follow_file(path));
+    }
     log.check_committed_present(covered)
         .map_err(|reason| StartError::LostEntries {
             path: settings.log_dir.display().to_string(),

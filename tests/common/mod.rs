@@ -454,6 +454,21 @@ impl Member {
         self.child.is_some()
     }
 
+    /// Waits (≤ `limit`) for the process to exit on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Some(status);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// The `Mode:` line of `srvr`, if the member answers.
     pub fn mode(&self) -> Option<String> {
         let srvr = four_letter_word(self.addr(), b"srvr")?;
@@ -499,10 +514,12 @@ impl Cluster {
             std::fs::create_dir_all(base.join("data")).unwrap();
             std::fs::write(base.join("data/myid"), format!("{id}\n")).unwrap();
             std::fs::write(base.join("faults"), "").unwrap();
+            std::fs::write(base.join("disk"), "").unwrap();
             let cfg = format!(
-                "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npeer.faultFile={}\n{servers}{extra_cfg}\n",
+                "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npeer.faultFile={}\ndisk.faultFile={}\n{servers}{extra_cfg}\n",
                 base.join("data").display(),
-                base.join("faults").display()
+                base.join("faults").display(),
+                base.join("disk").display()
             );
             std::fs::write(base.join("zoo.cfg"), cfg).unwrap();
             members.push(Member {
@@ -562,6 +579,11 @@ impl Cluster {
         for m in self.members.iter().filter(|m| m.id != id) {
             m.set_faults(&[id]);
         }
+    }
+
+    /// Sets member `i`'s disk fault (`delay=<ms>`, `full`, or empty for none).
+    pub fn set_disk_fault(&self, i: usize, fault: &str) {
+        std::fs::write(self.members[i].base.join("disk"), fault).expect("disk fault file");
     }
 
     pub fn heal(&self) {

@@ -1,0 +1,441 @@
+//! The fault harness: a 3-member cluster of real processes under concurrent clients while a
+//! fault is injected each round — kill -9 of the leader or a follower (restarted later), a
+//! partition of the leader or a follower (healed later), a slow disk on the leader — and the
+//! recorded histories are checked:
+//! - every acknowledged create is present on every member after the cluster heals;
+//! - a register (one znode: read after sync, write, compare-and-set on the version) has a
+//!   linearizable history (`common/history.rs`, a Wing–Gong/Lowe checker);
+//! - lock holders (Curator-style ephemeral-sequential lock) never overlap, and the fencing
+//!   tokens they write (their lock node's czxid) into a checked register strictly increase.
+//!
+//! `RAFTZK_FAULT_ROUNDS` sets the number of rounds (default 3; `scripts/faults.sh` runs 50).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+#[path = "common/history.rs"]
+mod history;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{wait_until, Client, Cluster};
+use history::{linearizable, Entry, RegOp, RegOutcome};
+use jute_codec::*;
+
+/// What every worker shares.
+struct Shared {
+    addrs: Vec<SocketAddr>,
+    stop: AtomicBool,
+    start: Instant,
+    register: Mutex<Vec<Entry>>,
+    acked: Mutex<Vec<String>>,
+    holds: Mutex<Vec<Hold>>,
+    /// The protected resource: accepts a write only with a fencing token above the last.
+    fence: Mutex<i64>,
+    fence_refused: AtomicU64,
+    next_value: AtomicU64,
+}
+
+/// One lock tenure as its holder saw it.
+#[derive(Debug, Clone, Copy)]
+struct Hold {
+    token: i64,
+    acquired: u64,
+    released: u64,
+}
+
+impl Shared {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// A session on some member (members refuse while they have no leader: try the next).
+    fn connect(&self, seed: &mut usize, timeout_ms: i32) -> Option<Client> {
+        for _ in 0..self.addrs.len() * 20 {
+            if self.stopped() {
+                return None;
+            }
+            *seed = (*seed + 1) % self.addrs.len();
+            if let Some(c) = Client::connect_with(self.addrs[*seed], timeout_ms, 0, vec![0; 16], 0)
+            {
+                return Some(c);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+fn create_request(path: &str, flags: CreateMode) -> Request {
+    Request::Create2(CreateRequest {
+        path: path.into(),
+        data: Some(b"v".to_vec()),
+        acl: vec![Acl::world(Perms::ALL)],
+        flags,
+    })
+}
+
+/// Acknowledged creates under /acked.
+fn creator(shared: Arc<Shared>, id: usize) {
+    let mut seed = id;
+    let mut n = 0u64;
+    while !shared.stopped() {
+        let Some(mut c) = shared.connect(&mut seed, 4000) else {
+            continue;
+        };
+        while !shared.stopped() {
+            n += 1;
+            let path = format!("/acked/c{id}-{n}");
+            match c.try_call(create_request(&path, CreateMode::Persistent)) {
+                Some((h, _)) if h.err == ErrorCode::Ok => shared.acked.lock().unwrap().push(path),
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+}
+
+/// Register operations on /reg, recorded with invocation and completion times.
+fn register_client(shared: Arc<Shared>, id: usize) {
+    let mut seed = id + 7;
+    let mut version_seen = 0;
+    let mut k = id as u64;
+    while !shared.stopped() {
+        let Some(mut c) = shared.connect(&mut seed, 4000) else {
+            continue;
+        };
+        while !shared.stopped() {
+            k = k
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let value = shared.next_value.fetch_add(1, Ordering::Relaxed) as i64;
+            let op = match (k >> 33) % 3 {
+                0 => RegOp::Read,
+                1 => RegOp::Write(value),
+                _ => RegOp::Cas {
+                    expected: version_seen,
+                    value,
+                },
+            };
+            let invoked = shared.now();
+            let outcome = match op {
+                RegOp::Read => {
+                    let synced = c.try_call(Request::Sync(SyncRequest {
+                        path: "/reg".into(),
+                    }));
+                    match synced.and_then(|_| {
+                        c.try_call(Request::GetData(GetDataRequest {
+                            path: "/reg".into(),
+                            watch: false,
+                        }))
+                    }) {
+                        Some((h, Response::GetData(d))) if h.err == ErrorCode::Ok => {
+                            let value =
+                                String::from_utf8_lossy(d.data.as_deref().unwrap_or_default())
+                                    .parse()
+                                    .unwrap_or(-1);
+                            version_seen = d.stat.version;
+                            Some(RegOutcome::Read {
+                                value,
+                                version: d.stat.version,
+                            })
+                        }
+                        Some((h, _)) => panic!("read failed: {}", h.err),
+                        None => None,
+                    }
+                }
+                RegOp::Write(v) | RegOp::Cas { value: v, .. } => {
+                    let version = if let RegOp::Cas { expected, .. } = op {
+                        expected
+                    } else {
+                        -1
+                    };
+                    let request = Request::SetData(SetDataRequest {
+                        path: "/reg".into(),
+                        data: Some(v.to_string().into_bytes()),
+                        version,
+                    });
+                    match c.try_call(request) {
+                        Some((h, Response::SetData(s))) if h.err == ErrorCode::Ok => {
+                            version_seen = s.stat.version;
+                            Some(RegOutcome::Written {
+                                version: s.stat.version,
+                            })
+                        }
+                        Some((h, _)) if h.err == ErrorCode::BadVersion => Some(RegOutcome::Refused),
+                        Some((h, _)) => panic!("setData failed: {}", h.err),
+                        None => None,
+                    }
+                }
+            };
+            let entry = match outcome {
+                Some(outcome) => Entry {
+                    op,
+                    invoked,
+                    completed: Some(shared.now()),
+                    outcome,
+                },
+                None => Entry {
+                    op,
+                    invoked,
+                    completed: None,
+                    outcome: RegOutcome::Unknown,
+                },
+            };
+            shared.register.lock().unwrap().push(entry);
+            if entry.completed.is_none() {
+                break;
+            }
+        }
+    }
+}
+
+/// A Curator-style lock on /lock: an ephemeral-sequential node; the lowest holds; the others
+/// watch their predecessor. A holder writes its token (its node's czxid) to the fenced
+/// resource, holds a moment, and deletes its node. Losing the connection ends the tenure at
+/// once (the session may still expire later).
+fn locker(shared: Arc<Shared>, id: usize) {
+    let mut seed = id + 3;
+    while !shared.stopped() {
+        let Some(mut c) = shared.connect(&mut seed, 2000) else {
+            continue;
+        };
+        'session: while !shared.stopped() {
+            let Some((h, Response::Create2(node))) =
+                c.try_call(create_request("/lock/n-", CreateMode::EphemeralSequential))
+            else {
+                break;
+            };
+            assert_eq!(h.err, ErrorCode::Ok);
+            let name = node.path.trim_start_matches("/lock/").to_string();
+            let token = node.stat.czxid;
+            loop {
+                if shared.stopped() {
+                    break 'session;
+                }
+                let Some((_, Response::GetChildren(children))) =
+                    c.try_call(Request::GetChildren(GetChildrenRequest {
+                        path: "/lock".into(),
+                        watch: false,
+                    }))
+                else {
+                    break 'session;
+                };
+                let mut sorted = children.children.clone();
+                sorted.sort();
+                let pos = sorted
+                    .iter()
+                    .position(|n| *n == name)
+                    .expect("own lock node");
+                if pos == 0 {
+                    break;
+                }
+                let predecessor = format!("/lock/{}", sorted[pos - 1]);
+                let Some((h, _)) = c.try_call(Request::Exists(ExistsRequest {
+                    path: predecessor,
+                    watch: true,
+                })) else {
+                    break 'session;
+                };
+                if h.err == ErrorCode::Ok {
+                    // Wait for the predecessor's event (or a lost connection).
+                    c.events.clear();
+                    let Some(_) = c.try_call(Request::Ping) else {
+                        break 'session;
+                    };
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while c.events.is_empty() && Instant::now() < deadline && !shared.stopped() {
+                        let Some(_) = c.try_call(Request::Ping) else {
+                            break 'session;
+                        };
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+            let acquired = shared.now();
+            {
+                let mut fence = shared.fence.lock().unwrap();
+                if token > *fence {
+                    *fence = token;
+                } else {
+                    shared.fence_refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            let released = c.try_call(Request::Delete(DeleteRequest {
+                path: node.path.clone(),
+                version: -1,
+            }));
+            shared.holds.lock().unwrap().push(Hold {
+                token,
+                acquired,
+                released: shared.now(),
+            });
+            if released.is_none() {
+                break;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    KillLeader,
+    KillFollower,
+    PartitionLeader,
+    PartitionFollower,
+    SlowLeaderDisk,
+}
+
+const FAULTS: [Fault; 5] = [
+    Fault::KillLeader,
+    Fault::PartitionLeader,
+    Fault::KillFollower,
+    Fault::PartitionFollower,
+    Fault::SlowLeaderDisk,
+];
+
+#[test]
+fn faults_lose_nothing_and_histories_check() {
+    let rounds: usize = std::env::var("RAFTZK_FAULT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut cluster = Cluster::start(3, "minSessionTimeout=1000");
+    let mut setup = Client::connect(cluster.members[cluster.leader().unwrap()].addr());
+    for path in ["/acked", "/lock"] {
+        setup.create(path, b"", CreateMode::Persistent);
+    }
+    setup.create("/reg", b"0", CreateMode::Persistent);
+    drop(setup);
+    let shared = Arc::new(Shared {
+        addrs: cluster.members.iter().map(|m| m.addr()).collect(),
+        stop: AtomicBool::new(false),
+        start: Instant::now(),
+        register: Mutex::new(Vec::new()),
+        acked: Mutex::new(Vec::new()),
+        holds: Mutex::new(Vec::new()),
+        fence: Mutex::new(0),
+        fence_refused: AtomicU64::new(0),
+        next_value: AtomicU64::new(1),
+    });
+    let mut workers = Vec::new();
+    for id in 0..2 {
+        let s = shared.clone();
+        workers.push(std::thread::spawn(move || creator(s, id)));
+    }
+    for id in 0..3 {
+        let s = shared.clone();
+        workers.push(std::thread::spawn(move || register_client(s, id)));
+    }
+    for id in 0..3 {
+        let s = shared.clone();
+        workers.push(std::thread::spawn(move || locker(s, id)));
+    }
+    let mut log = Vec::new();
+    for round in 0..rounds {
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(
+            wait_until(Duration::from_secs(30), || cluster.all_serving()),
+            "round {round}: the cluster did not recover"
+        );
+        let leader = cluster.leader().unwrap();
+        let follower = (leader + 1 + round % 2) % 3;
+        let fault = FAULTS[round % FAULTS.len()];
+        match fault {
+            Fault::KillLeader => cluster.members[leader].kill9(),
+            Fault::KillFollower => cluster.members[follower].kill9(),
+            Fault::PartitionLeader => cluster.partition(leader),
+            Fault::PartitionFollower => cluster.partition(follower),
+            Fault::SlowLeaderDisk => cluster.set_disk_fault(leader, "delay=150"),
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        match fault {
+            Fault::KillLeader => cluster.restart(leader),
+            Fault::KillFollower => cluster.restart(follower),
+            Fault::PartitionLeader | Fault::PartitionFollower => cluster.heal(),
+            Fault::SlowLeaderDisk => cluster.set_disk_fault(leader, ""),
+        }
+        log.push(format!("{fault:?}"));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    shared.stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(wait_until(Duration::from_secs(30), || cluster.all_serving()));
+
+    // 1. Nothing acknowledged is lost, on any member.
+    let acked = shared.acked.lock().unwrap().clone();
+    for m in &cluster.members {
+        let mut reader = Client::connect(m.addr());
+        let (h, _) = reader.call(Request::Sync(SyncRequest { path: "/".into() }));
+        assert_eq!(h.err, ErrorCode::Ok);
+        let present: HashSet<String> = reader.children("/acked").into_iter().collect();
+        let missing: Vec<&String> = acked
+            .iter()
+            .filter(|p| !present.contains(p.trim_start_matches("/acked/")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "member {}: {} of {} acknowledged creates lost, e.g. {:?}",
+            m.id,
+            missing.len(),
+            acked.len(),
+            missing.first()
+        );
+    }
+
+    // 2. The register's history is linearizable.
+    let history = shared.register.lock().unwrap().clone();
+    let checked = Instant::now();
+    assert!(
+        linearizable(&history, (0, 0)),
+        "register history of {} operations is not linearizable",
+        history.len()
+    );
+    let check_ms = checked.elapsed().as_millis();
+
+    // 3. Lock tenures never overlap, and tokens rise with each tenure.
+    let mut holds = shared.holds.lock().unwrap().clone();
+    holds.sort_by_key(|h| h.acquired);
+    for pair in holds.windows(2) {
+        assert!(
+            pair[0].released <= pair[1].acquired,
+            "two lock holders at once: {:?} and {:?}",
+            pair[0],
+            pair[1]
+        );
+        assert!(
+            pair[0].token < pair[1].token,
+            "fencing tokens did not increase: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert_eq!(
+        shared.fence_refused.load(Ordering::Relaxed),
+        0,
+        "a holder's token was refused by the fenced resource"
+    );
+
+    let unknown = history.iter().filter(|e| e.completed.is_none()).count();
+    println!(
+        "fault rounds: {rounds} ({}); acknowledged creates: {} all present; register history: {} ops ({unknown} unknown) linearizable, checked in {check_ms} ms; lock tenures: {} without overlap, tokens increasing; violations: 0",
+        log.join(", "),
+        acked.len(),
+        history.len(),
+        holds.len()
+    );
+    assert!(
+        history.len() > 50 && holds.len() > 5 && acked.len() > 50,
+        "too little work was done to check anything"
+    );
+}
