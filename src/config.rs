@@ -81,7 +81,7 @@ pub struct Config {
     /// `raft.heartbeatMs`: leader heartbeat, ms (50).
     pub raft_heartbeat_ms: u64,
     /// `raft.electionTimeoutMinMs` / `raft.electionTimeoutMaxMs`: a follower campaigns after
-    /// this much silence, ms (150 / 300).
+    /// this much silence, ms (80 / 120).
     pub raft_election_timeout_ms: (u64, u64),
     /// `raftzk.writeTimeoutMs`: a write not applied within this long has an unknown fate and
     /// its connection is closed (10000).
@@ -147,7 +147,7 @@ impl Default for Config {
             container_max_never_used_interval_ms: 0,
             my_id: None,
             raft_heartbeat_ms: 50,
-            raft_election_timeout_ms: (150, 300),
+            raft_election_timeout_ms: (80, 120),
             write_timeout_ms: 10_000,
             peer_fault_file: None,
             disk_fault_file: None,

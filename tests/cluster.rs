@@ -374,3 +374,40 @@ fn a_member_whose_disk_fills_stops_and_the_rest_carry_on() {
     sync(&mut reader);
     assert_eq!(reader.children("/d").len(), 51);
 }
+
+/// mntr's `raft_term` of a member.
+fn raft_term(cluster: &Cluster, i: usize) -> Option<u64> {
+    let out = common::four_letter_word(cluster.members[i].addr(), b"mntr")?;
+    String::from_utf8_lossy(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("raft_term\t"))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_restarted_follower_does_not_unseat_the_leader() {
+    // openraft 0.9 has no pre-vote: a member that campaigns before the leader reaches it
+    // raises the term and unseats the leader. The leader must retry it soon enough.
+    let mut cluster = Cluster::start(3, "");
+    let leader = cluster.leader().unwrap();
+    let term = raft_term(&cluster, leader).unwrap();
+    let follower = (leader + 1) % 3;
+    for _ in 0..3 {
+        cluster.members[follower].kill9();
+        std::thread::sleep(Duration::from_millis(700));
+        cluster.restart(follower);
+        assert!(wait_until(Duration::from_secs(30), || cluster.members
+            [follower]
+            .mode()
+            .as_deref()
+            == Some("follower")));
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(cluster.leader(), Some(leader));
+        assert_eq!(
+            raft_term(&cluster, leader),
+            Some(term),
+            "an election happened"
+        );
+        assert_eq!(raft_term(&cluster, follower), Some(term));
+    }
+}

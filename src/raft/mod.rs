@@ -63,6 +63,21 @@ pub struct Replica {
     election_timeout_max_ms: u64,
 }
 
+/// A point-in-time reading of openraft's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// The current term: it rises by at least one with every election.
+    pub term: u64,
+    /// The leader this member knows of.
+    pub leader: Option<NodeId>,
+    /// The last index in this member's log.
+    pub last_log_index: u64,
+    /// The last index applied to the tree.
+    pub applied_index: u64,
+    /// The index the newest snapshot covers.
+    pub snapshot_index: u64,
+}
+
 /// What a member is doing, as ZooKeeper's `Mode:` line shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -131,6 +146,20 @@ impl Replica {
             Some(_) if !is_voter => Role::Observer,
             Some(_) => Role::Follower,
             None => Role::Looking,
+        }
+    }
+
+    /// Raft's view of this member for operators (mntr's `raft_*` lines): the term counts
+    /// elections, so an unchanged term across a benchmark proves there was none.
+    pub fn raft_status(&self) -> RaftStatus {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        RaftStatus {
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |id| id.index),
+            snapshot_index: m.snapshot.map_or(0, |id| id.index),
         }
     }
 
@@ -386,7 +415,13 @@ pub async fn start(
     .validate()?;
     let me = settings.member_id;
     let cluster = settings.members.len() > 1;
-    let network = cluster.then(|| PeerNetwork::new(me, settings.faults.clone()));
+    let network = cluster.then(|| {
+        PeerNetwork::new(
+            me,
+            settings.faults.clone(),
+            Duration::from_millis(settings.heartbeat_ms),
+        )
+    });
     let raft = match &network {
         Some(network) => Raft::new(me, Arc::new(config), network.clone(), log, state_machine).await,
         None => Raft::new(me, Arc::new(config), NoPeers, log, state_machine).await,

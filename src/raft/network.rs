@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -15,6 +16,26 @@ use openraft::raft::{
 
 use super::peer::{FaultSwitch, PeerClient, PeerError, PeerRequest, PeerResponse};
 use super::types::{NodeId, PeerNode, TypeConfig};
+
+/// Bytes of entries one AppendEntries may carry. openraft gives every AppendEntries one
+/// heartbeat interval to complete (send, follower fsync, reply); 300 entries of large batches
+/// can be tens of MiB, which never fit, and a follower that fell behind would then never catch
+/// up. Above this, the call asks openraft for fewer entries (it retries at once).
+const APPEND_BYTES_BUDGET: usize = 1 << 20;
+
+/// How many of `entries`, from the first, fit in [`APPEND_BYTES_BUDGET`] (at least one).
+fn entries_within_budget(entries: &[openraft::Entry<TypeConfig>]) -> usize {
+    let mut total = 0usize;
+    for (i, entry) in entries.iter().enumerate() {
+        let size = postcard::serialize_with_flavor(entry, postcard::ser_flavors::Size::default())
+            .unwrap_or(0);
+        total = total.saturating_add(size);
+        if total > APPEND_BYTES_BUDGET && i > 0 {
+            return i;
+        }
+    }
+    entries.len()
+}
 
 /// The network of a single-member group.
 #[derive(Debug, Clone, Default)]
@@ -75,15 +96,18 @@ pub struct PeerNetwork {
     me: NodeId,
     clients: Arc<Mutex<HashMap<NodeId, Arc<PeerClient>>>>,
     faults: Arc<FaultSwitch>,
+    retry: std::time::Duration,
 }
 
 impl PeerNetwork {
-    /// The network of member `me`.
-    pub fn new(me: NodeId, faults: Arc<FaultSwitch>) -> PeerNetwork {
+    /// The network of member `me`; an unreachable peer is retried every `retry` (the
+    /// heartbeat interval).
+    pub fn new(me: NodeId, faults: Arc<FaultSwitch>, retry: std::time::Duration) -> PeerNetwork {
         PeerNetwork {
             me,
             clients: Arc::new(Mutex::new(HashMap::new())),
             faults,
+            retry,
         }
     }
 
@@ -108,6 +132,7 @@ impl PeerNetwork {
 pub struct PeerLink {
     me: NodeId,
     client: Arc<PeerClient>,
+    retry: std::time::Duration,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
@@ -117,6 +142,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
         PeerLink {
             me: self.me,
             client: self.client(target, &node.peer_addr),
+            retry: self.retry,
         }
     }
 }
@@ -146,11 +172,24 @@ impl PeerLink {
 }
 
 impl RaftNetwork<TypeConfig> for PeerLink {
+    /// openraft waits 500 ms after an unreachable peer by default. A restarted member hears
+    /// nothing for that long and campaigns, and its higher term then unseats a healthy leader
+    /// (0.9 has no pre-vote); retrying every heartbeat reaches it before its election timer.
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(self.retry))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
+        let fit = entries_within_budget(&rpc.entries);
+        if fit < rpc.entries.len() {
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit as u64),
+            ));
+        }
         match self
             .client
             .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
@@ -205,5 +244,45 @@ impl RaftNetwork<TypeConfig> for PeerLink {
             Ok(_) => Err(self.unexpected()),
             Err(e) => Err(self.fail(RPCTypes::Vote, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::txn::{LogEntry, Txn, TxnOp};
+
+    fn entry(index: u64, password_bytes: usize) -> openraft::Entry<TypeConfig> {
+        let txn = Txn {
+            session_id: 1,
+            origin: None,
+            auth: Vec::new(),
+            op: TxnOp::CreateSession {
+                timeout_ms: 10_000,
+                password: vec![7; password_bytes],
+            },
+        };
+        openraft::Entry {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: openraft::EntryPayload::Normal(LogEntry {
+                time_ms: 0,
+                txns: vec![txn],
+            }),
+        }
+    }
+
+    #[test]
+    fn append_entries_are_cut_to_the_byte_budget() {
+        let small: Vec<_> = (0..300).map(|i| entry(i, 100)).collect();
+        assert_eq!(entries_within_budget(&small), 300);
+        // 300 KiB entries: three fit in 1 MiB, the fourth would not.
+        let large: Vec<_> = (0..300).map(|i| entry(i, 300 << 10)).collect();
+        assert_eq!(entries_within_budget(&large), 3);
+        // One entry above the budget still goes, alone.
+        let huge = vec![entry(0, 2 << 20), entry(1, 10)];
+        assert_eq!(entries_within_budget(&huge), 1);
+        assert_eq!(entries_within_budget(&[]), 0);
     }
 }

@@ -433,6 +433,18 @@ fn mntr(server: &Server) -> String {
     for (key, value) in lines {
         let _ = writeln!(out, "zk_{key}\t{value}");
     }
+    // raftzk's own keys come after ZooKeeper's, without the zk_ prefix.
+    let raft = server.replica.raft_status();
+    let raft_lines = [
+        ("raft_term", raft.term),
+        ("raft_leader_id", raft.leader.unwrap_or(0)),
+        ("raft_last_log_index", raft.last_log_index),
+        ("raft_applied_index", raft.applied_index),
+        ("raft_snapshot_index", raft.snapshot_index),
+    ];
+    for (key, value) in raft_lines {
+        let _ = writeln!(out, "{key}\t{value}");
+    }
     out
 }
 

@@ -2,7 +2,7 @@
 //! passwords. Changed only by apply (createSession and closeSession entries), so every member
 //! holds the same table and a client may resume its session on any member.
 
-use std::collections::BTreeMap;
+use imbl::OrdMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,10 +15,10 @@ pub struct SessionInfo {
     pub password: Vec<u8>,
 }
 
-/// Every live session, by id.
+/// Every live session, by id (persistent, so a snapshot's copy is O(1)).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SessionTable {
-    sessions: BTreeMap<i64, SessionInfo>,
+    sessions: OrdMap<i64, SessionInfo>,
 }
 
 impl SessionTable {

@@ -11,7 +11,7 @@ pub mod acl;
 pub mod path;
 pub mod quota;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use imbl::{HashMap, OrdMap, OrdSet};
 use std::sync::Arc;
 
 use jute_codec::{Acl, Perms, Stat};
@@ -63,8 +63,8 @@ pub struct Node {
     pub meta: NodeMeta,
     /// The node's kind.
     pub kind: NodeKind,
-    /// Names of the children.
-    pub children: BTreeSet<String>,
+    /// Names of the children (persistent: a snapshot shares it instead of copying).
+    pub children: OrdSet<String>,
 }
 
 impl Node {
@@ -75,7 +75,7 @@ impl Node {
             acl,
             meta,
             kind,
-            children: BTreeSet::new(),
+            children: OrdSet::new(),
         }
     }
 
@@ -127,14 +127,19 @@ pub const SPECIAL_PATHS: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/z
 pub const CONFIG_PATH: &str = "/zookeeper/config";
 
 /// The tree of znodes.
+///
+/// Every collection in it is persistent (structurally shared), so `clone` is O(1) whatever the
+/// size of the tree: a snapshot takes a point-in-time copy under the state lock in
+/// microseconds and encodes it with the lock released, and applies and reads never wait for
+/// an encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataTree {
     nodes: HashMap<String, Node>,
-    ephemerals: BTreeMap<i64, BTreeSet<String>>,
-    containers: BTreeSet<String>,
-    ttls: BTreeSet<String>,
+    ephemerals: OrdMap<i64, OrdSet<String>>,
+    containers: OrdSet<String>,
+    ttls: OrdSet<String>,
     /// Paths with a quota (a `/zookeeper/quota<path>/zookeeper_limits` node exists).
-    quotas: BTreeSet<String>,
+    quotas: OrdSet<String>,
     /// Σ (path length + data length), ZooKeeper's `approximate_data_size`.
     data_size: u64,
 }
@@ -211,10 +216,10 @@ impl DataTree {
     fn empty() -> DataTree {
         DataTree {
             nodes: HashMap::new(),
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            quotas: BTreeSet::new(),
+            ephemerals: OrdMap::new(),
+            containers: OrdSet::new(),
+            ttls: OrdSet::new(),
+            quotas: OrdSet::new(),
             data_size: 0,
         }
     }
@@ -223,7 +228,7 @@ impl DataTree {
     /// data size.
     fn index(&mut self, path: &str, node: &Node, add: bool) {
         let size = (path.len() + node.data_len()) as u64;
-        fn set(set: &mut BTreeSet<String>, path: &str, add: bool) {
+        fn set(set: &mut OrdSet<String>, path: &str, add: bool) {
             if add {
                 set.insert(path.to_string());
             } else {
@@ -232,10 +237,10 @@ impl DataTree {
         }
         match node.kind {
             NodeKind::Ephemeral(session) => {
-                let paths = self.ephemerals.entry(session).or_default();
-                set(paths, path, add);
-                if paths.is_empty() {
-                    self.ephemerals.remove(&session);
+                let mut paths = self.ephemerals.remove(&session).unwrap_or_default();
+                set(&mut paths, path, add);
+                if !paths.is_empty() {
+                    self.ephemerals.insert(session, paths);
                 }
             }
             NodeKind::Container => set(&mut self.containers, path, add),
@@ -273,17 +278,17 @@ impl DataTree {
     }
 
     /// Every session that owns ephemerals, with its paths (for `dump`).
-    pub fn ephemerals_by_session(&self) -> &BTreeMap<i64, BTreeSet<String>> {
+    pub fn ephemerals_by_session(&self) -> &OrdMap<i64, OrdSet<String>> {
         &self.ephemerals
     }
 
     /// Container paths, sorted (the reaper's candidates).
-    pub fn containers(&self) -> &BTreeSet<String> {
+    pub fn containers(&self) -> &OrdSet<String> {
         &self.containers
     }
 
     /// TTL node paths, sorted (the reaper's candidates).
-    pub fn ttl_nodes(&self) -> &BTreeSet<String> {
+    pub fn ttl_nodes(&self) -> &OrdSet<String> {
         &self.ttls
     }
 
@@ -320,7 +325,7 @@ impl DataTree {
 
     /// Number of ephemeral nodes.
     pub fn ephemeral_count(&self) -> usize {
-        self.ephemerals.values().map(BTreeSet::len).sum()
+        self.ephemerals.values().map(OrdSet::len).sum()
     }
 
     /// ZooKeeper's `approximate_data_size`.

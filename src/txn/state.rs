@@ -65,6 +65,14 @@ struct SnapshotBody {
     nodes: Vec<(String, Node)>,
 }
 
+/// [`SnapshotBody`] borrowed from a live state: the same encoding without copying any node.
+#[derive(Serialize)]
+struct SnapshotBodyRef<'a> {
+    last_zxid: i64,
+    sessions: &'a SessionTable,
+    nodes: Vec<(&'a str, &'a Node)>,
+}
+
 impl ReplicatedState {
     /// A fresh state: the built-in nodes, no sessions.
     pub fn new() -> ReplicatedState {
@@ -96,15 +104,10 @@ impl ReplicatedState {
 
     /// The snapshot bytes of this state.
     pub fn encode_snapshot(&self) -> Result<Vec<u8>, postcard::Error> {
-        let body = SnapshotBody {
+        let body = SnapshotBodyRef {
             last_zxid: self.last_zxid,
-            sessions: self.sessions.clone(),
-            nodes: self
-                .tree
-                .sorted_nodes()
-                .into_iter()
-                .map(|(p, n)| (p.to_string(), n.clone()))
-                .collect(),
+            sessions: &self.sessions,
+            nodes: self.tree.sorted_nodes(),
         };
         let body = postcard::to_stdvec(&body)?;
         let mut out = Vec::with_capacity(body.len() + 24);
