@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Catch-up of a member back from a long outage, on a tree of N znodes: the real ZooKeeper
+3.8.0 ensemble and a raftzk cluster, run the same way (3 members, compat-tests/ensemble.py).
+
+One run: start a fresh ensemble, SIGKILL one follower, create ``--znodes`` znodes (64 bytes
+each, pipelined, bench/zkload.py) through the two survivors, wait until they agree on the
+znode count, then restart the follower at T0 and poll its ``mntr`` every 50 ms. Reported:
+
+* serving_s     T0 → the member answers ``srvr`` as follower (it has joined the group);
+* caught_up_s   T0 → its ``zk_znode_count`` equals the survivors' (it holds the whole tree).
+
+For raftzk, ``snapCount`` is ``--snap-count`` (default 1000 entries), so while the member is
+down the leader snapshots and purges its log: the member can only catch up from a streamed
+snapshot (the log line "snapshot installed" in its log says so, with size and time). ZooKeeper
+keeps its defaults (it sends a SNAP when the follower is too far behind its committed log).
+
+Usage: catchup.py --server zk|raftzk [--znodes 1000000] [--runs 1] [--snap-count 1000]
+                  [--json-out FILE] [--keep]
+Exit status: 0 ok, 1 a run failed, 2 setup problem.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "compat-tests"))
+sys.path.insert(0, os.path.join(REPO, "compat-tests", "kazoo"))
+
+import ensemble  # noqa: E402
+import servers  # noqa: E402
+import zkload  # noqa: E402
+
+
+def mntr(ens, i):
+    m = ens.members[i]
+    try:
+        out = servers.four_letter_word(m.host, m.port, b"mntr", timeout=5.0)
+    except OSError:
+        return {}
+    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
+def znodes(ens, i):
+    v = mntr(ens, i).get("zk_znode_count")
+    return int(v) if v is not None else None
+
+
+def rss_mb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024.0)
+    except OSError:
+        return None
+    return None
+
+
+def one_run(kind, args, base_tmp, index):
+    tmp = tempfile.mkdtemp(prefix="catchup-%s-%02d-" % (kind, index), dir=base_tmp)
+    rec = {"server": kind, "run": index, "znodes_target": args.znodes}
+    ens = None
+    keep = args.keep
+    try:
+        extra = {"snapCount": args.snap_count} if kind == "raftzk" else {}
+        ens = ensemble.start_ensemble(kind, tmp, extra_cfg=extra, start_timeout=90)
+        leader = ens.leader_index(timeout=30)
+        lagger = next(i for i in range(3) if i != leader)
+        survivors = [i for i in range(3) if i != lagger]
+        rec["leader"], rec["lagger"] = leader, lagger
+        ens.kill(lagger)
+        took, created, errors, problems = zkload.fill(
+            [(ens.members[i].host, ens.members[i].port) for i in survivors], args.znodes)
+        rec["fill"] = {"s": round(took, 1), "created": created, "errors": errors}
+        if problems or created < args.znodes:
+            raise RuntimeError("fill: %d of %d, %s" % (created, args.znodes, problems))
+        deadline = time.monotonic() + 300
+        while True:
+            counts = [znodes(ens, i) for i in survivors]
+            if counts[0] is not None and len(set(counts)) == 1:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("survivors disagree: %s" % counts)
+            time.sleep(0.5)
+        want = counts[0]
+        rec["znodes"] = want
+        rec["leader_rss_mb"] = rss_mb(ens.members[leader].pid)
+        if kind == "raftzk":
+            view = mntr(ens, leader)
+            rec["leader_raft"] = {k: v for k, v in view.items() if k.startswith("raft_")}
+        t0 = time.monotonic()
+        ens.members[lagger].respawn()
+        serving = caught_up = None
+        bound = t0 + args.bound
+        while time.monotonic() < bound:
+            now = time.monotonic()
+            if serving is None and ens.mode(lagger) in ("follower", "leader"):
+                serving = now
+            if znodes(ens, lagger) == want:
+                caught_up = now
+                if serving is None:
+                    serving = now
+                break
+            time.sleep(0.05)
+        rec["serving_s"] = round(serving - t0, 2) if serving else None
+        rec["caught_up_s"] = round(caught_up - t0, 2) if caught_up else None
+        rec["lagger_rss_mb"] = rss_mb(ens.members[lagger].pid)
+        try:
+            with open(ens.members[lagger].log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            rec["install_lines"] = [
+                line[:220] for line in text.splitlines()
+                if "snapshot installed" in line or "Getting a snapshot from leader" in line
+                or "Getting a diff from the leader" in line
+            ][-3:]
+        except OSError:
+            pass
+        rec["ok"] = caught_up is not None
+        if not rec["ok"]:
+            keep = True
+    except Exception as e:
+        rec["ok"] = False
+        rec["error"] = "%s: %s" % (type(e).__name__, e)
+        keep = True
+    finally:
+        if ens is not None:
+            ens.stop()
+    if keep:
+        rec["kept_dir"] = tmp
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rec
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--server", required=True, choices=["zk", "raftzk"])
+    ap.add_argument("--znodes", type=int, default=1000000)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--snap-count", type=int, default=1000)
+    ap.add_argument("--bound", type=float, default=600.0, help="max wait for the catch-up, s")
+    ap.add_argument("--json-out")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    if args.server == "zk" and not os.path.exists("/usr/share/java/zookeeper.jar"):
+        print("catchup.py: ZooKeeper is not installed", file=sys.stderr)
+        return 2
+    if args.server == "raftzk" and not os.access(servers.raftzk_binary(), os.X_OK):
+        print("catchup.py: no raftzk binary at %s" % servers.raftzk_binary(), file=sys.stderr)
+        return 2
+    base_tmp = tempfile.mkdtemp(prefix="catchup-%s-" % args.server)
+    runs = []
+    for i in range(1, args.runs + 1):
+        rec = one_run(args.server, args, base_tmp, i)
+        runs.append(rec)
+        if rec["ok"]:
+            print("%-6s run %d: %d znodes (filled in %.0f s); restarted member serving after %.2f s,"
+                  " caught up after %.2f s; RSS leader %s MB, restarted %s MB; %s"
+                  % (args.server, i, rec["znodes"], rec["fill"]["s"], rec["serving_s"] or -1,
+                     rec["caught_up_s"], rec.get("leader_rss_mb"), rec.get("lagger_rss_mb"),
+                     "; ".join(rec.get("install_lines", [])) or "-"), flush=True)
+        else:
+            print("%-6s run %d: FAILED %s (dir %s)" % (args.server, i, rec.get("error", "no catch-up"),
+                                                       rec.get("kept_dir")), flush=True)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"args": vars(args), "runs": runs}, f, indent=1)
+    if not any(r.get("kept_dir") for r in runs):
+        shutil.rmtree(base_tmp, ignore_errors=True)
+    return 0 if all(r["ok"] for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
