@@ -29,6 +29,8 @@ use super::types::{LogId, NodeId, StorageError, TypeConfig};
 
 type Entry = openraft::Entry<TypeConfig>;
 
+/// A log write+fsync slower than this is logged.
+const SLOW_FSYNC: std::time::Duration = std::time::Duration::from_millis(100);
 const CF_LOGS: &str = "logs";
 const CF_META: &str = "meta";
 const KEY_VOTE: &[u8] = b"vote";
@@ -94,6 +96,10 @@ impl LogStore {
         // acknowledged); damage anywhere else fails the open rather than dropping entries.
         options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
         options.set_paranoid_checks(true);
+        // Flushes and compactions sync as they go, so the WAL fsync of a log append never
+        // waits for tens of MiB of another file's dirty pages.
+        options.set_bytes_per_sync(1 << 20);
+        options.set_wal_bytes_per_sync(1 << 20);
         let cfs =
             [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, dir, cfs).map_err(|source| OpenError {
@@ -158,7 +164,15 @@ impl LogStore {
             }
             let mut opts = rocksdb::WriteOptions::default();
             opts.set_sync(true);
-            db.write_opt(batch, &opts).map_err(std::io::Error::other)
+            let started = std::time::Instant::now();
+            let written = db.write_opt(batch, &opts).map_err(std::io::Error::other);
+            let took = started.elapsed();
+            if took >= SLOW_FSYNC {
+                // ZooKeeper warns the same way (fsync.warningthresholdms); a stall this long
+                // holds up the Raft core and can cost the leader.
+                tracing::warn!(ms = took.as_millis() as u64, "slow Raft log write+fsync");
+            }
+            written
         })
         .await;
         match result {

@@ -5,6 +5,7 @@
 //! [`Replica`] facade (propose a Txn, read the state, wait for an index) and implements
 //! [`Delivery`] to receive outcomes as entries are applied.
 
+pub mod election_gate;
 pub mod log_store;
 pub mod network;
 pub mod peer;
@@ -58,9 +59,11 @@ pub struct Replica {
     raft: Raft,
     /// The peer link (None for a standalone member).
     network: Option<PeerNetwork>,
-    /// The election timeout's upper bound: a leader without a quorum's acknowledgement for
-    /// longer than this has lost its quorum (openraft 0.9 has no check-quorum).
-    election_timeout_max_ms: u64,
+    /// Holds this member's elections while it catches up (cluster only).
+    gate: Arc<election_gate::ElectionGate>,
+    /// A leader without a quorum's acknowledgement for longer than this (twice the election
+    /// timeout's upper bound) has lost its quorum (openraft 0.9 has no check-quorum).
+    quorum_stale_ms: u64,
 }
 
 /// A point-in-time reading of openraft's metrics.
@@ -76,6 +79,8 @@ pub struct RaftStatus {
     pub applied_index: u64,
     /// The index the newest snapshot covers.
     pub snapshot_index: u64,
+    /// True while this member holds its elections because it is catching up.
+    pub elections_held: bool,
 }
 
 /// What a member is doing, as ZooKeeper's `Mode:` line shows it.
@@ -123,7 +128,7 @@ impl Replica {
         // A single member is its own quorum; otherwise the last acknowledgement must be fresh.
         self.network.is_none()
             || m.millis_since_quorum_ack
-                .is_some_and(|ms| ms <= self.election_timeout_max_ms)
+                .is_some_and(|ms| ms <= self.quorum_stale_ms)
     }
 
     /// This member's role.
@@ -137,7 +142,7 @@ impl Replica {
             .any(|id| id == self.member_id);
         let quorum_fresh = m
             .millis_since_quorum_ack
-            .is_some_and(|ms| ms <= self.election_timeout_max_ms);
+            .is_some_and(|ms| ms <= self.quorum_stale_ms);
         match m.current_leader {
             _ if self.network.is_none() => Role::Standalone,
             // openraft 0.9 keeps a cut-off leader leading; without a fresh quorum it is not.
@@ -160,6 +165,7 @@ impl Replica {
             last_log_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map_or(0, |id| id.index),
             snapshot_index: m.snapshot.map_or(0, |id| id.index),
+            elections_held: self.gate.is_holding(),
         }
     }
 
@@ -286,7 +292,14 @@ pub async fn serve_peers<H: peer::PeerHandler>(
     handler: Arc<H>,
     faults: Arc<peer::FaultSwitch>,
 ) {
-    peer::serve(listener, replica.raft.clone(), handler, faults).await;
+    peer::serve(
+        listener,
+        replica.raft.clone(),
+        handler,
+        faults,
+        replica.gate.clone(),
+    )
+    .await;
 }
 
 /// Where and how a member keeps its Raft state.
@@ -465,13 +478,20 @@ pub async fn start(
         settings.proposer,
         network.clone(),
     );
+    let gate = Arc::new(election_gate::ElectionGate::default());
+    if cluster {
+        tokio::spawn(gate.clone().run(raft.clone()));
+    }
     let replica = Replica {
         proposer,
         state: shared,
         member_id: me,
         raft: raft.clone(),
         network,
-        election_timeout_max_ms: settings.election_timeout_ms.1,
+        gate,
+        // Followers elect a new leader no sooner than max + min after the last heartbeat; a
+        // loaded leader's acknowledgements can lag more than max without any election.
+        quorum_stale_ms: settings.election_timeout_ms.1 * 2,
     };
     Ok((
         replica,

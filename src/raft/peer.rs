@@ -345,6 +345,7 @@ pub async fn serve<H: PeerHandler>(
     raft: super::types::Raft,
     handler: Arc<H>,
     faults: Arc<FaultSwitch>,
+    gate: Arc<super::election_gate::ElectionGate>,
 ) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
@@ -358,6 +359,7 @@ pub async fn serve<H: PeerHandler>(
             raft.clone(),
             handler.clone(),
             faults.clone(),
+            gate.clone(),
         ));
     }
 }
@@ -368,6 +370,7 @@ async fn serve_connection<H: PeerHandler>(
     raft: super::types::Raft,
     handler: Arc<H>,
     faults: Arc<FaultSwitch>,
+    gate: Arc<super::election_gate::ElectionGate>,
 ) {
     let (mut read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Envelope<PeerResponse>>();
@@ -413,14 +416,22 @@ async fn serve_connection<H: PeerHandler>(
             body => {
                 let raft = raft.clone();
                 let handler = handler.clone();
+                let gate = gate.clone();
                 tokio::spawn(async move {
                     let body = match body {
                         PeerRequest::AppendEntries(rpc) => {
+                            gate.saw_append(rpc.leader_commit.map_or(0, |id| id.index));
                             PeerResponse::AppendEntries(raft.append_entries(rpc).await)
                         }
                         PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
                         PeerRequest::InstallSnapshot(rpc) => {
-                            PeerResponse::InstallSnapshot(raft.install_snapshot(rpc).await)
+                            let done = rpc.done;
+                            gate.snapshot_chunk_started(done);
+                            let installed = raft.install_snapshot(rpc).await;
+                            if done {
+                                gate.snapshot_install_finished();
+                            }
+                            PeerResponse::InstallSnapshot(installed)
                         }
                         PeerRequest::ReadIndex => {
                             PeerResponse::ReadIndex(handler.read_index().await)

@@ -441,6 +441,7 @@ fn mntr(server: &Server) -> String {
         ("raft_last_log_index", raft.last_log_index),
         ("raft_applied_index", raft.applied_index),
         ("raft_snapshot_index", raft.snapshot_index),
+        ("raft_catching_up", u64::from(raft.elections_held)),
     ];
     for (key, value) in raft_lines {
         let _ = writeln!(out, "{key}\t{value}");
