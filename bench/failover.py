@@ -598,6 +598,9 @@ def one_run(kind, client, args, base_tmp, index):
                     raise RuntimeError("members disagree after the prefill: %s" % counts)
                 time.sleep(0.5)
             rec["znodes_before_kill"] = counts[0]
+            # let the fill's after-effects (log compaction, snapshots) finish: this measures
+            # failover with a large tree, not failover under a burst of background work
+            time.sleep(args.quiet_after_fill)
             leader = ens.leader_index(timeout=30)
             rec["old_leader"] = leader
         # the leadership marker must be in the leader's log before the kill (raftzk logs it
@@ -776,6 +779,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--prefill", type=int, default=0,
                     help="znodes created (64 bytes each, pipelined) before the kill")
+    ap.add_argument("--quiet-after-fill", type=float, default=20.0,
+                    help="seconds of idle between the prefill and the kill")
     ap.add_argument("--json-out")
     ap.add_argument("--keep", action="store_true", help="keep every run's directory")
     ap.add_argument("--no-table", action="store_true", help="no summary table at the end")

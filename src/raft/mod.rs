@@ -423,6 +423,9 @@ pub async fn start(
         install_snapshot_timeout: 10_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snap_count),
         max_in_snapshot_log_to_keep: 1_000,
+        // Each AppendEntries reads this many entries from the log before the byte budget
+        // (network.rs) trims them; entries are batches of writes, so 64 is plenty.
+        max_payload_entries: 64,
         ..openraft::Config::default()
     }
     .validate()?;
