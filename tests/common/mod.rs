@@ -224,7 +224,19 @@ impl Client {
     ) -> Option<Client> {
         let stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
             Ok(stream) => stream,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return None,
+            // A member killed or restarting refuses or resets: no connection, as for a
+            // refused handshake (the fault harness's clients then try another member).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
             Err(e) => panic!("connect: {e}"),
         };
         stream
