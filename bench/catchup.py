@@ -38,17 +38,11 @@ import zkload  # noqa: E402
 
 
 def mntr(ens, i):
-    m = ens.members[i]
-    try:
-        out = servers.four_letter_word(m.host, m.port, b"mntr", timeout=5.0)
-    except OSError:
-        return {}
-    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+    return zkload.mntr(ens.members[i])
 
 
 def znodes(ens, i):
-    v = mntr(ens, i).get("zk_znode_count")
-    return int(v) if v is not None else None
+    return zkload.znode_count(ens.members[i])
 
 
 def rss_mb(pid):

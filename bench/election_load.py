@@ -41,12 +41,7 @@ import zkload  # noqa: E402
 
 def raft_view(ens, i):
     """(term, leader id) from member i's mntr, or None when it does not answer."""
-    m = ens.members[i]
-    try:
-        out = servers.four_letter_word(m.host, m.port, b"mntr", timeout=2.0)
-    except OSError:
-        return None
-    vals = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+    vals = zkload.mntr(ens.members[i], timeout=2.0)
     if "raft_term" not in vals:
         return None
     return int(vals["raft_term"]), int(vals.get("raft_leader_id", "0"))

@@ -548,15 +548,7 @@ class ModePoller:
 
 
 def znode_count(ens, i):
-    m = ens.members[i]
-    try:
-        out = servers.four_letter_word(m.host, m.port, b"mntr", timeout=5.0)
-    except OSError:
-        return None
-    for line in out.splitlines():
-        if line.startswith("zk_znode_count\t"):
-            return int(line.split("\t", 1)[1])
-    return None
+    return zkload.znode_count(ens.members[i])
 
 
 def one_run(kind, client, args, base_tmp, index):

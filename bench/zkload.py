@@ -19,11 +19,28 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "compat-tests"))
 sys.path.insert(0, os.path.join(REPO, "compat-tests", "kazoo"))
 
 import rawzk  # noqa: E402
+import servers  # noqa: E402
 
 CREATE, GET_DATA, SET_DATA = 1, 4, 5
+
+
+def mntr(member, timeout=5.0):
+    """A member's mntr as a dict ({} when it does not answer)."""
+    try:
+        out = servers.four_letter_word(member.host, member.port, b"mntr", timeout=timeout)
+    except OSError:
+        return {}
+    return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+
+def znode_count(member):
+    """mntr's zk_znode_count, or None."""
+    v = mntr(member).get("zk_znode_count")
+    return int(v) if v is not None else None
 
 
 def worker(kind, host, port, prefix, data_len, window, seconds, count, out_q):
