@@ -11,7 +11,9 @@
 (``host:port,host:port,...``), ``mode(i)`` (``leader``/``follower`` from ``srvr``),
 ``leader_index()``, ``kill(i)`` (SIGKILL, that member only), ``restart(i)`` and ``stop()``.
 Options are those of ``servers.start_zookeeper`` (tick_time, min/max_session_timeout,
-container_check_interval_ms, extended_types, extra_cfg, start_timeout).
+container_check_interval_ms, extended_types, extra_cfg, start_timeout), plus ``read_only``:
+read-only mode on every member (ZooKeeper: the ``readonlymode.enabled`` system property;
+raftzk: the zoo.cfg key of that name).
 """
 
 import os
@@ -135,6 +137,7 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
         for i, (_, peer, election) in enumerate(ports)
     }
     extra = dict(opts.pop("extra_cfg", None) or {})
+    read_only = opts.pop("read_only", False)
     extra.update({"initLimit": 10, "syncLimit": 5})
     extra.update(quorum)
     members = []
@@ -155,6 +158,7 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
             "-Dzookeeper.admin.enableServer=false",
             "-Dzookeeper.extendedTypesEnabled=true",
             "-Dznode.container.checkIntervalMs=%d" % (interval or 60000),
+            "-Dreadonlymode.enabled=%s" % ("true" if read_only else "false"),
             "-cp",
             servers.ZK_CLASSPATH,
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -180,6 +184,8 @@ def start_raftzk_cluster(tmpdir, n=3, start_timeout=90, **opts):
     os.makedirs(tmpdir, exist_ok=True)
     ports = [(servers.free_port(), servers.free_port(), servers.free_port()) for _ in range(n)]
     extra = dict(opts.pop("extra_cfg", None) or {})
+    if opts.pop("read_only", False):
+        extra["readonlymode.enabled"] = "true"
     for i, (client, peer, election) in enumerate(ports):
         extra["server.%d" % (i + 1)] = "127.0.0.1:%d:%d;127.0.0.1:%d" % (peer, election, client)
     members = []

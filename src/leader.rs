@@ -144,13 +144,29 @@ pub async fn add_observers(replica: Replica, observers: BTreeMap<NodeId, PeerNod
 /// unknown (a lost leader, a stalled disk), and the client must learn it by ConnectionLoss
 /// rather than wait forever (`design.md`, Unknown outcome).
 pub async fn close_unanswered_writes(
+    replica: Replica,
     connections: Arc<crate::server::handle::Connections>,
     timeout: Duration,
 ) {
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Once an entry of a newer term is applied, every entry before it is settled: a write
+        // proposed in an older term and still unanswered was lost with its leader (it was
+        // accepted, then the leader died before a quorum had it). Say so now, not after the
+        // timeout.
+        let applied_term = replica.raft_status().applied_term;
         for conn in connections.all() {
             if conn
+                .oldest_pending_write_term()
+                .is_some_and(|term| term < applied_term)
+            {
+                tracing::warn!(
+                    conn = conn.id,
+                    applied_term,
+                    "write lost with its leader; closing the connection"
+                );
+                conn.close();
+            } else if conn
                 .oldest_pending_write()
                 .is_some_and(|t| t.elapsed() > timeout)
             {
@@ -178,19 +194,40 @@ pub async fn close_when_leaderless(
     let mut closed = false;
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let read_only = |c: &Arc<crate::server::handle::ConnectionHandle>| {
+            c.binding().is_some_and(|b| b.read_only)
+        };
         if replica.role() != crate::raft::Role::Looking {
             since = None;
             closed = false;
+            // Back in a quorum: read-only sessions end, as when ZooKeeper's read-only server
+            // shuts down; their clients reconnect read-write.
+            let ro: Vec<_> = connections.all().into_iter().filter(read_only).collect();
+            if !ro.is_empty() {
+                tracing::info!(
+                    connections = ro.len(),
+                    "quorum is back: closing read-only connections"
+                );
+                for conn in ro {
+                    conn.close();
+                }
+            }
             continue;
         }
         let start = *since.get_or_insert_with(std::time::Instant::now);
         if !closed && start.elapsed() > grace {
-            let all = connections.all();
+            // Read-only sessions (readonlymode.enabled) are what a member without a quorum
+            // serves; every other connection goes, so its client tries another member.
+            let rw: Vec<_> = connections
+                .all()
+                .into_iter()
+                .filter(|c| !read_only(c))
+                .collect();
             tracing::warn!(
-                connections = all.len(),
+                connections = rw.len(),
                 "no leader or no quorum: closing client connections"
             );
-            for conn in all {
+            for conn in rw {
                 conn.close();
             }
             closed = true;

@@ -163,7 +163,11 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             tick,
         )),
         tokio::spawn(leader::reap_nodes(replica.clone(), config.clone())),
-        tokio::spawn(leader::close_unanswered_writes(connections, write_timeout)),
+        tokio::spawn(leader::close_unanswered_writes(
+            replica.clone(),
+            connections,
+            write_timeout,
+        )),
         tokio::spawn(listener::run(server, listener)),
     ];
     if cluster {
@@ -243,6 +247,14 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             "raftzk: storage failure under {}: {reason}",
             log_dir.display()
         );
+        // Close the log database first: exiting while RocksDB's threads still run can abort
+        // the process ("pthread lock: Invalid argument") instead of exiting with 70.
+        replica.shutdown(Duration::from_secs(5)).await;
+        for task in &tasks {
+            task.abort();
+        }
+        drop(replica);
+        tokio::time::sleep(Duration::from_millis(100)).await;
         std::process::exit(70);
     }
     tracing::info!("shutting down");

@@ -411,3 +411,64 @@ fn a_restarted_follower_does_not_unseat_the_leader() {
         assert_eq!(raft_term(&cluster, follower), Some(term));
     }
 }
+
+#[test]
+fn a_member_cut_off_serves_read_only_clients_until_the_quorum_is_back() {
+    let cluster = Cluster::start(3, "readonlymode.enabled=true");
+    let leader = cluster.leader().unwrap();
+    let mut writer = Client::connect(cluster.members[leader].addr());
+    assert_eq!(
+        writer.create("/ro", b"before", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    let cut = (leader + 1) % 3;
+    let mut witness = Client::connect(cluster.members[cut].addr());
+    sync(&mut witness);
+    cluster.partition(cut);
+    let isro = |i: usize| {
+        common::four_letter_word(cluster.members[i].addr(), b"isro")
+            .map(|b| String::from_utf8_lossy(&b).to_string())
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || isro(cut).as_deref()
+            == Some("ro")),
+        "isro: {:?}",
+        isro(cut)
+    );
+    assert_eq!(cluster.members[cut].mode().as_deref(), Some("read-only"));
+    // A client that cannot be read-only is turned away; one that can gets a read-only session.
+    assert!(Client::connect_with(cluster.members[cut].addr(), 10_000, 0, vec![0; 16], 0).is_none());
+    let (mut ro, flag) = Client::connect_read_only(cluster.members[cut].addr()).unwrap();
+    assert_eq!(flag, Some(true));
+    let (err, data) = ro.get_data("/ro");
+    assert_eq!(err, ErrorCode::Ok);
+    assert_eq!(data.unwrap().0.as_deref(), Some(&b"before"[..]));
+    assert_eq!(
+        ro.create("/ro/x", b"", CreateMode::Persistent).0,
+        ErrorCode::NotReadOnly
+    );
+    let (h, _) = ro.call(Request::Sync(SyncRequest { path: "/".into() }));
+    assert_eq!(h.err, ErrorCode::NotReadOnly);
+    // Reads still work after the refused writes, in order.
+    assert!(ro.exists("/ro"));
+    // The majority side carries on.
+    assert!(wait_until(Duration::from_secs(30), || cluster
+        .leader()
+        .is_some()));
+    let leader = cluster.leader().unwrap();
+    let mut writer = Client::connect(cluster.members[leader].addr());
+    assert_eq!(
+        writer.create("/ro/after", b"", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    // Healed: the read-only connection is closed, the member serves read-write again.
+    cluster.heal();
+    let healed = std::time::Instant::now();
+    assert!(ro.closed_by_server() && healed.elapsed() < Duration::from_secs(15));
+    assert!(wait_until(Duration::from_secs(30), || isro(cut).as_deref()
+        == Some("rw")));
+    assert!(wait_until(Duration::from_secs(30), || cluster.all_serving()));
+    let mut reader = Client::connect(cluster.members[cut].addr());
+    sync(&mut reader);
+    assert!(reader.exists("/ro/after"));
+}

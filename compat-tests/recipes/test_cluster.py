@@ -165,3 +165,46 @@ def test_cluster_election_leader_member_killed(ensemble, make_client, metrics):
             admin.delete(ep, recursive=True)
         except Exception:
             pass
+
+
+def test_cluster_read_only_member(server_kind, tmp_path_factory, make_client):
+    """readonlymode.enabled: with two of three members killed, the survivor serves a kazoo
+    client that allows read-only (read_only=True, a new session): reads see the data, writes
+    fail with NotReadOnly; once the quorum is back the client is read-write again.
+    ZooKeeper 3.8 needs localSessionsEnabled for this (without it, measured: a new session
+    gets a NotReadOnly reply header instead of a ConnectResponse, and a resumed global session
+    is disconnected); raftzk reads and ignores that key and always grants member-local
+    read-only sessions."""
+    from kazoo.exceptions import NotReadOnlyCallError
+    from kazoo.protocol.states import KeeperState
+
+    import ensemble as ensemble_mod
+
+    ens = ensemble_mod.start_ensemble(server_kind, tmp_path_factory.mktemp("ro-ensemble"),
+                                      n=3, read_only=True,
+                                      extra_cfg={"localSessionsEnabled": "true"})
+    try:
+        admin = make_client(hosts=ens.connect_string, timeout=10.0)
+        admin.create("/ro-data", b"before")
+        admin.stop()
+        leader = ens.leader_index()
+        keep = (leader + 1) % 3
+        for i in range(3):
+            if i != keep:
+                ens.kill(i)
+        wait_for(lambda: ens.mode(keep) == "read-only", timeout=60, what="read-only mode")
+        ro = make_client(hosts=ens.members[keep].hostport, timeout=10.0, read_only=True,
+                         connection_retry=FAST_RECONNECT)
+        assert ro.client_state == KeeperState.CONNECTED_RO
+        assert ro.get("/ro-data")[0] == b"before"
+        with pytest.raises(NotReadOnlyCallError):
+            ro.create("/ro-data/x", b"")
+        for i in range(3):
+            if i != keep:
+                ens.members[i].respawn()
+        wait_for(lambda: ro.client_state == KeeperState.CONNECTED, timeout=90,
+                 what="kazoo read-write again")
+        retry_call(ro.create, "/ro-data/after", b"")
+        assert ro.exists("/ro-data/after")
+    finally:
+        ens.stop()

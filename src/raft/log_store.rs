@@ -96,10 +96,6 @@ impl LogStore {
         // acknowledged); damage anywhere else fails the open rather than dropping entries.
         options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
         options.set_paranoid_checks(true);
-        // Flushes and compactions sync as they go, so the WAL fsync of a log append never
-        // waits for tens of MiB of another file's dirty pages.
-        options.set_bytes_per_sync(1 << 20);
-        options.set_wal_bytes_per_sync(1 << 20);
         let cfs =
             [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&options, dir, cfs).map_err(|source| OpenError {

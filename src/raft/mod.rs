@@ -77,6 +77,8 @@ pub struct RaftStatus {
     pub last_log_index: u64,
     /// The last index applied to the tree.
     pub applied_index: u64,
+    /// The term of the last applied entry.
+    pub applied_term: u64,
     /// The index the newest snapshot covers.
     pub snapshot_index: u64,
     /// True while this member holds its elections because it is catching up.
@@ -164,6 +166,7 @@ impl Replica {
             leader: m.current_leader,
             last_log_index: m.last_log_index.unwrap_or(0),
             applied_index: m.last_applied.map_or(0, |id| id.index),
+            applied_term: m.last_applied.map_or(0, |id| id.leader_id.term),
             snapshot_index: m.snapshot.map_or(0, |id| id.index),
             elections_held: self.gate.is_holding(),
         }
@@ -218,6 +221,12 @@ impl Replica {
             .map_err(|_| ProposeError::Timeout(timeout))?
             .map_err(|_| ProposeError::Closed)?;
         Ok(())
+    }
+
+    /// Stops openraft and waits (bounded) until its tasks have ended, so the log database is
+    /// closed before the process exits (RocksDB's background threads must not outlive it).
+    pub async fn shutdown(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.raft.shutdown()).await;
     }
 
     /// Resolves when openraft stops on a fatal error (a failed log write, a full disk): the

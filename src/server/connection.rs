@@ -192,6 +192,9 @@ async fn handshake(
     handle.set_read_only_byte(connect.read_only.is_some());
     let timeout_ms = server.config.negotiate_timeout(connect.time_out);
     if server.replica.role() == crate::raft::Role::Looking {
+        if server.config.read_only_mode && connect.read_only == Some(true) {
+            return read_only_session(server, handle, connect, timeout_ms);
+        }
         // Like a ZooKeeper member outside a quorum: not serving; the client tries another.
         return Err(End::Done("no leader: not serving"));
     }
@@ -244,6 +247,7 @@ async fn handshake(
         let binding = Binding {
             session_id: connect.session_id,
             timeout_ms,
+            read_only: false,
         };
         if let Some(old) = server.connections.bind_session(handle, binding) {
             old.close();
@@ -281,7 +285,11 @@ async fn handshake(
     let mut done = handle.writes_done();
     let mut closed = handle.closed_signal();
     server.tracker.touch(session_id, timeout_ms);
-    handle.write_proposed(std::time::Instant::now(), "SESS");
+    handle.write_proposed(
+        std::time::Instant::now(),
+        "SESS",
+        server.replica.raft_status().term,
+    );
     server
         .stats
         .outstanding
@@ -305,6 +313,51 @@ async fn handshake(
         }
         None => Err(End::Done("session not created")),
     }
+}
+
+/// A session for a read-only client on a member cut off from the quorum
+/// (`readonlymode.enabled`), as ZooKeeper's read-only server gives: nothing is logged (no
+/// quorum could commit it). A known session resumes with its password; a new one gets an id
+/// and password of this member's own and lives as long as its connection. The member closes
+/// every read-only connection once it is back in a quorum, and the client reconnects.
+fn read_only_session(
+    server: &Arc<Server>,
+    handle: &Arc<ConnectionHandle>,
+    connect: &ConnectRequest,
+    timeout_ms: i32,
+) -> Result<Binding, End> {
+    let (session_id, passwd) = if connect.session_id != 0 {
+        let known = server
+            .replica
+            .state
+            .read()
+            .state
+            .sessions
+            .get(connect.session_id)
+            .map(|info| info.password.clone());
+        if known.as_deref() != Some(connect.passwd.as_slice()) {
+            handle.refuse_session();
+            return Err(End::Done("invalid session (read-only mode)"));
+        }
+        (connect.session_id, connect.passwd.clone())
+    } else {
+        (server.session_ids.next(), session_ids::password())
+    };
+    let binding = Binding {
+        session_id,
+        timeout_ms,
+        read_only: true,
+    };
+    if let Some(old) = server.connections.bind_session(handle, binding) {
+        old.close();
+    }
+    handle.send_connect_response_mode(timeout_ms, session_id, passwd, true);
+    tracing::info!(
+        conn = handle.id,
+        session = format_args!("0x{session_id:x}"),
+        "read-only session (no quorum)"
+    );
+    Ok(binding)
 }
 
 /// Owns the write half: writes queued bytes, coalescing whatever is waiting into one write,

@@ -41,7 +41,7 @@ pub fn respond(server: &Server, word: FourLetterWord, extra: &[u8]) -> Vec<u8> {
         .fetch_add(1, Ordering::Relaxed);
     let text = match word {
         FourLetterWord::Ruok => "imok".to_string(),
-        FourLetterWord::Isro => "rw".to_string(),
+        FourLetterWord::Isro => if read_only_now(server) { "ro" } else { "rw" }.to_string(),
         FourLetterWord::Srvr => srvr(server, false),
         FourLetterWord::Stat => srvr(server, true),
         FourLetterWord::Cons => cons(server),
@@ -150,9 +150,24 @@ fn srvr(server: &Server, with_clients: bool) -> String {
         server.stats.packets_sent.load(Ordering::Relaxed),
         server.connections.len(),
         server.stats.outstanding.load(Ordering::Relaxed).max(0),
-        server.replica.role().name(),
+        mode_name(server),
     );
     out
+}
+
+/// True while this member serves read-only sessions: read-only mode is on and it is outside
+/// a quorum.
+fn read_only_now(server: &Server) -> bool {
+    server.config.read_only_mode && server.replica.role() == crate::raft::Role::Looking
+}
+
+/// srvr's Mode and mntr's zk_server_state: ZooKeeper's read-only server says "read-only".
+fn mode_name(server: &Server) -> &'static str {
+    if read_only_now(server) {
+        "read-only"
+    } else {
+        server.replica.role().name()
+    }
 }
 
 /// ` /ip:port[ops](queued=,recved=,sent=…)`; `[1]` for a session's connection (reading),
@@ -379,7 +394,7 @@ fn mntr(server: &Server) -> String {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let lines: Vec<(&str, String)> = vec![
         ("version", version()),
-        ("server_state", server.replica.role().name().into()),
+        ("server_state", mode_name(server).into()),
         ("avg_latency", java_double(avg)),
         ("max_latency", max.to_string()),
         ("min_latency", min.to_string()),

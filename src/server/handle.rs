@@ -40,6 +40,9 @@ pub struct Binding {
     pub session_id: i64,
     /// The negotiated timeout, ms.
     pub timeout_ms: i32,
+    /// A read-only session (`readonlymode.enabled`, a member without a quorum): reads only,
+    /// and the connection is closed once the quorum is back.
+    pub read_only: bool,
 }
 
 /// Per-connection counters for `cons`/`stat`.
@@ -146,7 +149,8 @@ pub struct ConnectionHandle {
     /// Whether the handshake carried the readOnly byte (the reply must match).
     read_only_byte: Mutex<bool>,
     /// Receive times of writes in flight, oldest first, for latency.
-    write_started: Mutex<VecDeque<(Instant, &'static str)>>,
+    /// Unanswered writes: when each arrived, its op, and the Raft term it was proposed in.
+    write_started: Mutex<VecDeque<(Instant, &'static str, u64)>>,
     server_stats: Arc<ServerStats>,
 }
 
@@ -242,7 +246,19 @@ impl ConnectionHandle {
 
     /// Queues a ConnectResponse, with the readOnly byte iff the request had one.
     pub fn send_connect_response(&self, timeout_ms: i32, session_id: i64, passwd: Vec<u8>) {
-        let read_only = (*Self::lock(&self.read_only_byte)).then_some(false);
+        self.send_connect_response_mode(timeout_ms, session_id, passwd, false);
+    }
+
+    /// Queues a ConnectResponse that says whether the session is read-only (in the readOnly
+    /// byte, which goes out iff the request had one).
+    pub fn send_connect_response_mode(
+        &self,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Vec<u8>,
+        read_only_session: bool,
+    ) {
+        let read_only = (*Self::lock(&self.read_only_byte)).then_some(read_only_session);
         self.send_frame(&ConnectResponse {
             protocol_version: 0,
             time_out: timeout_ms,
@@ -284,9 +300,9 @@ impl ConnectionHandle {
         self.closed.subscribe()
     }
 
-    /// Notes that a write was proposed at `started`.
-    pub fn write_proposed(&self, started: Instant, op: &'static str) {
-        Self::lock(&self.write_started).push_back((started, op));
+    /// Notes that a write was proposed at `started`, while the member's Raft term was `term`.
+    pub fn write_proposed(&self, started: Instant, op: &'static str, term: u64) {
+        Self::lock(&self.write_started).push_back((started, op, term));
     }
 
     /// Counts an applied write of this connection (its reply is queued): wakes reads that
@@ -294,12 +310,19 @@ impl ConnectionHandle {
     pub fn write_applied(&self) -> Option<(Instant, &'static str)> {
         let started = Self::lock(&self.write_started).pop_front();
         self.writes_done.send_modify(|n| *n += 1);
-        started
+        started.map(|(t, op, _)| (t, op))
     }
 
     /// When the oldest write still waiting for its outcome was received.
     pub fn oldest_pending_write(&self) -> Option<Instant> {
-        Self::lock(&self.write_started).front().map(|(t, _)| *t)
+        Self::lock(&self.write_started).front().map(|(t, _, _)| *t)
+    }
+
+    /// The term the oldest write still waiting for its outcome was proposed in.
+    pub fn oldest_pending_write_term(&self) -> Option<u64> {
+        Self::lock(&self.write_started)
+            .front()
+            .map(|(_, _, term)| *term)
     }
 
     /// A channel counting this connection's applied writes.

@@ -180,6 +180,7 @@ impl Notifier {
                     let binding = Binding {
                         session_id: txn.session_id,
                         timeout_ms: *timeout_ms,
+                        read_only: false,
                     };
                     if let Some(old) = self.connections.bind_session(&handle, binding) {
                         old.close();

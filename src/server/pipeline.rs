@@ -132,6 +132,11 @@ impl Pipeline {
             }
         };
         let xid = header.xid;
+        if self.binding.read_only {
+            if let Some(flow) = self.refuse_in_read_only_mode(xid, &request, started).await {
+                return flow;
+            }
+        }
         match request {
             Request::CloseSession => {
                 let flow = self
@@ -202,6 +207,34 @@ impl Pipeline {
         }
     }
 
+    /// A read-only session's writes and syncs get NotReadOnly, as from ZooKeeper's read-only
+    /// server, and its closeSession ends it here (nothing was logged for it). `None`: a read,
+    /// handled as usual.
+    async fn refuse_in_read_only_mode(
+        &mut self,
+        xid: i32,
+        request: &Request,
+        started: Instant,
+    ) -> Option<Flow> {
+        let op = request.op_code();
+        if matches!(request, Request::CloseSession) {
+            let zxid = self.server.replica.state.read().state.last_zxid;
+            self.handle
+                .send_reply(xid, zxid, ErrorCode::Ok, Response::Empty);
+            self.finish(op, xid, zxid, started);
+            return Some(Flow::Stop(End::Done(
+                "read-only session closed by the client",
+            )));
+        }
+        if !(is_logged_write(request) || matches!(request, Request::Sync(_))) {
+            return None;
+        }
+        Some(
+            self.reply_local(xid, op, ErrorCode::NotReadOnly, Response::Empty, started)
+                .await,
+        )
+    }
+
     /// Waits until every write this connection proposed is applied (and answered).
     async fn wait_for_writes(&self) -> Result<(), Flow> {
         let target = self.writes_sent;
@@ -225,7 +258,9 @@ impl Pipeline {
             op: txn_op,
         };
         self.writes_sent += 1;
-        self.handle.write_proposed(started, op_abbreviation(op));
+        let term = self.server.replica.raft_status().term;
+        self.handle
+            .write_proposed(started, op_abbreviation(op), term);
         self.server
             .stats
             .outstanding

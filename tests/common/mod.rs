@@ -222,6 +222,24 @@ impl Client {
         passwd: Vec<u8>,
         last_zxid_seen: i64,
     ) -> Option<Client> {
+        Client::connect_mode(addr, timeout_ms, session_id, passwd, last_zxid_seen, false)
+            .map(|(client, _)| client)
+    }
+
+    /// A new session from a client that accepts a read-only server; with the server's
+    /// readOnly byte.
+    pub fn connect_read_only(addr: SocketAddr) -> Option<(Client, Option<bool>)> {
+        Client::connect_mode(addr, 10_000, 0, vec![0; 16], 0, true)
+    }
+
+    fn connect_mode(
+        addr: SocketAddr,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Vec<u8>,
+        last_zxid_seen: i64,
+        can_be_read_only: bool,
+    ) -> Option<(Client, Option<bool>)> {
         let stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
             Ok(stream) => stream,
             // A member killed or restarting refuses or resets: no connection, as for a
@@ -260,7 +278,7 @@ impl Client {
             time_out: timeout_ms,
             session_id,
             passwd,
-            read_only: Some(false),
+            read_only: Some(can_be_read_only),
         });
         let frame = client.read_frame()?;
         let resp = ConnectResponse::from_bytes(&frame).expect("ConnectResponse");
@@ -270,7 +288,7 @@ impl Client {
         client.session_id = resp.session_id;
         client.passwd = resp.passwd;
         client.timeout_ms = resp.time_out;
-        Some(client)
+        Some((client, resp.read_only))
     }
 
     pub fn send(&mut self, item: &impl EncodeFrame) {
