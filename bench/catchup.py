@@ -15,7 +15,7 @@ snapshot (the log line "snapshot installed" in its log says so, with size and ti
 keeps its defaults (it sends a SNAP when the follower is too far behind its committed log).
 
 Usage: catchup.py --server zk|raftzk [--znodes 1000000] [--runs 1] [--snap-count 1000]
-                  [--json-out FILE] [--keep]
+                  [--zk-heap 3g] [--json-out FILE] [--keep]
 Exit status: 0 ok, 1 a run failed, 2 setup problem.
 """
 
@@ -62,8 +62,12 @@ def one_run(kind, args, base_tmp, index):
     ens = None
     keep = args.keep
     try:
-        extra = {"snapCount": args.snap_count} if kind == "raftzk" else {}
-        ens = ensemble.start_ensemble(kind, tmp, extra_cfg=extra, start_timeout=90)
+        if kind == "raftzk":
+            opts = {"extra_cfg": {"snapCount": args.snap_count}}
+        else:
+            # 1M znodes do not fit in the compat suites' 256 MB heap
+            opts = {"heap": args.zk_heap}
+        ens = ensemble.start_ensemble(kind, tmp, start_timeout=90, **opts)
         leader = ens.leader_index(timeout=30)
         lagger = next(i for i in range(3) if i != leader)
         survivors = [i for i in range(3) if i != lagger]
@@ -139,6 +143,7 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--snap-count", type=int, default=1000)
     ap.add_argument("--bound", type=float, default=600.0, help="max wait for the catch-up, s")
+    ap.add_argument("--zk-heap", default="3g", help="ZooKeeper's -Xmx")
     ap.add_argument("--json-out")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()

@@ -13,7 +13,7 @@
 Options are those of ``servers.start_zookeeper`` (tick_time, min/max_session_timeout,
 container_check_interval_ms, extended_types, extra_cfg, start_timeout), plus ``read_only``:
 read-only mode on every member (ZooKeeper: the ``readonlymode.enabled`` system property;
-raftzk: the zoo.cfg key of that name).
+raftzk: the zoo.cfg key of that name), and ``heap`` (ZooKeeper's -Xmx, default 256m).
 """
 
 import os
@@ -138,6 +138,7 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
     }
     extra = dict(opts.pop("extra_cfg", None) or {})
     read_only = opts.pop("read_only", False)
+    heap = opts.pop("heap", "256m")
     extra.update({"initLimit": 10, "syncLimit": 5})
     extra.update(quorum)
     members = []
@@ -154,7 +155,7 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
         interval = opts.get("container_check_interval_ms", 1000)
         argv = [
             "java",
-            "-Xmx256m",
+            "-Xmx%s" % heap,
             "-Dzookeeper.admin.enableServer=false",
             "-Dzookeeper.extendedTypesEnabled=true",
             "-Dznode.container.checkIntervalMs=%d" % (interval or 60000),
