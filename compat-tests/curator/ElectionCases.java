@@ -125,7 +125,9 @@ final class ElectionCases extends CuratorCompat {
         String leader = set.waitForOneLeader(20_000);
         for (LeaderLatch l : all) {
             waitFor("every participant to see the same leader", 10_000, () -> l.getLeader().getId().equals(set.leaders().get(0)));
-            check(l.getParticipants().size() == N, "participants seen by %s: %s", l.getId(), l.getParticipants());
+            // start() is asynchronous: a participant may still be creating its node when the
+            // first leader is known (the check used to race with that, on both servers).
+            waitFor("every participant to see all " + N, 10_000, () -> l.getParticipants().size() == N);
         }
         while (set.latches.size() - set.dead.size() > 1) {
             LeaderLatch cur = set.latches.get(leader);
