@@ -156,6 +156,12 @@ impl Replica {
         }
     }
 
+    /// The current Raft term (read on every write, so without building a whole
+    /// [`RaftStatus`]).
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
     /// Raft's view of this member for operators (mntr's `raft_*` lines): the term counts
     /// elections, so an unchanged term across a benchmark proves there was none.
     pub fn raft_status(&self) -> RaftStatus {

@@ -285,11 +285,7 @@ async fn handshake(
     let mut done = handle.writes_done();
     let mut closed = handle.closed_signal();
     server.tracker.touch(session_id, timeout_ms);
-    handle.write_proposed(
-        std::time::Instant::now(),
-        "SESS",
-        server.replica.raft_status().term,
-    );
+    handle.write_proposed(std::time::Instant::now(), "SESS", server.replica.term());
     server
         .stats
         .outstanding

@@ -218,13 +218,13 @@ impl Pipeline {
     ) -> Option<Flow> {
         let op = request.op_code();
         if matches!(request, Request::CloseSession) {
-            let zxid = self.server.replica.state.read().state.last_zxid;
-            self.handle
-                .send_reply(xid, zxid, ErrorCode::Ok, Response::Empty);
-            self.finish(op, xid, zxid, started);
-            return Some(Flow::Stop(End::Done(
-                "read-only session closed by the client",
-            )));
+            let flow = self
+                .reply_local(xid, op, ErrorCode::Ok, Response::Empty, started)
+                .await;
+            return Some(match flow {
+                Flow::Continue => Flow::Stop(End::Done("read-only session closed by the client")),
+                stop => stop,
+            });
         }
         if !(is_logged_write(request) || matches!(request, Request::Sync(_))) {
             return None;
@@ -258,7 +258,7 @@ impl Pipeline {
             op: txn_op,
         };
         self.writes_sent += 1;
-        let term = self.server.replica.raft_status().term;
+        let term = self.server.replica.term();
         self.handle
             .write_proposed(started, op_abbreviation(op), term);
         self.server
