@@ -530,7 +530,7 @@ fn resolve_ip(addr: &str) -> Option<IpAddr> {
 }
 
 /// `host:peerPort:electionPort[:participant|:observer][;[clientAddr:]clientPort]`.
-fn parse_server(value: &str) -> Result<ServerSpec, String> {
+pub fn parse_server(value: &str) -> Result<ServerSpec, String> {
     let (quorum, client) = match value.split_once(';') {
         Some((q, c)) => (q.trim(), Some(c.trim())),
         None => (value.trim(), None),

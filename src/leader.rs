@@ -132,11 +132,15 @@ pub async fn report_touches(replica: Replica, tracker: Arc<SessionTracker>, tick
     }
 }
 
-/// The leader adds configured observers to the group as learners.
-pub async fn add_observers(replica: Replica, observers: BTreeMap<NodeId, PeerNode>) {
+/// The leader's membership upkeep ([`Replica::tend_membership`]), every second.
+pub async fn tend_membership(
+    replica: Replica,
+    observers: BTreeMap<NodeId, PeerNode>,
+    reconfig_enabled: bool,
+) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        replica.add_observers(&observers).await;
+        replica.tend_membership(&observers, reconfig_enabled).await;
     }
 }
 

@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ServerSpec};
 use crate::leader;
 use crate::raft::peer::{FaultSwitch, PeerHandler};
-use crate::raft::{self, NodeId, PeerNode, ProposerConfig, RaftSettings, Replica};
+use crate::raft::{
+    self, NodeId, PeerNode, ProposerConfig, RaftSettings, ReconfigError, ReconfigRequest, Replica,
+};
 use crate::server::handle::Connections;
 use crate::server::stats::ServerStats;
 use crate::server::{listener, session_ids::SessionIds, Notifier, Server};
@@ -61,20 +63,23 @@ fn members(config: &Config) -> BTreeMap<NodeId, PeerNode> {
     config
         .servers
         .iter()
-        .map(|(id, spec)| {
-            let (client_host, client_port) = match &spec.client {
-                Some((host, port)) => (host.clone().unwrap_or_else(|| spec.host.clone()), *port),
-                None => (spec.host.clone(), config.client_addr.port()),
-            };
-            let node = PeerNode {
-                peer_addr: format!("{}:{}", spec.host, spec.peer_port),
-                election_port: spec.election_port,
-                client_addr: format!("{client_host}:{client_port}"),
-                observer: spec.observer,
-            };
-            (*id, node)
-        })
+        .map(|(id, spec)| (*id, peer_node(spec, config.client_addr.port())))
         .collect()
+}
+
+/// A `server.N` spec as the membership records it; without a client address the member
+/// serves clients on its host at `default_client_port`.
+pub fn peer_node(spec: &ServerSpec, default_client_port: u16) -> PeerNode {
+    let (client_host, client_port) = match &spec.client {
+        Some((host, port)) => (host.clone().unwrap_or_else(|| spec.host.clone()), *port),
+        None => (spec.host.clone(), default_client_port),
+    };
+    PeerNode {
+        peer_addr: format!("{}:{}", spec.host, spec.peer_port),
+        election_port: spec.election_port,
+        client_addr: format!("{client_host}:{client_port}"),
+        observer: spec.observer,
+    }
 }
 
 /// Runs a member until SIGINT/SIGTERM.
@@ -205,12 +210,11 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         )));
         let observers: BTreeMap<NodeId, PeerNode> =
             members.into_iter().filter(|(_, n)| n.observer).collect();
-        if !observers.is_empty() {
-            tasks.push(tokio::spawn(leader::add_observers(
-                replica.clone(),
-                observers,
-            )));
-        }
+        tasks.push(tokio::spawn(leader::tend_membership(
+            replica.clone(),
+            observers,
+            config.reconfig_enabled,
+        )));
         if let Some(path) = config.peer_fault_file.clone() {
             tracing::warn!(file = %path.display(), "test-only peer fault switch is on");
             tasks.push(tokio::spawn(faults.clone().follow_file(path)));
@@ -291,6 +295,10 @@ impl PeerHandler for Peering {
         for (session, timeout_ms) in sessions {
             self.tracker.touch(session, timeout_ms);
         }
+    }
+
+    async fn reconfig(&self, request: ReconfigRequest) -> Result<u64, ReconfigError> {
+        self.replica.lead_reconfig(request, self.timeout).await
     }
 
     async fn read_index(&self) -> Result<u64, String> {

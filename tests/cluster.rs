@@ -472,3 +472,133 @@ fn a_member_cut_off_serves_read_only_clients_until_the_quorum_is_back() {
     sync(&mut reader);
     assert!(reader.exists("/ro/after"));
 }
+
+/// `/zookeeper/config` through `c`: its `server.N` lines by id, and the version.
+fn ensemble_config(c: &mut Client) -> (std::collections::BTreeMap<u64, String>, i64) {
+    let (err, data) = c.get_data("/zookeeper/config");
+    assert_eq!(err, ErrorCode::Ok);
+    parse_config(&data.unwrap().0.unwrap())
+}
+
+fn parse_config(data: &[u8]) -> (std::collections::BTreeMap<u64, String>, i64) {
+    let text = String::from_utf8(data.to_vec()).unwrap();
+    let mut servers = std::collections::BTreeMap::new();
+    let mut version = -1;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("server.") {
+            let id = rest.split('=').next().unwrap().parse().unwrap();
+            servers.insert(id, line.to_string());
+        } else if let Some(v) = line.strip_prefix("version=") {
+            version = i64::from_str_radix(v, 16).unwrap();
+        }
+    }
+    (servers, version)
+}
+
+fn reconfig(c: &mut Client, joining: Option<&str>, leaving: Option<&str>) -> (ErrorCode, Vec<u8>) {
+    let (h, r) = c.call(Request::Reconfig(ReconfigRequest {
+        joining_servers: joining.map(String::from),
+        leaving_servers: leaving.map(String::from),
+        new_members: None,
+        cur_config_id: -1,
+    }));
+    match r {
+        Response::Reconfig(GetDataResponse { data, .. }) => (h.err, data.unwrap_or_default()),
+        _ => (h.err, Vec::new()),
+    }
+}
+
+#[test]
+fn members_join_change_role_and_leave_by_reconfig_without_an_election() {
+    let super_digest = raftzk::tree::acl::digest_id("super:test");
+    let mut cluster = Cluster::start(
+        3,
+        &format!("reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={super_digest}"),
+    );
+    let leader = cluster.leader().unwrap();
+    let term = raft_term(&cluster, leader).unwrap();
+    let mut admin = Client::connect(cluster.members[(leader + 1) % 3].addr());
+    let (h, _) = admin.call(Request::Auth(AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: b"super:test".to_vec(),
+    }));
+    assert_eq!(h.err, ErrorCode::Ok);
+    assert_eq!(
+        admin.create("/before", b"x", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+
+    // A new member, started with the group in its zoo.cfg, waits outside until added.
+    let (joiner, line) = cluster.spawn_joiner(false);
+    assert!(wait_until(Duration::from_secs(20), || cluster.members
+        [joiner]
+        .mode()
+        .as_deref()
+        == Some("looking")));
+    let (err, data) = reconfig(&mut admin, Some(&line), None);
+    assert_eq!(err, ErrorCode::Ok);
+    let (servers, version) = parse_config(&data);
+    assert_eq!(servers.len(), 4, "{servers:?}");
+    assert!(servers[&4].contains(":participant;"), "{servers:?}");
+    assert_eq!(ensemble_config(&mut admin), (servers, version));
+    assert!(wait_until(Duration::from_secs(30), || cluster.members
+        [joiner]
+        .mode()
+        .as_deref()
+        == Some("follower")));
+    let mut through_joiner = Client::connect(cluster.members[joiner].addr());
+    sync(&mut through_joiner);
+    assert!(through_joiner.exists("/before"));
+
+    // The same member as an observer, then out of the group.
+    let as_observer = line.replace(":participant;", ":observer;");
+    let (err, data) = reconfig(&mut admin, Some(&as_observer), None);
+    assert_eq!(err, ErrorCode::Ok);
+    assert!(parse_config(&data).0[&4].contains(":observer;"));
+    assert!(wait_until(Duration::from_secs(30), || cluster.members
+        [joiner]
+        .mode()
+        .as_deref()
+        == Some("observer")));
+    let (err, data) = reconfig(&mut admin, None, Some("4"));
+    assert_eq!(err, ErrorCode::Ok);
+    let (servers, _) = parse_config(&data);
+    assert_eq!(servers.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(wait_until(Duration::from_secs(30), || cluster.members
+        [joiner]
+        .mode()
+        .as_deref()
+        == Some("looking")));
+
+    // What ZooKeeper refuses.
+    assert_eq!(
+        reconfig(&mut admin, None, Some("1,2,3")).0,
+        ErrorCode::BadArguments
+    );
+    assert_eq!(
+        reconfig(&mut admin, Some("server.9=127.0.0.1:1:2"), None).0,
+        ErrorCode::BadArguments
+    );
+    let (h, _) = admin.call(Request::Reconfig(ReconfigRequest {
+        joining_servers: None,
+        leaving_servers: Some("4".into()),
+        new_members: None,
+        cur_config_id: 12345,
+    }));
+    assert_eq!(h.err, ErrorCode::BadVersion);
+    let mut plain = Client::connect(cluster.members[leader].addr());
+    assert_eq!(reconfig(&mut plain, None, Some("3")).0, ErrorCode::NoAuth);
+
+    // None of it took an election, and the group still writes.
+    assert_eq!(cluster.leader(), Some(leader));
+    assert_eq!(
+        raft_term(&cluster, leader),
+        Some(term),
+        "an election happened"
+    );
+    assert_eq!(
+        admin.create("/after", b"y", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+}

@@ -208,3 +208,87 @@ def test_cluster_read_only_member(server_kind, tmp_path_factory, make_client):
         assert ro.exists("/ro-data/after")
     finally:
         ens.stop()
+
+
+def _config(client):
+    """/zookeeper/config as {id: line} and its version (hex)."""
+    data, stat = client.get("/zookeeper/config")
+    return _parse_config(data), stat
+
+
+def _parse_config(data):
+    servers_, version = {}, None
+    for line in data.decode().splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("server."):
+            servers_[int(key[len("server."):])] = line
+        elif key == "version":
+            version = int(value, 16)
+    return servers_, version
+
+
+def test_cluster_reconfig_removes_and_adds_back_a_member(server_kind, tmp_path_factory,
+                                                          make_client):
+    """reconfigEnabled: the super user removes a follower (reconfig leaving), writes go on,
+    then adds it back (reconfig joining with its old server line); /zookeeper/config follows
+    each change and its version is the config id; a stale curConfigId is BadVersion, a
+    plain client is NoAuth; the member added back catches up with what it missed."""
+    import base64
+    import hashlib
+
+    from kazoo.exceptions import BadVersionError, NoAuthError
+
+    import ensemble as ensemble_mod
+
+    digest = base64.b64encode(hashlib.sha1(b"super:reconfig-test").digest()).decode()
+    ens = ensemble_mod.start_ensemble(
+        server_kind, tmp_path_factory.mktemp("reconfig-ensemble"), n=3,
+        extra_cfg={"reconfigEnabled": "true",
+                   "DigestAuthenticationProvider.superDigest": "super:" + digest})
+    try:
+        leader = ens.leader_index()
+        victim = (leader + 1) % 3
+        victim_id = victim + 1
+        admin = make_client(hosts=ens.members[leader].hostport, timeout=10.0,
+                            auth_data=[("digest", "super:reconfig-test")])
+        (before, version), _ = _config(admin)
+        assert sorted(before) == [1, 2, 3]
+        assert all(line.split(";")[0].endswith(":participant") for line in before.values())
+
+        plain = make_client(hosts=ens.members[leader].hostport, timeout=10.0)
+        with pytest.raises(NoAuthError):
+            plain.reconfig(joining=None, leaving=str(victim_id), new_members=None)
+        with pytest.raises(BadVersionError):
+            admin.reconfig(joining=None, leaving=str(victim_id), new_members=None,
+                           from_config=version + 12345)
+
+        data, stat = admin.reconfig(joining=None, leaving=str(victim_id), new_members=None,
+                                    from_config=version)
+        removed, removed_version = _parse_config(data)
+        assert sorted(removed) == sorted(set(before) - {victim_id})
+        assert removed_version != version
+        assert _config(admin)[0] == (removed, removed_version)
+        admin.create("/reconfig-while-removed", b"x")
+
+        # ZooKeeper lists a member without its client address when zoo.cfg gave only
+        # clientPort, but a joining server needs one.
+        joining = before[victim_id]
+        if ";" not in joining:
+            joining += ";" + ens.members[victim].hostport
+        data, _ = admin.reconfig(joining=joining, leaving=None, new_members=None)
+        added, added_version = _parse_config(data)
+        quorum_part = lambda lines: {i: l.split(";")[0] for i, l in lines.items()}
+        assert quorum_part(added) == quorum_part(before), data
+        assert added_version not in (version, removed_version)
+
+        # The member added back serves what was written while it was out.
+        back = make_client(hosts=ens.members[victim].hostport, timeout=10.0,
+                           connection_retry=FAST_RECONNECT)
+        def caught_up():
+            back.sync("/")
+            return back.exists("/reconfig-while-removed") is not None
+        wait_for(caught_up, timeout=60, what="the re-added member catches up")
+        retry_call(admin.create, "/reconfig-after", b"y")
+        assert back.sync("/") and back.exists("/reconfig-after")
+    finally:
+        ens.stop()

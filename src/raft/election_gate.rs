@@ -13,6 +13,11 @@
 //! * while its log is more than [`BEHIND_ENTRIES`] behind the commit index the leader last sent,
 //!   and the leader was heard from within [`BEHIND_GRACE`].
 //!
+//! * after the leader said a reconfig removed this member (until a leader replicates to it
+//!   again, which means it was added back): openraft 0.9 keeps a removed member campaigning
+//!   in the last configuration it saw, and its ever higher terms unseat the leader once it
+//!   is added back.
+//!
 //! Once the leader has been silent for the grace, the gate opens whatever the lag: liveness
 //! never depends on it. Safety does not either: it only ever suppresses campaigns.
 
@@ -38,12 +43,14 @@ pub struct ElectionGate {
     last_contact: Mutex<Option<Instant>>,
     snapshot_chunk_at: Mutex<Option<Instant>>,
     installing: AtomicBool,
+    removed: AtomicBool,
     held: AtomicBool,
 }
 
 impl ElectionGate {
     /// An AppendEntries from the leader arrived, with its commit index.
     pub fn saw_append(&self, leader_commit: u64) {
+        self.removed.store(false, Ordering::Relaxed);
         self.leader_commit
             .fetch_max(leader_commit, Ordering::Relaxed);
         *self
@@ -77,6 +84,16 @@ impl ElectionGate {
             .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
+    /// A reconfig removed this member from the group.
+    pub fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Relaxed);
+    }
+
+    /// True once a reconfig removed this member (until it is added back).
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Relaxed)
+    }
+
     /// True while elections are held.
     pub fn is_holding(&self) -> bool {
         self.held.load(Ordering::Relaxed)
@@ -84,6 +101,9 @@ impl ElectionGate {
 
     /// Whether this member must hold its elections now, given its last log index.
     fn should_hold(&self, last_log_index: u64, now: Instant) -> Option<&'static str> {
+        if self.removed.load(Ordering::Relaxed) {
+            return Some("removed from the group");
+        }
         let age = |at: Option<Instant>| at.map(|t| now.saturating_duration_since(t));
         let chunk_age = age(*self
             .snapshot_chunk_at
@@ -166,5 +186,16 @@ mod tests {
         assert_eq!(gate.should_hold(10_000 - BEHIND_ENTRIES, now), None);
         // The leader went silent: the gate opens whatever the lag.
         assert_eq!(gate.should_hold(0, now + BEHIND_GRACE), None);
+    }
+
+    #[test]
+    fn a_removed_member_holds_until_a_leader_replicates_to_it_again() {
+        let gate = ElectionGate::default();
+        gate.mark_removed();
+        assert!(gate
+            .should_hold(0, Instant::now() + INSTALL_GRACE)
+            .is_some());
+        gate.saw_append(0);
+        assert_eq!(gate.should_hold(0, Instant::now()), None);
     }
 }

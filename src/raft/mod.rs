@@ -10,6 +10,7 @@ pub mod log_store;
 pub mod network;
 pub mod peer;
 pub mod proposer;
+pub mod reconfig;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use proposer::{ProposeError, Proposer, ProposerConfig};
+pub use reconfig::{config_version, MembershipChange, ReconfigError, ReconfigRequest};
 pub use state_machine::{SharedState, StateView};
 pub use types::{NodeId, PeerNode, TypeConfig};
 
@@ -64,6 +66,8 @@ pub struct Replica {
     /// A leader without a quorum's acknowledgement for longer than this (twice the election
     /// timeout's upper bound) has lost its quorum (openraft 0.9 has no check-quorum).
     quorum_stale_ms: u64,
+    /// One reconfig at a time (another gets ReconfigInProgress, as from ZooKeeper).
+    reconfig_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A point-in-time reading of openraft's metrics.
@@ -137,16 +141,16 @@ impl Replica {
     pub fn role(&self) -> Role {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
-        let is_voter = m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == self.member_id);
+        let membership = m.membership_config.membership();
+        let is_voter = membership.voter_ids().any(|id| id == self.member_id);
+        let is_member = membership.get_node(&self.member_id).is_some();
         let quorum_fresh = m
             .millis_since_quorum_ack
             .is_some_and(|ms| ms <= self.quorum_stale_ms);
         match m.current_leader {
             _ if self.network.is_none() => Role::Standalone,
+            // Not (or no longer) in the group: waiting to be added by a reconfig.
+            _ if !is_member || self.gate.is_removed() => Role::Looking,
             // openraft 0.9 keeps a cut-off leader leading; without a fresh quorum it is not.
             Some(leader) if leader == self.member_id && !quorum_fresh => Role::Looking,
             Some(leader) if leader == self.member_id => Role::Leader,
@@ -277,25 +281,51 @@ impl Replica {
             .map(|n| n.peer_addr.clone())
     }
 
-    /// As leader, adds configured observers missing from the membership as learners.
-    pub async fn add_observers(&self, observers: &BTreeMap<NodeId, PeerNode>) {
+    /// The leader's upkeep of the membership, every second: completes a joint configuration a
+    /// previous leader left, and adds zoo.cfg's observers missing from the group as learners.
+    /// With `reconfigEnabled` the group's membership is the truth once it changed, so
+    /// observers are added only to the group as first formed (its membership entry at index
+    /// 0); otherwise zoo.cfg is, and a missing observer is always added back.
+    pub async fn tend_membership(
+        &self,
+        observers: &BTreeMap<NodeId, PeerNode>,
+        reconfig_enabled: bool,
+    ) {
         if !self.is_leader() {
             return;
         }
-        let known: Vec<NodeId> = {
+        let Ok(_one_at_a_time) = self.reconfig_lock.try_lock() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        if let Err(e) = self.finish_joint(deadline).await {
+            tracing::warn!(error = %e, "could not complete the joint membership");
+            return;
+        }
+        let (missing, first_formed) = {
             let metrics = self.raft.metrics();
             let m = metrics.borrow();
-            m.membership_config
-                .membership()
-                .nodes()
-                .map(|(id, _)| *id)
-                .collect()
+            let membership = m.membership_config.membership();
+            let missing: BTreeMap<NodeId, PeerNode> = observers
+                .iter()
+                .filter(|(id, _)| membership.get_node(id).is_none())
+                .map(|(id, n)| (*id, n.clone()))
+                .collect();
+            let first = m.membership_config.log_id().is_none_or(|id| id.index == 0);
+            (missing, first)
         };
-        for (id, node) in observers.iter().filter(|(id, _)| !known.contains(id)) {
-            tracing::info!(member = id, "adding observer as a learner");
-            if let Err(e) = self.raft.add_learner(*id, node.clone(), false).await {
-                tracing::warn!(member = id, error = %e, "could not add observer");
-            }
+        if missing.is_empty() || (reconfig_enabled && !first_formed) {
+            return;
+        }
+        tracing::info!(members = ?missing.keys().collect::<Vec<_>>(), "adding observers as learners");
+        let add = openraft::ChangeMembers::AddNodes(missing);
+        if let Err(e) = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.raft.change_membership(add, true),
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "could not add observers");
         }
     }
 }
@@ -385,6 +415,27 @@ impl RaftRuntime {
     }
 }
 
+/// Asks the other configured members whether their group is initialized; the first that
+/// says so is returned. A member with an empty log must then wait to be replicated to: forming
+/// a group of its own would start a second history. Unreachable members count as no group
+/// (on a cluster's first start nobody is serving yet, and every member forms the same group).
+async fn find_existing_group(
+    network: &PeerNetwork,
+    me: NodeId,
+    members: &BTreeMap<NodeId, PeerNode>,
+) -> Option<NodeId> {
+    for (id, node) in members.iter().filter(|(id, _)| **id != me) {
+        let answer = network
+            .client(*id, &node.peer_addr)
+            .call(peer::PeerRequest::Hello, Duration::from_millis(500))
+            .await;
+        if let Ok(peer::PeerResponse::Hello(true)) = answer {
+            return Some(*id);
+        }
+    }
+    None
+}
+
 /// Starts a member: loads the newest snapshot (refusing a damaged one), opens the log, starts
 /// openraft (which re-applies the committed log tail before returning), and forms the group on
 /// first start. A standalone member waits until it leads; a cluster member serves at once and
@@ -463,7 +514,18 @@ pub async fn start(
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
     let i_vote = settings.members.get(&me).is_none_or(|n| !n.observer);
-    if !initialized && i_vote {
+    let group_exists = match (&network, initialized) {
+        (Some(network), false) => find_existing_group(network, me, &settings.members).await,
+        _ => None,
+    };
+    if let Some(member) = group_exists {
+        tracing::info!(
+            member = me,
+            asked = member,
+            "a group already exists: joining it (a reconfig adds this member, or the leader \
+             replicates to it if it is listed already)"
+        );
+    } else if !initialized && i_vote {
         // Every voter forms the group with the same voter set: identical initializations
         // agree (openraft's index-0 membership entry), so the order members start in does
         // not matter. Observers join later as learners, added by the leader.
@@ -510,6 +572,7 @@ pub async fn start(
         // Followers elect a new leader no sooner than max + min after the last heartbeat; a
         // loaded leader's acknowledgements can lag more than max without any election.
         quorum_stale_ms: settings.election_timeout_ms.1 * 2,
+        reconfig_lock: Arc::new(tokio::sync::Mutex::new(())),
     };
     Ok((
         replica,

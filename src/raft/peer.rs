@@ -46,6 +46,13 @@ pub enum PeerRequest {
     Touch(Vec<(i64, i32)>),
     /// The leader's read index, for `sync` on a follower.
     ReadIndex,
+    /// A reconfig a member forwards to the leader.
+    Reconfig(super::reconfig::ReconfigRequest),
+    /// The leader dropped the receiver from the group: it must stop campaigning.
+    Removed,
+    /// Whether the receiver belongs to an initialized group (asked by a member starting with
+    /// an empty log, which must then join rather than form a group).
+    Hello,
 }
 
 /// The answer to a [`PeerRequest`].
@@ -65,6 +72,12 @@ pub enum PeerResponse {
     Touched,
     /// The index every read must wait for (or why there is none).
     ReadIndex(Result<u64, String>),
+    /// The reconfig's last membership index (or why it failed).
+    Reconfigured(Result<u64, super::reconfig::ReconfigError>),
+    /// Noted.
+    Noted,
+    /// To Hello: true if the receiver's group is initialized.
+    Hello(bool),
 }
 
 /// One message on the peer link.
@@ -337,6 +350,11 @@ pub trait PeerHandler: Send + Sync + 'static {
     fn touch(&self, sessions: Vec<(i64, i32)>);
     /// This member's read index, if it leads.
     fn read_index(&self) -> impl std::future::Future<Output = Result<u64, String>> + Send;
+    /// Runs a forwarded reconfig, if this member leads.
+    fn reconfig(
+        &self,
+        request: super::reconfig::ReconfigRequest,
+    ) -> impl std::future::Future<Output = Result<u64, super::reconfig::ReconfigError>> + Send;
 }
 
 /// Serves the peer link on `listener` until the task is dropped.
@@ -435,6 +453,20 @@ async fn serve_connection<H: PeerHandler>(
                         }
                         PeerRequest::ReadIndex => {
                             PeerResponse::ReadIndex(handler.read_index().await)
+                        }
+                        PeerRequest::Reconfig(request) => {
+                            PeerResponse::Reconfigured(handler.reconfig(request).await)
+                        }
+                        PeerRequest::Removed => {
+                            tracing::warn!(
+                                leader = from,
+                                "removed from the group by a reconfig: not campaigning"
+                            );
+                            gate.mark_removed();
+                            PeerResponse::Noted
+                        }
+                        PeerRequest::Hello => {
+                            PeerResponse::Hello(raft.is_initialized().await.unwrap_or(false))
                         }
                         // Handled inline above.
                         PeerRequest::Forward(_) | PeerRequest::Touch(_) => return,

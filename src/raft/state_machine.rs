@@ -118,16 +118,18 @@ impl StateMachine {
             EntryPayload::Membership(membership) => {
                 inner.state.note_index(index);
                 // A group with peer addresses publishes itself in /zookeeper/config; a
-                // standalone member leaves it empty, as standalone ZooKeeper does.
+                // standalone member leaves it empty, as standalone ZooKeeper does. A joint
+                // configuration is a step inside one reconfig: only uniform ones are shown.
+                let voters: Vec<_> = membership.voter_ids().collect();
                 let lines: Vec<String> = membership
                     .nodes()
                     .filter(|(_, node)| !node.peer_addr.is_empty())
-                    .map(|(id, node)| node.config_line(*id))
+                    .map(|(id, node)| node.config_line(*id, voters.contains(id)))
                     .collect();
-                if !lines.is_empty() {
+                if !lines.is_empty() && membership.get_joint_config().len() == 1 {
                     inner
                         .state
-                        .set_ensemble_config(&lines, crate::txn::zxid_of(index, 0));
+                        .set_ensemble_config(&lines, super::reconfig::config_version(index));
                 }
                 inner.membership = StoredMembership::new(Some(entry.log_id), membership);
             }

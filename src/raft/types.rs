@@ -24,13 +24,10 @@ pub struct PeerNode {
 
 impl PeerNode {
     /// The member's line in `/zookeeper/config`, ZooKeeper's format:
-    /// `server.N=host:peerPort:electionPort:participant;clientHost:clientPort`.
-    pub fn config_line(&self, id: NodeId) -> String {
-        let role = if self.observer {
-            "observer"
-        } else {
-            "participant"
-        };
+    /// `server.N=host:peerPort:electionPort:participant;clientHost:clientPort`; a member that
+    /// does not vote is an `observer`.
+    pub fn config_line(&self, id: NodeId, voter: bool) -> String {
+        let role = if !voter { "observer" } else { "participant" };
         format!(
             "server.{id}={}:{}:{role};{}",
             self.peer_addr, self.election_port, self.client_addr

@@ -13,6 +13,7 @@ pub mod handle;
 pub mod listener;
 pub mod pipeline;
 pub mod reads;
+pub mod reconfig;
 pub mod stats;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -10,20 +10,23 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use jute_codec::{
-    decode_request, xid, AuthPacket, ErrorCode, EventType, FrameCodec, Id, OpCode, Request,
-    RequestError, Response, SetSaslResponse, SetWatches2,
+    decode_request, xid, AuthPacket, ErrorCode, EventType, FrameCodec, GetDataResponse, Id, OpCode,
+    Perms, ReconfigRequest, Request, RequestError, Response, SetSaslResponse, SetWatches2,
 };
 use tokio::net::tcp::OwnedReadHalf;
 
 use super::connection::{next_frame, End};
 use super::handle::{Binding, ConnectionHandle};
 use super::reads::{read, Reader};
+use super::reconfig;
 use super::{op_abbreviation, Server};
-use crate::tree::acl::digest_id;
+use crate::raft::ReconfigError;
+use crate::tree::acl::{self, digest_id};
+use crate::tree::CONFIG_PATH;
 use crate::txn::{is_logged_write, prepare_write, Origin, Txn, TxnOp, WriteRules};
 
 /// One connection's pipeline.
@@ -149,6 +152,11 @@ impl Pipeline {
                 // until the reply is queued (the Notifier closes the connection after it).
                 let _ = self.wait_for_writes().await;
                 Flow::Stop(End::Done("session closed by the client"))
+            }
+            Request::Reconfig(wire)
+                if self.rules.reconfig_enabled && self.server.config.is_cluster() =>
+            {
+                self.reconfig(xid, wire, started).await
             }
             request if is_logged_write(&request) => {
                 let op = request.op_code();
@@ -420,6 +428,88 @@ impl Pipeline {
             .send_reply(xid, zxid, ErrorCode::Ok, Response::Empty);
         drop(view);
         self.finish(op, xid, zxid, started);
+        Flow::Continue
+    }
+
+    /// reconfig (16) on a cluster member with `reconfigEnabled`: after this connection's
+    /// earlier writes, the leader changes the membership ([`crate::raft::reconfig`]); once
+    /// this member has applied the change, the reply carries `/zookeeper/config` and its Stat.
+    /// Like ZooKeeper, it needs WRITE on `/zookeeper/config` (world may only read it, so in
+    /// practice the super user). A change whose outcome is unknown closes the connection.
+    async fn reconfig(&mut self, xid: i32, wire: ReconfigRequest, started: Instant) -> Flow {
+        const OP: OpCode = OpCode::Reconfig;
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        let allowed = {
+            let view = self.server.replica.state.read();
+            view.state
+                .tree
+                .get(CONFIG_PATH)
+                .is_some_and(|node| acl::check(&node.acl, Perms::WRITE, &self.auth))
+        };
+        if !allowed {
+            return self
+                .reply_local(xid, OP, ErrorCode::NoAuth, Response::Empty, started)
+                .await;
+        }
+        let request = match reconfig::parse(&wire, self.server.config.client_addr.port()) {
+            Ok(request) => request,
+            Err(reason) => {
+                tracing::info!(conn = self.handle.id, %reason, "reconfig refused");
+                return self
+                    .reply_local(xid, OP, ErrorCode::BadArguments, Response::Empty, started)
+                    .await;
+            }
+        };
+        let timeout = Duration::from_millis(self.server.config.write_timeout_ms);
+        let index = match self.server.replica.reconfigure(request, timeout).await {
+            Ok(index) => index,
+            Err(e) => {
+                let code = match e {
+                    ReconfigError::BadArguments(_) => ErrorCode::BadArguments,
+                    ReconfigError::BadVersion(_) => ErrorCode::BadVersion,
+                    ReconfigError::InProgress => ErrorCode::ReconfigInProgress,
+                    ReconfigError::NoQuorum(_) => ErrorCode::NewConfigNoQuorum,
+                    ReconfigError::NoLeader
+                    | ReconfigError::Timeout(_)
+                    | ReconfigError::Raft(_) => {
+                        return Flow::Stop(End::Protocol(format!(
+                            "reconfig of unknown outcome: {e}"
+                        )))
+                    }
+                };
+                tracing::info!(conn = self.handle.id, error = %e, "reconfig refused");
+                return self
+                    .reply_local(xid, OP, code, Response::Empty, started)
+                    .await;
+            }
+        };
+        let mut applied = self.server.replica.state.applied_index();
+        if !matches!(
+            tokio::time::timeout(timeout, applied.wait_for(|i| *i >= index)).await,
+            Ok(Ok(_))
+        ) {
+            return Flow::Stop(End::Protocol(format!(
+                "reconfig at index {index} not applied here within {timeout:?}"
+            )));
+        }
+        let view = self.server.replica.state.read();
+        let (data, stat) = view
+            .state
+            .tree
+            .get(CONFIG_PATH)
+            .map(|node| (node.data.clone(), node.stat()))
+            .unwrap_or_default();
+        let zxid = view.state.last_zxid;
+        drop(view);
+        self.handle.send_reply(
+            xid,
+            zxid,
+            ErrorCode::Ok,
+            Response::Reconfig(GetDataResponse { data, stat }),
+        );
+        self.finish(OP, xid, zxid, started);
         Flow::Continue
     }
 

@@ -435,6 +435,9 @@ pub fn vectors_file(name: &str) -> PathBuf {
 pub struct Cluster {
     pub dir: Option<tempfile::TempDir>,
     pub members: Vec<Member>,
+    /// The `server.N` lines every member was started with.
+    servers: String,
+    extra_cfg: String,
 }
 
 /// One member of a [`Cluster`].
@@ -507,6 +510,28 @@ impl Member {
             .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
     }
 
+    /// Writes member `id`'s data dir and zoo.cfg under `dir` (not started).
+    fn configure(dir: &Path, id: u64, client: u16, servers: &str, extra_cfg: &str) -> Member {
+        let base = dir.join(format!("m{id}"));
+        std::fs::create_dir_all(base.join("data")).unwrap();
+        std::fs::write(base.join("data/myid"), format!("{id}\n")).unwrap();
+        std::fs::write(base.join("faults"), "").unwrap();
+        std::fs::write(base.join("disk"), "").unwrap();
+        let cfg = format!(
+            "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npeer.faultFile={}\ndisk.faultFile={}\n{servers}{extra_cfg}\n",
+            base.join("data").display(),
+            base.join("faults").display(),
+            base.join("disk").display()
+        );
+        std::fs::write(base.join("zoo.cfg"), cfg).unwrap();
+        Member {
+            id,
+            client_port: client,
+            child: None,
+            base,
+        }
+    }
+
     fn set_faults(&self, cut: &[u64]) {
         let text: Vec<String> = cut.iter().map(u64::to_string).collect();
         std::fs::write(self.base.join("faults"), text.join(" ")).expect("fault file");
@@ -537,34 +562,22 @@ impl Cluster {
                 )
             })
             .collect();
-        let mut members = Vec::new();
-        for (i, (client, _, _)) in ports.iter().enumerate() {
-            let id = i as u64 + 1;
-            let base = dir.path().join(format!("m{id}"));
-            std::fs::create_dir_all(base.join("data")).unwrap();
-            std::fs::write(base.join("data/myid"), format!("{id}\n")).unwrap();
-            std::fs::write(base.join("faults"), "").unwrap();
-            std::fs::write(base.join("disk"), "").unwrap();
-            let cfg = format!(
-                "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npeer.faultFile={}\ndisk.faultFile={}\n{servers}{extra_cfg}\n",
-                base.join("data").display(),
-                base.join("faults").display(),
-                base.join("disk").display()
-            );
-            std::fs::write(base.join("zoo.cfg"), cfg).unwrap();
-            members.push(Member {
-                id,
-                client_port: *client,
-                child: None,
-                base,
-            });
-        }
+        let members: Vec<Member> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, _, _))| {
+                Member::configure(dir.path(), i as u64 + 1, *client, &servers, extra_cfg)
+            })
+            .collect();
+        let mut members = members;
         for m in &mut members {
             m.spawn();
         }
         let cluster = Cluster {
             dir: Some(dir),
             members,
+            servers,
+            extra_cfg: extra_cfg.to_string(),
         };
         assert!(
             wait_until(Duration::from_secs(60), || cluster.all_serving()),
@@ -589,6 +602,25 @@ impl Cluster {
         self.members
             .iter()
             .position(|m| m.is_running() && m.mode().as_deref() == Some("leader"))
+    }
+
+    /// Starts a new member that is not (yet) in the group: its zoo.cfg lists the group and
+    /// itself. Returns its index and its `server.N` line (for a reconfig to add it).
+    pub fn spawn_joiner(&mut self, observer: bool) -> (usize, String) {
+        let id = self.members.len() as u64 + 1;
+        let (client, peer, election) = (free_port(), free_port(), free_port());
+        let role = if observer {
+            ":observer"
+        } else {
+            ":participant"
+        };
+        let line = format!("server.{id}=127.0.0.1:{peer}:{election}{role};127.0.0.1:{client}");
+        let servers = format!("{}{line}\n", self.servers);
+        let dir = self.dir.as_ref().expect("cluster dir").path().to_path_buf();
+        let mut member = Member::configure(&dir, id, client, &servers, &self.extra_cfg);
+        member.spawn();
+        self.members.push(member);
+        (self.members.len() - 1, line)
     }
 
     pub fn restart(&mut self, i: usize) {
