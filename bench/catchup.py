@@ -14,8 +14,15 @@ down the leader snapshots and purges its log: the member can only catch up from 
 snapshot (the log line "snapshot installed" in its log says so, with size and time). ZooKeeper
 keeps its defaults (it sends a SNAP when the follower is too far behind its committed log).
 
+With ``--wiped`` the member comes back with an empty data directory (only ``myid`` kept). On
+raftzk, which refuses to let a member forget its Raft vote inside the group, that is the
+documented procedure: a reconfig removes the member before it is wiped (``leaving``) and adds
+it back at T0 (``joining``, right after its restart); it then joins as a learner, gets the
+snapshot and becomes a voter. ZooKeeper lets a wiped follower simply restart (it gets a SNAP),
+so there it is only wiped.
+
 Usage: catchup.py --server zk|raftzk [--znodes 1000000] [--runs 1] [--snap-count 1000]
-                  [--zk-heap 3g] [--json-out FILE] [--keep]
+                  [--wiped] [--zk-heap 3g] [--json-out FILE] [--keep]
 Exit status: 0 ok, 1 a run failed, 2 setup problem.
 """
 
@@ -56,6 +63,42 @@ def rss_mb(pid):
     return None
 
 
+SUPER_PASSWORD = "catchup"
+
+
+def super_digest():
+    import base64
+    import hashlib
+    raw = ("super:" + SUPER_PASSWORD).encode()
+    return "super:" + base64.b64encode(hashlib.sha1(raw).digest()).decode()
+
+
+def reconfig(ens, i, **kw):
+    """A reconfig as the super user through member i; returns /zookeeper/config's text."""
+    from kazoo.client import KazooClient
+    client = KazooClient(hosts=ens.members[i].hostport, timeout=10.0,
+                         auth_data=[("digest", "super:" + SUPER_PASSWORD)])
+    client.start(timeout=15)
+    try:
+        data, _ = client.reconfig(**kw)
+        return data.decode()
+    finally:
+        client.stop()
+        client.close()
+
+
+def wipe(data_dir):
+    """Empties a member's data directory, keeping only its myid."""
+    for name in os.listdir(data_dir):
+        if name == "myid":
+            continue
+        path = os.path.join(data_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
 def one_run(kind, args, base_tmp, index):
     tmp = tempfile.mkdtemp(prefix="catchup-%s-%02d-" % (kind, index), dir=base_tmp)
     rec = {"server": kind, "run": index, "znodes_target": args.znodes}
@@ -64,6 +107,9 @@ def one_run(kind, args, base_tmp, index):
     try:
         if kind == "raftzk":
             opts = {"extra_cfg": {"snapCount": args.snap_count}}
+            if args.wiped:
+                opts["extra_cfg"].update({"reconfigEnabled": "true",
+                                          "DigestAuthenticationProvider.superDigest": super_digest()})
         else:
             # 1M znodes do not fit in the compat suites' 256 MB heap
             opts = {"heap": args.zk_heap}
@@ -72,7 +118,18 @@ def one_run(kind, args, base_tmp, index):
         lagger = next(i for i in range(3) if i != leader)
         survivors = [i for i in range(3) if i != lagger]
         rec["leader"], rec["lagger"] = leader, lagger
+        lagger_line = None
+        if args.wiped and kind == "raftzk":
+            config = reconfig(ens, leader, joining=None, leaving=str(lagger + 1), new_members=None)
+            before = [l for l in config.splitlines() if l.startswith("server.")]
+            if len(before) != 2:
+                raise RuntimeError("removing member %d left %s" % (lagger + 1, config))
+        if kind == "raftzk" and args.wiped:
+            with open(ens.members[lagger].cfg_path) as f:
+                lagger_line = next(l.strip() for l in f if l.startswith("server.%d=" % (lagger + 1)))
         ens.kill(lagger)
+        if args.wiped:
+            wipe(ens.members[lagger].data_dir)
         took, created, errors, problems = zkload.fill(
             [(ens.members[i].host, ens.members[i].port) for i in survivors], args.znodes)
         rec["fill"] = {"s": round(took, 1), "created": created, "errors": errors}
@@ -94,6 +151,13 @@ def one_run(kind, args, base_tmp, index):
             rec["leader_raft"] = {k: v for k, v in view.items() if k.startswith("raft_")}
         t0 = time.monotonic()
         ens.members[lagger].respawn()
+        if lagger_line is not None:
+            # The reconfig returns once the member is a learner and a quorum of the new voter
+            # set is up to date (the two survivors), before the snapshot has arrived.
+            config = reconfig(ens, leader, joining=lagger_line, leaving=None, new_members=None)
+            rec["added_back_s"] = round(time.monotonic() - t0, 2)
+            if ("server.%d=" % (lagger + 1)) not in config:
+                raise RuntimeError("adding member %d back: %s" % (lagger + 1, config))
         serving = caught_up = None
         bound = t0 + args.bound
         while time.monotonic() < bound:
@@ -142,6 +206,8 @@ def main():
     ap.add_argument("--znodes", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--snap-count", type=int, default=1000)
+    ap.add_argument("--wiped", action="store_true",
+                    help="the member comes back with an empty data dir (raftzk: reconfig out and in)")
     ap.add_argument("--bound", type=float, default=600.0, help="max wait for the catch-up, s")
     ap.add_argument("--zk-heap", default="3g", help="ZooKeeper's -Xmx")
     ap.add_argument("--json-out")
@@ -159,9 +225,9 @@ def main():
         rec = one_run(args.server, args, base_tmp, i)
         runs.append(rec)
         if rec["ok"]:
-            print("%-6s run %d: %d znodes (filled in %.0f s); restarted member serving after %.2f s,"
+            print("%-6s run %d%s: %d znodes (filled in %.0f s); restarted member serving after %.2f s,"
                   " caught up after %.2f s; RSS leader %s MB, restarted %s MB; %s"
-                  % (args.server, i, rec["znodes"], rec["fill"]["s"], rec["serving_s"] or -1,
+                  % (args.server, i, " (wiped)" if args.wiped else "", rec["znodes"], rec["fill"]["s"], rec["serving_s"] or -1,
                      rec["caught_up_s"], rec.get("leader_rss_mb"), rec.get("lagger_rss_mb"),
                      "; ".join(rec.get("install_lines", [])) or "-"), flush=True)
         else:

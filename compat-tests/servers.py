@@ -110,6 +110,7 @@ class Server:
             return self.proc.returncode
         try:
             os.kill(self.pid, signal.SIGTERM)
+            os.kill(self.pid, signal.SIGCONT)  # a frozen (SIGSTOPped) server must see it
         except ProcessLookupError:
             pass
         try:
