@@ -541,12 +541,25 @@ fn members_join_change_role_and_leave_by_reconfig_without_an_election() {
     let (servers, version) = parse_config(&data);
     assert_eq!(servers.len(), 4, "{servers:?}");
     assert!(servers[&4].contains(":participant;"), "{servers:?}");
-    assert_eq!(ensemble_config(&mut admin), (servers, version));
+    assert_eq!(ensemble_config(&mut admin), (servers.clone(), version));
     assert!(wait_until(Duration::from_secs(30), || cluster.members
         [joiner]
         .mode()
         .as_deref()
         == Some("follower")));
+    // `conf` lists the membership after the member's own keys, as ZooKeeper's quorum peer.
+    let conf = || {
+        let out = common::four_letter_word(cluster.members[joiner].addr(), b"conf");
+        String::from_utf8(out.unwrap_or_default()).unwrap()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || conf()
+            .contains(&format!("{}\n", servers[&4]))),
+        "{}",
+        conf()
+    );
+    assert!(conf().contains("serverId=4\n"), "{}", conf());
+    assert!(conf().contains("membership: \nserver.1="), "{}", conf());
     let mut through_joiner = Client::connect(cluster.members[joiner].addr());
     sync(&mut through_joiner);
     assert!(through_joiner.exists("/before"));

@@ -177,9 +177,17 @@ impl LogStore {
         }
     }
 
-    fn read_range(&self, start: u64, end: u64) -> Result<Vec<Entry>, StorageError> {
+    /// Entries `start..end`; with `byte_limit`, stops after the first entry that reaches it
+    /// (at least one entry is always returned).
+    fn read_range(
+        &self,
+        start: u64,
+        end: u64,
+        byte_limit: Option<usize>,
+    ) -> Result<Vec<Entry>, StorageError> {
         let cf = self.logs()?;
         let mut entries = Vec::new();
+        let mut bytes = 0usize;
         let from = start.to_be_bytes();
         for item in self
             .db
@@ -189,7 +197,11 @@ impl LogStore {
             let index = index_of_key(&key).ok_or_else(|| {
                 StorageIOError::read_logs(&corrupt(format!("log key of {} bytes", key.len())))
             })?;
-            if index >= end {
+            if index >= end || byte_limit.is_some_and(|limit| bytes >= limit) {
+                break;
+            }
+            bytes = bytes.saturating_add(value.len());
+            if byte_limit.is_some_and(|limit| bytes > limit) && !entries.is_empty() {
                 break;
             }
             entries.push(decode_entry(index, &value)?);
@@ -287,7 +299,18 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
         let (start, end) = bounds(&range);
-        self.read_range(start, end)
+        self.read_range(start, end, None)
+    }
+
+    /// What replication sends: only as many entries as fit one AppendEntries' byte budget, so
+    /// the rest are not read and decoded only to be dropped (each probe of a new leader's log
+    /// search reads here).
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        self.read_range(start, end, Some(super::network::APPEND_BYTES_BUDGET))
     }
 }
 
@@ -389,5 +412,36 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.write_synced(batch)
             .await
             .map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn replication_reads_stop_at_the_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogStore::open(&dir.path().join("log")).unwrap();
+        let cf = log.logs().unwrap();
+        let mut sizes = Vec::new();
+        for index in 1..=20u64 {
+            let entry = Entry {
+                log_id: openraft::testing::log_id(1, 1, index),
+                payload: openraft::EntryPayload::Blank,
+            };
+            let bytes = encode_entry(&entry).unwrap();
+            sizes.push(bytes.len());
+            log.db.put_cf(cf, index.to_be_bytes(), bytes).unwrap();
+        }
+        let limit = sizes[0] * 5 + 1;
+        let some = log.read_range(1, 21, Some(limit)).unwrap();
+        assert_eq!(some.len(), 5);
+        assert_eq!(some[0].log_id.index, 1);
+        // Never empty: a first entry over the budget still goes alone.
+        assert_eq!(log.read_range(3, 21, Some(1)).unwrap().len(), 1);
+        assert_eq!(log.read_range(1, 21, None).unwrap().len(), 20);
     }
 }

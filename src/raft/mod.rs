@@ -489,9 +489,12 @@ pub async fn start(
         install_snapshot_timeout: 10_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snap_count),
         max_in_snapshot_log_to_keep: 1_000,
-        // Each AppendEntries reads this many entries from the log before the byte budget
-        // (network.rs) trims them; entries are batches of writes, so 64 is plenty.
-        max_payload_entries: 64,
+        // At most this many entries per AppendEntries, and no more than the byte budget
+        // (network.rs, enforced when the log store reads them). A new leader's log search
+        // sends each probe's whole range, budget by budget. Failover at 1 M znodes, median of
+        // 3 runs: 304 ms with 64, 272 ms with 16, 412 ms with 8 (whose small calls also slowed
+        // the fill by a quarter). Entries are batches of writes: a few per call suffice.
+        max_payload_entries: 16,
         ..openraft::Config::default()
     }
     .validate()?;

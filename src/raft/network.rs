@@ -22,22 +22,27 @@ use super::types::{NodeId, PeerNode, TypeConfig};
 /// can be tens of MiB, which never fit, and a follower that fell behind would then never catch
 /// up. A new leader also probes each follower's log by binary search, every probe carrying
 /// entries the follower already has: at 1 MiB per probe that cost ~200 ms of failover with a
-/// long log, at 256 KiB a few ms. Above this, the call asks openraft for fewer entries (it
-/// retries at once).
-const APPEND_BYTES_BUDGET: usize = 256 << 10;
+/// long log, at 256 KiB a few ms. The log store reads no more than this for replication
+/// (`limited_get_log_entries`); should entries still exceed it, the call asks openraft for
+/// fewer (it retries at once).
+pub(crate) const APPEND_BYTES_BUDGET: usize = 256 << 10;
 
-/// How many of `entries`, from the first, fit in [`APPEND_BYTES_BUDGET`] (at least one).
-fn entries_within_budget(entries: &[openraft::Entry<TypeConfig>]) -> usize {
+/// Entries worth asking about before sending them while probing (see [`PeerLink::probing`]).
+const PROBE_CHECK_BYTES: usize = 16 << 10;
+
+/// How many of `entries`, from the first, fit in [`APPEND_BYTES_BUDGET`] (at least one), and
+/// their size in bytes.
+fn entries_within_budget(entries: &[openraft::Entry<TypeConfig>]) -> (usize, usize) {
     let mut total = 0usize;
     for (i, entry) in entries.iter().enumerate() {
         let size = postcard::serialize_with_flavor(entry, postcard::ser_flavors::Size::default())
             .unwrap_or(0);
-        total = total.saturating_add(size);
-        if total > APPEND_BYTES_BUDGET && i > 0 {
-            return i;
+        if total.saturating_add(size) > APPEND_BYTES_BUDGET && i > 0 {
+            return (i, total);
         }
+        total = total.saturating_add(size);
     }
-    entries.len()
+    (entries.len(), total)
 }
 
 /// The network of a single-member group.
@@ -131,11 +136,22 @@ impl PeerNetwork {
     }
 }
 
-/// openraft's handle for one peer.
+/// openraft's handle for one peer (one per replication stream: a new leader, a new
+/// membership).
 pub struct PeerLink {
     me: NodeId,
     client: Arc<PeerClient>,
     retry: std::time::Duration,
+    /// True until an AppendEntries carried entries the follower did not have yet. A new
+    /// leader does not know how much of its log a follower holds and binary-searches for it
+    /// (openraft 0.9), each probe carrying up to [`APPEND_BYTES_BUDGET`] of entries the
+    /// follower mostly has: with a long log of large entries (a big tree written in batches)
+    /// that added tens of ms to every failover. While probing, a large AppendEntries first asks
+    /// whether the follower holds its last entry (an AppendEntries with that entry as
+    /// `prev_log_id` and none to append); if it does, Raft's log matching property says it
+    /// holds everything before it too, and the request succeeded without sending a byte of
+    /// it.
+    probing: bool,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
@@ -146,6 +162,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             me: self.me,
             client: self.client(target, &node.peer_addr),
             retry: self.retry,
+            probing: true,
         }
     }
 }
@@ -168,6 +185,26 @@ impl PeerLink {
         }
     }
 
+    /// One AppendEntries over the peer link.
+    async fn send_append(
+        &self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: &RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
+        match self
+            .client
+            .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
+            Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(
+                RemoteError::new(self.client.target(), e),
+            )),
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(self.fail(RPCTypes::AppendEntries, e)),
+        }
+    }
+
     fn unexpected<E: std::error::Error>(&self) -> RPCError<NodeId, PeerNode, E> {
         let e = std::io::Error::other("unexpected peer response");
         RPCError::Network(NetworkError::new(&e))
@@ -187,24 +224,34 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        let fit = entries_within_budget(&rpc.entries);
+        let (fit, bytes) = entries_within_budget(&rpc.entries);
         if fit < rpc.entries.len() {
             return Err(RPCError::PayloadTooLarge(
                 PayloadTooLarge::new_entries_hint(fit as u64),
             ));
         }
-        match self
-            .client
-            .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
-            .await
-        {
-            Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
-            Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(
-                RemoteError::new(self.client.target(), e),
-            )),
-            Ok(_) => Err(self.unexpected()),
-            Err(e) => Err(self.fail(RPCTypes::AppendEntries, e)),
+        let last = rpc.entries.last().map(|entry| entry.log_id);
+        if let Some(last) = last.filter(|_| self.probing && bytes > PROBE_CHECK_BYTES) {
+            let check = AppendEntriesRequest {
+                vote: rpc.vote,
+                prev_log_id: Some(last),
+                leader_commit: rpc.leader_commit,
+                entries: Vec::new(),
+            };
+            match self.send_append(check, &option).await? {
+                // It holds `last`, so everything up to it: the request's work is done.
+                AppendEntriesResponse::Success => return Ok(AppendEntriesResponse::Success),
+                AppendEntriesResponse::Conflict => {}
+                // A higher vote (and anything else) answers the request as it stands.
+                other => return Ok(other),
+            }
         }
+        let had_entries = !rpc.entries.is_empty();
+        let response = self.send_append(rpc, &option).await?;
+        if had_entries && response == AppendEntriesResponse::Success {
+            self.probing = false;
+        }
+        Ok(response)
     }
 
     async fn install_snapshot(
@@ -279,13 +326,18 @@ mod tests {
     #[test]
     fn append_entries_are_cut_to_the_byte_budget() {
         let small: Vec<_> = (0..300).map(|i| entry(i, 100)).collect();
-        assert_eq!(entries_within_budget(&small), 300);
+        assert_eq!(entries_within_budget(&small).0, 300);
         // 80 KiB entries: three fit in 256 KiB, the fourth would not.
         let large: Vec<_> = (0..300).map(|i| entry(i, 80 << 10)).collect();
-        assert_eq!(entries_within_budget(&large), 3);
+        let (fit, bytes) = entries_within_budget(&large);
+        assert_eq!(fit, 3);
+        assert!(
+            bytes > 3 * (80 << 10) && bytes <= APPEND_BYTES_BUDGET,
+            "{bytes}"
+        );
         // One entry above the budget still goes, alone.
         let huge = vec![entry(0, 1 << 20), entry(1, 10)];
-        assert_eq!(entries_within_budget(&huge), 1);
-        assert_eq!(entries_within_budget(&[]), 0);
+        assert_eq!(entries_within_budget(&huge).0, 1);
+        assert_eq!(entries_within_budget(&[]), (0, 0));
     }
 }

@@ -252,10 +252,21 @@ impl Batcher {
             ));
         };
         let client = network.client(leader, &addr);
-        match client
-            .call(PeerRequest::Forward(txns), self.config.write_timeout)
-            .await
-        {
+        // A leader that hangs (frozen, or behind a link that drops packets) never answers:
+        // once another leader is known, these writes' fate is unknown and the next batch
+        // must go to the new leader, not wait out the timeout behind them.
+        let mut metrics = self.raft.metrics();
+        let replaced = metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != leader));
+        let answer = tokio::select! {
+            answer = client.call(PeerRequest::Forward(txns), self.config.write_timeout) => answer,
+            _ = replaced => {
+                return Err(ProposeError::Forward(
+                    leader,
+                    "another leader was elected before it answered".into(),
+                ))
+            }
+        };
+        match answer {
             Ok(PeerResponse::Forwarded(Ok(()))) => Ok(()),
             Ok(PeerResponse::Forwarded(Err(e))) => Err(ProposeError::Forward(leader, e)),
             Ok(_) => Err(ProposeError::Forward(leader, "unexpected answer".into())),

@@ -215,8 +215,8 @@ fn cons(server: &Server) -> String {
 
 fn conf(server: &Server) -> String {
     let c = &server.config;
-    format!(
-        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
+    let mut out = format!(
+        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         c.client_addr.port(),
         c.data_dir.display(),
         dir_size(&c.data_dir),
@@ -226,7 +226,35 @@ fn conf(server: &Server) -> String {
         c.max_client_cnxns,
         c.min_session_timeout_ms,
         c.max_session_timeout_ms,
-    )
+        if c.is_cluster() { c.my_id.unwrap_or(0) } else { 0 },
+    );
+    // A cluster member adds its own ports, its role and the membership, as a ZooKeeper
+    // quorum peer does (ZAB's initLimit, syncLimit and electionAlg have no meaning here).
+    if let Some(me) = c
+        .my_id
+        .and_then(|id| c.servers.get(&id))
+        .filter(|_| c.is_cluster())
+    {
+        let observer = server.replica.role() == crate::raft::Role::Observer;
+        let _ = write!(
+            out,
+            "electionPort={}\nquorumPort={}\npeerType={}\nmembership: \n",
+            me.election_port,
+            me.peer_port,
+            u8::from(observer)
+        );
+        let view = server.replica.state.read();
+        if let Some(data) = view
+            .state
+            .tree
+            .get(crate::tree::CONFIG_PATH)
+            .and_then(|n| n.data.as_ref())
+        {
+            out.push_str(&String::from_utf8_lossy(data));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn envi() -> String {
