@@ -615,3 +615,38 @@ fn members_join_change_role_and_leave_by_reconfig_without_an_election() {
         ErrorCode::Ok
     );
 }
+
+#[test]
+fn a_follower_cut_off_and_healed_does_not_unseat_the_leader() {
+    // openraft 0.9 has no pre-vote: a cut-off follower would campaign again and again, and
+    // its higher term would unseat the leader once the link heals. raftzk's pre-vote holds it.
+    let cluster = Cluster::start(3, "");
+    let leader = cluster.leader().unwrap();
+    let term = raft_term(&cluster, leader).unwrap();
+    let follower = (leader + 1) % 3;
+    cluster.partition(follower);
+    // Several election timeouts: it reports looking, and does not raise its term.
+    assert!(wait_until(Duration::from_secs(10), || cluster.members
+        [follower]
+        .mode()
+        .as_deref()
+        == Some("looking")));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        raft_term(&cluster, follower),
+        Some(term),
+        "the cut-off member campaigned"
+    );
+    cluster.heal();
+    assert!(wait_until(Duration::from_secs(10), || cluster.members
+        [follower]
+        .mode()
+        .as_deref()
+        == Some("follower")));
+    assert_eq!(cluster.leader(), Some(leader));
+    assert_eq!(
+        raft_term(&cluster, leader),
+        Some(term),
+        "an election happened"
+    );
+}

@@ -18,8 +18,17 @@
 //!   in the last configuration it saw, and its ever higher terms unseat the leader once it
 //!   is added back.
 //!
-//! Once the leader has been silent for the grace, the gate opens whatever the lag: liveness
-//! never depends on it. Safety does not either: it only ever suppresses campaigns.
+//! * while a pre-vote fails: once this member has heard no leader for the election timeout's
+//!   lower bound, it asks the other voters whether they still hear one (Raft's pre-vote,
+//!   which openraft 0.9 lacks). If a majority (itself included) do not say "no leader here",
+//!   it holds its elections: a member cut off from the others, or whose own link to the
+//!   leader broke, would otherwise campaign again and again, and its higher term would unseat
+//!   a healthy leader as soon as the partition heals. When the leader really is gone, every
+//!   survivor hears nothing, grants, and the election runs on openraft's own timer.
+//!
+//! Once the leader has been silent for the grace, the catching-up holds open whatever the
+//! lag: liveness never depends on them; the pre-vote opens as soon as a majority hears no
+//! leader. Safety does not depend on the gate at all: it only ever suppresses campaigns.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -35,19 +44,53 @@ pub const BEHIND_ENTRIES: u64 = 300;
 pub const BEHIND_GRACE: Duration = Duration::from_secs(1);
 /// How often the gate looks.
 const CHECK_EVERY: Duration = Duration::from_millis(20);
+/// How long a pre-vote waits for each answer.
+const PRE_VOTE_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// What the peer server saw of the leader's replication to this member.
 #[derive(Debug, Default)]
 pub struct ElectionGate {
+    /// The election timeout's lower bound: silence that starts a pre-vote, and how recent a
+    /// leader's message must be for this member to say it hears one.
+    election_min: Duration,
     leader_commit: AtomicU64,
     last_contact: Mutex<Option<Instant>>,
     snapshot_chunk_at: Mutex<Option<Instant>>,
     installing: AtomicBool,
     removed: AtomicBool,
+    /// The last pre-vote failed: a majority still hears a leader.
+    pre_vote_failed: AtomicBool,
     held: AtomicBool,
 }
 
 impl ElectionGate {
+    /// A gate for a member whose election timeout starts at `election_min`.
+    pub fn new(election_min: Duration) -> ElectionGate {
+        ElectionGate {
+            election_min,
+            ..ElectionGate::default()
+        }
+    }
+
+    /// A pre-vote's answer: true ("campaign if you like") unless this member heard a leader
+    /// within the election timeout's lower bound, or leads with a fresh quorum itself.
+    pub fn grants_pre_vote(&self, raft: &Raft) -> bool {
+        let metrics = raft.metrics();
+        let m = metrics.borrow();
+        let leads = m.current_leader == Some(m.id)
+            && m.millis_since_quorum_ack
+                .is_some_and(|ms| u128::from(ms) < self.election_min.as_millis() * 3);
+        !leads && !self.heard_leader_within(self.election_min)
+    }
+
+    /// True if a leader's AppendEntries arrived within `window`.
+    pub fn heard_leader_within(&self, window: Duration) -> bool {
+        self.last_contact
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < window)
+    }
+
     /// An AppendEntries from the leader arrived, with its commit index.
     pub fn saw_append(&self, leader_commit: u64) {
         self.removed.store(false, Ordering::Relaxed);
@@ -104,6 +147,9 @@ impl ElectionGate {
         if self.removed.load(Ordering::Relaxed) {
             return Some("removed from the group");
         }
+        if self.pre_vote_failed.load(Ordering::Relaxed) {
+            return Some("a majority still hears a leader (pre-vote)");
+        }
         let age = |at: Option<Instant>| at.map(|t| now.saturating_duration_since(t));
         let chunk_age = age(*self
             .snapshot_chunk_at
@@ -127,31 +173,78 @@ impl ElectionGate {
     }
 
     /// Turns openraft's elections off and on as [`ElectionGate::should_hold`] says, until the
-    /// Raft instance stops.
-    pub async fn run(self: std::sync::Arc<Self>, raft: Raft) {
+    /// Raft instance stops; runs the pre-vote when the leader has been silent for the
+    /// election timeout's lower bound (see the module doc).
+    pub async fn run(self: std::sync::Arc<Self>, raft: Raft, network: super::network::PeerNetwork) {
         let mut metrics = raft.metrics();
         loop {
             tokio::time::sleep(CHECK_EVERY).await;
-            let (last_log, stopped) = {
+            let (last_log, stopped, leading, voters) = {
                 let m = metrics.borrow_and_update();
-                (m.last_log_index.unwrap_or(0), m.running_state.is_err())
+                let membership = m.membership_config.membership();
+                let voters: Vec<(u64, String)> = membership
+                    .voter_ids()
+                    .filter(|id| *id != m.id)
+                    .filter_map(|id| membership.get_node(&id).map(|n| (id, n.peer_addr.clone())))
+                    .collect();
+                let is_voter = membership.voter_ids().any(|id| id == m.id);
+                (
+                    m.last_log_index.unwrap_or(0),
+                    m.running_state.is_err(),
+                    m.current_leader == Some(m.id) || !is_voter,
+                    voters,
+                )
             };
             if stopped {
                 return;
             }
+            let silent = !leading && !self.heard_leader_within(self.election_min);
+            let failed = silent && !pre_vote(&network, &voters).await;
+            self.pre_vote_failed.store(failed, Ordering::Relaxed);
             let hold = self.should_hold(last_log, Instant::now());
             if hold.is_some() != self.held.load(Ordering::Relaxed) {
                 raft.runtime_config().elect(hold.is_none());
                 self.held.store(hold.is_some(), Ordering::Relaxed);
+                // A pre-vote that fails while the leader is merely between heartbeats is
+                // routine: only the catching-up holds are worth an info line.
                 match hold {
-                    Some(reason) => {
-                        tracing::info!(reason, last_log, "catching up: not campaigning")
-                    }
-                    None => tracing::info!(last_log, "caught up: may campaign again"),
+                    Some(reason) if failed => tracing::debug!(reason, last_log, "not campaigning"),
+                    Some(reason) => tracing::info!(reason, last_log, "not campaigning"),
+                    None => tracing::debug!(last_log, "may campaign again"),
                 }
             }
         }
     }
+}
+
+/// Asks the other voters, at once, whether they hear a leader; true if this member and the
+/// voters that hear none are a majority of all voters (an unreachable voter counts as one
+/// that does).
+async fn pre_vote(network: &super::network::PeerNetwork, others: &[(u64, String)]) -> bool {
+    let mut asks = tokio::task::JoinSet::new();
+    for (id, addr) in others {
+        let client = network.client(*id, addr);
+        asks.spawn(async move {
+            matches!(
+                client
+                    .call(super::peer::PeerRequest::PreVote, PRE_VOTE_TIMEOUT)
+                    .await,
+                Ok(super::peer::PeerResponse::PreVote(true))
+            )
+        });
+    }
+    let voters = others.len() + 1;
+    let mut granted = 1;
+    while let Some(answer) = asks.join_next().await {
+        if matches!(answer, Ok(true)) {
+            granted += 1;
+            if granted * 2 > voters {
+                asks.abort_all();
+                return true;
+            }
+        }
+    }
+    granted * 2 > voters
 }
 
 #[cfg(test)]
@@ -186,6 +279,16 @@ mod tests {
         assert_eq!(gate.should_hold(10_000 - BEHIND_ENTRIES, now), None);
         // The leader went silent: the gate opens whatever the lag.
         assert_eq!(gate.should_hold(0, now + BEHIND_GRACE), None);
+    }
+
+    #[test]
+    fn a_failed_pre_vote_holds_and_a_leader_heard_is_remembered() {
+        let gate = ElectionGate::default();
+        assert!(!gate.heard_leader_within(Duration::from_secs(1)));
+        gate.saw_append(0);
+        assert!(gate.heard_leader_within(Duration::from_secs(1)));
+        gate.pre_vote_failed.store(true, Ordering::Relaxed);
+        assert!(gate.should_hold(0, Instant::now()).is_some());
     }
 
     #[test]

@@ -154,6 +154,15 @@ impl Replica {
             // openraft 0.9 keeps a cut-off leader leading; without a fresh quorum it is not.
             Some(leader) if leader == self.member_id && !quorum_fresh => Role::Looking,
             Some(leader) if leader == self.member_id => Role::Leader,
+            // A member that heard nothing from its leader for as long keeps naming it (the
+            // pre-vote stops it campaigning, which is what cleared it before): it is cut off.
+            Some(_)
+                if !self
+                    .gate
+                    .heard_leader_within(Duration::from_millis(self.quorum_stale_ms)) =>
+            {
+                Role::Looking
+            }
             Some(_) if !is_voter => Role::Observer,
             Some(_) => Role::Follower,
             None => Role::Looking,
@@ -561,9 +570,11 @@ pub async fn start(
         settings.proposer,
         network.clone(),
     );
-    let gate = Arc::new(election_gate::ElectionGate::default());
-    if cluster {
-        tokio::spawn(gate.clone().run(raft.clone()));
+    let gate = Arc::new(election_gate::ElectionGate::new(Duration::from_millis(
+        settings.election_timeout_ms.0,
+    )));
+    if let Some(network) = &network {
+        tokio::spawn(gate.clone().run(raft.clone(), network.clone()));
     }
     let replica = Replica {
         proposer,

@@ -50,6 +50,8 @@ pub enum PeerRequest {
     Reconfig(super::reconfig::ReconfigRequest),
     /// The leader dropped the receiver from the group: it must stop campaigning.
     Removed,
+    /// Pre-vote: may the sender campaign, or does the receiver still hear a leader?
+    PreVote,
     /// Whether the receiver belongs to an initialized group (asked by a member starting with
     /// an empty log, which must then join rather than form a group).
     Hello,
@@ -78,6 +80,8 @@ pub enum PeerResponse {
     Noted,
     /// To Hello: true if the receiver's group is initialized.
     Hello(bool),
+    /// To PreVote: true if the receiver hears no leader.
+    PreVote(bool),
 }
 
 /// One message on the peer link.
@@ -465,6 +469,7 @@ async fn serve_connection<H: PeerHandler>(
                             gate.mark_removed();
                             PeerResponse::Noted
                         }
+                        PeerRequest::PreVote => PeerResponse::PreVote(gate.grants_pre_vote(&raft)),
                         PeerRequest::Hello => {
                             PeerResponse::Hello(raft.is_initialized().await.unwrap_or(false))
                         }
