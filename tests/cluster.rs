@@ -189,11 +189,7 @@ fn killing_the_leader_loses_no_acknowledged_write() {
 
     // The dead leader comes back and catches up; nothing acknowledged is missing anywhere.
     cluster.restart(old_leader);
-    assert!(wait_until(Duration::from_secs(60), || cluster.members
-        [old_leader]
-        .mode()
-        .as_deref()
-        == Some("follower")));
+    assert!(wait_for_mode(&cluster, old_leader, "follower", 60));
     assert_all_present(&cluster, &acked);
     println!(
         "{} acknowledged writes across a leader kill, all present on every member",
@@ -232,11 +228,7 @@ fn a_partitioned_leader_steps_aside_and_loses_nothing() {
         .len()
         > before + 200));
     cluster.heal();
-    assert!(wait_until(Duration::from_secs(30), || cluster.members
-        [old_leader]
-        .mode()
-        .as_deref()
-        == Some("follower")));
+    assert!(wait_for_mode(&cluster, old_leader, "follower", 30));
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let acked = acked.lock().unwrap().clone();
@@ -324,11 +316,7 @@ fn a_member_back_from_a_long_outage_catches_up_from_a_snapshot() {
         );
     }
     cluster.restart(lagging);
-    assert!(wait_until(Duration::from_secs(60), || cluster.members
-        [lagging]
-        .mode()
-        .as_deref()
-        == Some("follower")));
+    assert!(wait_for_mode(&cluster, lagging, "follower", 60));
     let mut reader = Client::connect(cluster.members[lagging].addr());
     sync(&mut reader);
     assert_eq!(reader.children("/c").len(), 1_500);
@@ -376,6 +364,13 @@ fn a_member_whose_disk_fills_stops_and_the_rest_carry_on() {
 }
 
 /// mntr's `raft_term` of a member.
+/// Waits (≤ `secs`) until member `i`'s `srvr` says `mode`.
+fn wait_for_mode(cluster: &Cluster, i: usize, mode: &str, secs: u64) -> bool {
+    wait_until(Duration::from_secs(secs), || {
+        cluster.members[i].mode().as_deref() == Some(mode)
+    })
+}
+
 fn raft_term(cluster: &Cluster, i: usize) -> Option<u64> {
     let out = common::four_letter_word(cluster.members[i].addr(), b"mntr")?;
     String::from_utf8_lossy(&out)
@@ -396,11 +391,7 @@ fn a_restarted_follower_does_not_unseat_the_leader() {
         cluster.members[follower].kill9();
         std::thread::sleep(Duration::from_millis(700));
         cluster.restart(follower);
-        assert!(wait_until(Duration::from_secs(30), || cluster.members
-            [follower]
-            .mode()
-            .as_deref()
-            == Some("follower")));
+        assert!(wait_for_mode(&cluster, follower, "follower", 30));
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(cluster.leader(), Some(leader));
         assert_eq!(
@@ -531,22 +522,14 @@ fn members_join_change_role_and_leave_by_reconfig_without_an_election() {
 
     // A new member, started with the group in its zoo.cfg, waits outside until added.
     let (joiner, line) = cluster.spawn_joiner(false);
-    assert!(wait_until(Duration::from_secs(20), || cluster.members
-        [joiner]
-        .mode()
-        .as_deref()
-        == Some("looking")));
+    assert!(wait_for_mode(&cluster, joiner, "looking", 20));
     let (err, data) = reconfig(&mut admin, Some(&line), None);
     assert_eq!(err, ErrorCode::Ok);
     let (servers, version) = parse_config(&data);
     assert_eq!(servers.len(), 4, "{servers:?}");
     assert!(servers[&4].contains(":participant;"), "{servers:?}");
     assert_eq!(ensemble_config(&mut admin), (servers.clone(), version));
-    assert!(wait_until(Duration::from_secs(30), || cluster.members
-        [joiner]
-        .mode()
-        .as_deref()
-        == Some("follower")));
+    assert!(wait_for_mode(&cluster, joiner, "follower", 30));
     // `conf` lists the membership after the member's own keys, as ZooKeeper's quorum peer.
     let conf = || {
         let out = common::four_letter_word(cluster.members[joiner].addr(), b"conf");
@@ -569,20 +552,12 @@ fn members_join_change_role_and_leave_by_reconfig_without_an_election() {
     let (err, data) = reconfig(&mut admin, Some(&as_observer), None);
     assert_eq!(err, ErrorCode::Ok);
     assert!(parse_config(&data).0[&4].contains(":observer;"));
-    assert!(wait_until(Duration::from_secs(30), || cluster.members
-        [joiner]
-        .mode()
-        .as_deref()
-        == Some("observer")));
+    assert!(wait_for_mode(&cluster, joiner, "observer", 30));
     let (err, data) = reconfig(&mut admin, None, Some("4"));
     assert_eq!(err, ErrorCode::Ok);
     let (servers, _) = parse_config(&data);
     assert_eq!(servers.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert!(wait_until(Duration::from_secs(30), || cluster.members
-        [joiner]
-        .mode()
-        .as_deref()
-        == Some("looking")));
+    assert!(wait_for_mode(&cluster, joiner, "looking", 30));
 
     // What ZooKeeper refuses.
     assert_eq!(
@@ -626,11 +601,7 @@ fn a_follower_cut_off_and_healed_does_not_unseat_the_leader() {
     let follower = (leader + 1) % 3;
     cluster.partition(follower);
     // Several election timeouts: it reports looking, and does not raise its term.
-    assert!(wait_until(Duration::from_secs(10), || cluster.members
-        [follower]
-        .mode()
-        .as_deref()
-        == Some("looking")));
+    assert!(wait_for_mode(&cluster, follower, "looking", 10));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         raft_term(&cluster, follower),
@@ -638,11 +609,7 @@ fn a_follower_cut_off_and_healed_does_not_unseat_the_leader() {
         "the cut-off member campaigned"
     );
     cluster.heal();
-    assert!(wait_until(Duration::from_secs(10), || cluster.members
-        [follower]
-        .mode()
-        .as_deref()
-        == Some("follower")));
+    assert!(wait_for_mode(&cluster, follower, "follower", 10));
     assert_eq!(cluster.leader(), Some(leader));
     assert_eq!(
         raft_term(&cluster, leader),

@@ -191,17 +191,32 @@ impl PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: &RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        match self
-            .client
-            .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
-            .await
-        {
-            Ok(PeerResponse::AppendEntries(Ok(r))) => Ok(r),
-            Ok(PeerResponse::AppendEntries(Err(e))) => Err(RPCError::RemoteError(
-                RemoteError::new(self.client.target(), e),
-            )),
-            Ok(_) => Err(self.unexpected()),
-            Err(e) => Err(self.fail(RPCTypes::AppendEntries, e)),
+        let request = PeerRequest::AppendEntries(rpc);
+        self.rpc(request, RPCTypes::AppendEntries, option, |r| match r {
+            PeerResponse::AppendEntries(answer) => Some(answer),
+            _ => None,
+        })
+        .await
+    }
+
+    /// One openraft RPC over the peer link; `answer` takes the matching response apart.
+    async fn rpc<T, E: std::error::Error>(
+        &self,
+        request: PeerRequest,
+        action: RPCTypes,
+        option: &RPCOption,
+        answer: fn(PeerResponse) -> Option<Result<T, E>>,
+    ) -> Result<T, RPCError<NodeId, PeerNode, E>> {
+        match self.client.call(request, option.hard_ttl()).await {
+            Ok(response) => match answer(response) {
+                Some(Ok(r)) => Ok(r),
+                Some(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(
+                    self.client.target(),
+                    e,
+                ))),
+                None => Err(self.unexpected()),
+            },
+            Err(e) => Err(self.fail(action, e)),
         }
     }
 
@@ -262,18 +277,12 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        match self
-            .client
-            .call(PeerRequest::InstallSnapshot(rpc), option.hard_ttl())
-            .await
-        {
-            Ok(PeerResponse::InstallSnapshot(Ok(r))) => Ok(r),
-            Ok(PeerResponse::InstallSnapshot(Err(e))) => Err(RPCError::RemoteError(
-                RemoteError::new(self.client.target(), e),
-            )),
-            Ok(_) => Err(self.unexpected()),
-            Err(e) => Err(self.fail(RPCTypes::InstallSnapshot, e)),
-        }
+        let request = PeerRequest::InstallSnapshot(rpc);
+        self.rpc(request, RPCTypes::InstallSnapshot, &option, |r| match r {
+            PeerResponse::InstallSnapshot(answer) => Some(answer),
+            _ => None,
+        })
+        .await
     }
 
     async fn vote(
@@ -281,19 +290,12 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        match self
-            .client
-            .call(PeerRequest::Vote(rpc), option.hard_ttl())
-            .await
-        {
-            Ok(PeerResponse::Vote(Ok(r))) => Ok(r),
-            Ok(PeerResponse::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(
-                self.client.target(),
-                e,
-            ))),
-            Ok(_) => Err(self.unexpected()),
-            Err(e) => Err(self.fail(RPCTypes::Vote, e)),
-        }
+        let request = PeerRequest::Vote(rpc);
+        self.rpc(request, RPCTypes::Vote, &option, |r| match r {
+            PeerResponse::Vote(answer) => Some(answer),
+            _ => None,
+        })
+        .await
     }
 }
 
