@@ -141,9 +141,8 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         faults: faults.clone(),
         disk_fault_file: config.disk_fault_file.clone(),
     };
-    let (replica, runtime) = raft::start(settings, notifier).await?;
-    let tick = Duration::from_millis(u64::from(config.tick_time_ms));
-    let tracker = Arc::new(SessionTracker::new(tick));
+    // Both ports are taken before anything else: starting a member dials its peers, and an
+    // outgoing connection may be given a port this member is about to listen on.
     let listener = TcpListener::bind(config.client_addr)
         .await
         .map_err(|source| NodeError::Listen {
@@ -151,6 +150,20 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             what: "clientPort",
             source,
         })?;
+    let peer_listener =
+        match members.get(&member_id).filter(|_| cluster) {
+            Some(me) => Some(TcpListener::bind(&me.peer_addr).await.map_err(|source| {
+                NodeError::Listen {
+                    addr: me.peer_addr.clone(),
+                    what: "peerPort",
+                    source,
+                }
+            })?),
+            None => None,
+        };
+    let (replica, runtime) = raft::start(settings, notifier).await?;
+    let tick = Duration::from_millis(u64::from(config.tick_time_ms));
+    let tracker = Arc::new(SessionTracker::new(tick));
     let server_connections = connections.clone();
     let server = Arc::new(Server {
         config: config.clone(),
@@ -175,18 +188,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         )),
         tokio::spawn(listener::run(server, listener)),
     ];
-    if cluster {
-        let me = members
-            .get(&member_id)
-            .map(|n| n.peer_addr.clone())
-            .unwrap_or_default();
-        let peer_listener = TcpListener::bind(&me)
-            .await
-            .map_err(|source| NodeError::Listen {
-                addr: me.clone(),
-                what: "peerPort",
-                source,
-            })?;
+    if let Some(peer_listener) = peer_listener {
         let handler = Arc::new(Peering {
             replica: replica.clone(),
             tracker: tracker.clone(),

@@ -154,12 +154,14 @@ impl Replica {
             // openraft 0.9 keeps a cut-off leader leading; without a fresh quorum it is not.
             Some(leader) if leader == self.member_id && !quorum_fresh => Role::Looking,
             Some(leader) if leader == self.member_id => Role::Leader,
-            // A member that heard nothing from its leader for as long keeps naming it (the
+            // A member that heard nothing from its leader for this long keeps naming it (the
             // pre-vote stops it campaigning, which is what cleared it before): it is cut off.
+            // Three quorum windows, so that an ordinary failover (an election within about
+            // 0.3 s) never shows it looking and turns reconnecting clients away.
             Some(_)
                 if !self
                     .gate
-                    .heard_leader_within(Duration::from_millis(self.quorum_stale_ms)) =>
+                    .heard_leader_within(Duration::from_millis(self.quorum_stale_ms * 3)) =>
             {
                 Role::Looking
             }
