@@ -499,7 +499,10 @@ pub async fn start(
         election_timeout_max: settings.election_timeout_ms.1,
         install_snapshot_timeout: 10_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snap_count),
-        max_in_snapshot_log_to_keep: 1_000,
+        // A member that has just installed the previous snapshot must find the entries after
+        // it: keeping less than snapCount behind a new snapshot sent it a second whole
+        // snapshot (seen at 1 M znodes: 19 s of catch-up instead of 11).
+        max_in_snapshot_log_to_keep: settings.snap_count.max(1_000),
         // At most this many entries per AppendEntries, and no more than the byte budget
         // (network.rs, enforced when the log store reads them). A new leader's log search
         // sends each probe's whole range, budget by budget. Failover at 1 M znodes, median of

@@ -84,6 +84,14 @@ impl SnapshotStore {
 
     /// Decodes a snapshot file's bytes.
     pub fn decode(bytes: &[u8]) -> Result<(SnapshotMeta, ReplicatedState), String> {
+        let (meta, rest) = SnapshotStore::split_meta(bytes)?;
+        let state = ReplicatedState::decode_snapshot(rest)
+            .map_err(|e: SnapshotError| format!("state: {e}"))?;
+        Ok((meta, state))
+    }
+
+    /// The metadata of a snapshot file's bytes and the rest (the state's bytes).
+    fn split_meta(bytes: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
         let rest = bytes
             .strip_prefix(MAGIC.as_slice())
             .ok_or_else(|| "bad magic".to_string())?;
@@ -102,9 +110,7 @@ impl SnapshotStore {
         }
         let meta: SnapshotMeta =
             postcard::from_bytes(meta).map_err(|e| format!("undecodable metadata: {e}"))?;
-        let state = ReplicatedState::decode_snapshot(rest)
-            .map_err(|e: SnapshotError| format!("state: {e}"))?;
-        Ok((meta, state))
+        Ok((meta, rest))
     }
 
     /// Writes a snapshot durably, then removes the oldest beyond the retain count. Returns
@@ -159,6 +165,26 @@ impl SnapshotStore {
                 reason,
             })?;
         Ok(Some(LoadedSnapshot { meta, state, bytes }))
+    }
+
+    /// The newest snapshot's metadata and file bytes, checked (checksums) but not decoded:
+    /// what a leader streams to a member that needs it. Decoding a million znodes only to
+    /// drop them held the transfer back by seconds.
+    pub fn latest_for_sending(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, SnapshotFileError> {
+        let Some(path) = self.files()?.pop() else {
+            return Ok(None);
+        };
+        let bytes = fs::read(&path).map_err(|source| SnapshotFileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let corrupt = |reason| SnapshotFileError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
+        let (meta, rest) = SnapshotStore::split_meta(&bytes).map_err(corrupt)?;
+        ReplicatedState::check_snapshot(rest).map_err(|e| corrupt(format!("state: {e}")))?;
+        Ok(Some((meta, bytes)))
     }
 
     /// Snapshot files, oldest first (names sort by index). Temporary files are ignored.

@@ -223,13 +223,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let snapshots = self.snapshots.clone();
-        let loaded = tokio::task::spawn_blocking(move || snapshots.load_latest())
+        let loaded = tokio::task::spawn_blocking(move || snapshots.latest_for_sending())
             .await
             .map_err(|e| StorageIOError::read_snapshot(None, &e))?
             .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
-        Ok(loaded.map(|snap| Snapshot {
-            meta: snap.meta,
-            snapshot: Box::new(Cursor::new(snap.bytes)),
+        Ok(loaded.map(|(meta, bytes)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
         }))
     }
 }

@@ -119,8 +119,9 @@ impl ReplicatedState {
         Ok(out)
     }
 
-    /// Reads snapshot bytes, checking magic, version, length and checksum.
-    pub fn decode_snapshot(bytes: &[u8]) -> Result<ReplicatedState, SnapshotError> {
+    /// Checks snapshot bytes (magic, version, length, checksum) without decoding them, and
+    /// returns the body: what a leader does before streaming a snapshot file.
+    pub fn check_snapshot(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
         let (magic, rest) = bytes.split_at_checked(8).ok_or(SnapshotError::BadMagic)?;
         if magic != MAGIC {
             return Err(SnapshotError::BadMagic);
@@ -146,6 +147,12 @@ impl ReplicatedState {
         if stored != computed {
             return Err(SnapshotError::Checksum { stored, computed });
         }
+        Ok(body)
+    }
+
+    /// Reads snapshot bytes, checking magic, version, length and checksum.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<ReplicatedState, SnapshotError> {
+        let body = ReplicatedState::check_snapshot(bytes)?;
         let body: SnapshotBody = postcard::from_bytes(body)?;
         Ok(ReplicatedState {
             tree: DataTree::from_nodes(body.nodes),
