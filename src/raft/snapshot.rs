@@ -152,13 +152,9 @@ impl SnapshotStore {
     /// The newest snapshot, if any. A damaged newest file is an error, not a reason to fall
     /// back: serving an older state could lose acknowledged writes the purged log had.
     pub fn load_latest(&self) -> Result<Option<LoadedSnapshot>, SnapshotFileError> {
-        let Some(path) = self.files()?.pop() else {
+        let Some((path, bytes)) = self.read_latest()? else {
             return Ok(None);
         };
-        let bytes = fs::read(&path).map_err(|source| SnapshotFileError::Io {
-            path: path.clone(),
-            source,
-        })?;
         let (meta, state) =
             SnapshotStore::decode(&bytes).map_err(|reason| SnapshotFileError::Corrupt {
                 path: path.clone(),
@@ -171,13 +167,9 @@ impl SnapshotStore {
     /// what a leader streams to a member that needs it. Decoding a million znodes only to
     /// drop them held the transfer back by seconds.
     pub fn latest_for_sending(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, SnapshotFileError> {
-        let Some(path) = self.files()?.pop() else {
+        let Some((path, bytes)) = self.read_latest()? else {
             return Ok(None);
         };
-        let bytes = fs::read(&path).map_err(|source| SnapshotFileError::Io {
-            path: path.clone(),
-            source,
-        })?;
         let corrupt = |reason| SnapshotFileError::Corrupt {
             path: path.clone(),
             reason,
@@ -185,6 +177,18 @@ impl SnapshotStore {
         let (meta, rest) = SnapshotStore::split_meta(&bytes).map_err(corrupt)?;
         ReplicatedState::check_snapshot(rest).map_err(|e| corrupt(format!("state: {e}")))?;
         Ok(Some((meta, bytes)))
+    }
+
+    /// The newest snapshot file's path and bytes, if there is one.
+    fn read_latest(&self) -> Result<Option<(PathBuf, Vec<u8>)>, SnapshotFileError> {
+        let Some(path) = self.files()?.pop() else {
+            return Ok(None);
+        };
+        let bytes = fs::read(&path).map_err(|source| SnapshotFileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Some((path, bytes)))
     }
 
     /// Snapshot files, oldest first (names sort by index). Temporary files are ignored.
