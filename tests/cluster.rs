@@ -332,17 +332,28 @@ fn a_member_whose_disk_fills_stops_and_the_rest_carry_on() {
     let mut writer = Client::connect(cluster.members[leader].addr());
     writer.create("/d", b"", CreateMode::Persistent);
     cluster.set_disk_fault(victim, "full");
-    // The next appends fail on the victim: it stops (exit 70) naming its log directory.
-    for i in 0..50 {
+    // The member reads its fault switch from a file: wait until it has, or the writes below
+    // can all land before it does.
+    assert!(wait_until(Duration::from_secs(10), || cluster.members
+        [victim]
+        .log()
+        .contains("full=true")));
+    // Its next append fails: it stops (exit 70) naming its log directory, while the writes
+    // go on through the healthy majority.
+    let mut written = 0;
+    let mut status = None;
+    while status.is_none() && written < 500 {
         assert_eq!(
             writer
-                .create(&format!("/d/{i}"), b"", CreateMode::Persistent)
+                .create(&format!("/d/{written}"), b"", CreateMode::Persistent)
                 .0,
             ErrorCode::Ok
         );
+        written += 1;
+        status = cluster.members[victim].wait_exit(Duration::from_millis(20));
     }
-    let status = cluster.members[victim]
-        .wait_exit(Duration::from_secs(30))
+    let status = status
+        .or_else(|| cluster.members[victim].wait_exit(Duration::from_secs(30)))
         .expect("the member kept running on a full disk");
     assert_eq!(status.code(), Some(70));
     let log = cluster.members[victim].log();
@@ -360,7 +371,7 @@ fn a_member_whose_disk_fills_stops_and_the_rest_carry_on() {
     assert!(wait_until(Duration::from_secs(60), || cluster.all_serving()));
     let mut reader = Client::connect(cluster.members[victim].addr());
     sync(&mut reader);
-    assert_eq!(reader.children("/d").len(), 51);
+    assert_eq!(reader.children("/d").len(), written + 1);
 }
 
 /// mntr's `raft_term` of a member.
