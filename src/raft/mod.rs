@@ -330,12 +330,7 @@ impl Replica {
         }
         tracing::info!(members = ?missing.keys().collect::<Vec<_>>(), "adding observers as learners");
         let add = openraft::ChangeMembers::AddNodes(missing);
-        if let Err(e) = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.raft.change_membership(add, true),
-        )
-        .await
-        {
+        if let Err(e) = self.change_members(add, true, deadline).await {
             tracing::warn!(error = %e, "could not add observers");
         }
     }

@@ -321,7 +321,7 @@ impl Replica {
     }
 
     /// One membership step, bounded by `deadline`; its entry's index.
-    async fn change_members(
+    pub(super) async fn change_members(
         &self,
         change: ChangeMembers<NodeId, PeerNode>,
         retain: bool,
