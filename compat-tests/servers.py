@@ -134,13 +134,16 @@ class Server:
 
 def _zoo_cfg(data_dir, port, tick_time=2000, min_session_timeout=None,
              max_session_timeout=None, container_check_interval_ms=1000,
-             extended_types=True, extra_cfg=None):
+             extended_types=True, extra_cfg=None, metrics_port=None):
+    # raftzk serves /metrics by default on 7000: every server gets a free port of its own
+    # (ZooKeeper reads the key only with the Prometheus provider, which Debian's lacks).
     lines = [
         "tickTime=%d" % tick_time,
         "dataDir=%s" % data_dir,
         "clientPort=%d" % port,
         "clientPortAddress=127.0.0.1",
         "admin.enableServer=false",
+        "metricsProvider.httpPort=%d" % (metrics_port or free_port()),
         "4lw.commands.whitelist=*",
         "extendedTypesEnabled=%s" % ("true" if extended_types else "false"),
     ]

@@ -11,7 +11,8 @@
 #
 # State lives in $RAFTZK_CLUSTER_DIR (default ./cluster): member I has cluster/mI/{zoo.cfg,
 # data/myid, raftzk.log, pid, faults}. Ports: client $BASE+I, peer $BASE+100+I, election
-# $BASE+200+I with BASE=${RAFTZK_CLUSTER_BASE:-21800}. The binary is $RAFTZK_BIN, else
+# $BASE+200+I, /metrics $BASE+300+I, AdminServer $BASE+400+I with
+# BASE=${RAFTZK_CLUSTER_BASE:-21800} (grafana/prometheus.yml scrapes 22101-22103). The binary is $RAFTZK_BIN, else
 # $CARGO_TARGET_DIR/release/raftzk, else target/release/raftzk (built if missing).
 # Partitions use raftzk's test-only peer.faultFile switch: a partitioned member keeps its
 # client port but neither sends to nor accepts traffic from its peers.
@@ -88,6 +89,8 @@ clientPortAddress=127.0.0.1
 4lw.commands.whitelist=*
 znode.container.checkIntervalMs=1000
 peer.faultFile=$DIR/m$i/faults
+metricsProvider.httpPort=$((BASE + 300 + i))
+admin.serverPort=$((BASE + 400 + i))
 $servers
 EOF
     done

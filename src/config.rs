@@ -91,6 +91,22 @@ pub struct Config {
     pub peer_fault_file: Option<PathBuf>,
     /// `disk.faultFile`: test-only disk faults, a file holding `delay=<ms>` or `full` (none).
     pub disk_fault_file: Option<PathBuf>,
+    /// `metricsProvider.httpPort`: Prometheus `/metrics` port, 0 = off (7000, on).
+    pub metrics_port: u16,
+    /// `metricsProvider.httpHost`: its address (default: the client address).
+    pub metrics_host: Option<IpAddr>,
+    /// `admin.enableServer`: the AdminServer's HTTP endpoint (true).
+    pub admin_enabled: bool,
+    /// `admin.serverAddress` (default: the client address).
+    pub admin_host: Option<IpAddr>,
+    /// `admin.serverPort` (8080).
+    pub admin_port: u16,
+    /// `admin.commandURL` (`/commands`).
+    pub admin_command_url: String,
+    /// `raftzk.slowRequestMs`: a request answered slower than this is logged (1000; 0 = off).
+    pub slow_request_ms: u64,
+    /// `raftzk.logLevel`: the log filter when neither `--log` nor `RUST_LOG` is given.
+    pub log_level: Option<String>,
     /// Keys accepted but not used, to be logged once.
     pub ignored: Vec<String>,
 }
@@ -151,6 +167,14 @@ impl Default for Config {
             write_timeout_ms: 10_000,
             peer_fault_file: None,
             disk_fault_file: None,
+            metrics_port: 7000,
+            metrics_host: None,
+            admin_enabled: true,
+            admin_host: None,
+            admin_port: 8080,
+            admin_command_url: "/commands".into(),
+            slow_request_ms: 1000,
+            log_level: None,
             ignored: Vec::new(),
         }
     }
@@ -393,6 +417,57 @@ impl Config {
         if let Some(v) = get("disk.faultFile") {
             config.disk_fault_file = Some(PathBuf::from(v));
         }
+        let port = |key: &str| -> Result<Option<u16>, ConfigError> {
+            number(key)?
+                .map(|v| {
+                    u16::try_from(v).map_err(|_| bad(key, &v.to_string(), "must be in 0..=65535"))
+                })
+                .transpose()
+        };
+        let host = |key: &str| -> Result<Option<IpAddr>, ConfigError> {
+            get(key)
+                .map(|v| {
+                    resolve_ip(v).ok_or_else(|| bad(key, v, "not an IP address or resolvable host"))
+                })
+                .transpose()
+        };
+        if let Some(v) = port("metricsProvider.httpPort")? {
+            config.metrics_port = v;
+        }
+        config.metrics_host = host("metricsProvider.httpHost")?;
+        if let Some(v) = flag("admin.enableServer")? {
+            config.admin_enabled = v;
+        }
+        config.admin_host = host("admin.serverAddress")?;
+        if let Some(v) = port("admin.serverPort")? {
+            config.admin_port = v;
+        }
+        if let Some(v) = get("admin.commandURL") {
+            if !v.starts_with('/') {
+                return Err(bad("admin.commandURL", v, "must start with /"));
+            }
+            config.admin_command_url = v.trim_end_matches('/').to_string();
+        }
+        if let Some(v) = number("raftzk.slowRequestMs")? {
+            if v < 0 {
+                return Err(bad(
+                    "raftzk.slowRequestMs",
+                    &v.to_string(),
+                    "must be 0 or more",
+                ));
+            }
+            config.slow_request_ms = v as u64;
+        }
+        if let Some(v) = get("raftzk.logLevel") {
+            if tracing_subscriber::EnvFilter::try_new(v).is_err() {
+                return Err(bad(
+                    "raftzk.logLevel",
+                    v,
+                    "not a log filter (e.g. info, debug, raftzk=debug)",
+                ));
+            }
+            config.log_level = Some(v.clone());
+        }
         for (key, value) in &props {
             if let Some(id) = key.strip_prefix("server.") {
                 let id: u64 = id
@@ -459,6 +534,26 @@ impl Config {
         Ok(())
     }
 
+    /// Where `/metrics` listens (None: off).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        (self.metrics_port != 0).then(|| {
+            SocketAddr::new(
+                self.metrics_host.unwrap_or(self.client_addr.ip()),
+                self.metrics_port,
+            )
+        })
+    }
+
+    /// Where the AdminServer listens (None: off).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        (self.admin_enabled && self.admin_port != 0).then(|| {
+            SocketAddr::new(
+                self.admin_host.unwrap_or(self.client_addr.ip()),
+                self.admin_port,
+            )
+        })
+    }
+
     /// True if this member is part of a cluster (more than one `server.N` line).
     pub fn is_cluster(&self) -> bool {
         self.servers.len() > 1
@@ -498,6 +593,14 @@ fn is_used_key(key: &str) -> bool {
         "raftzk.writeTimeoutMs",
         "peer.faultFile",
         "disk.faultFile",
+        "metricsProvider.httpPort",
+        "metricsProvider.httpHost",
+        "admin.enableServer",
+        "admin.serverAddress",
+        "admin.serverPort",
+        "admin.commandURL",
+        "raftzk.slowRequestMs",
+        "raftzk.logLevel",
     ];
     let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
     USED.contains(&bare) || bare.starts_with("server.")
@@ -644,12 +747,27 @@ someUnknownKey=1
         assert_eq!(c.container_check_interval_ms, 1000);
         assert!(c.servers[&2].observer);
         assert_eq!(c.servers[&2].client, Some((Some("127.0.0.1".into()), 2182)));
+        assert_eq!(c.ignored, vec!["someUnknownKey".to_string()]);
+        assert!(!c.admin_enabled && c.admin_addr().is_none());
         assert_eq!(
-            c.ignored,
-            vec!["admin.enableServer".to_string(), "someUnknownKey".into()]
+            c.metrics_addr().map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:7000")
         );
-        assert!(is_known_unused("admin.enableServer"));
+        assert!(is_known_unused("admin.idleTimeout"));
         assert!(!is_known_unused("someUnknownKey"));
+    }
+
+    #[test]
+    fn metrics_and_admin_endpoints_follow_the_client_address_unless_set() {
+        let c = Config::from_properties(
+            "clientPortAddress=127.0.0.2\nadmin.serverPort=18080\nmetricsProvider.httpHost=127.0.0.3\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert_eq!(c.admin_addr().unwrap().to_string(), "127.0.0.2:18080");
+        assert_eq!(c.metrics_addr().unwrap().to_string(), "127.0.0.3:7000");
+        let off = Config::from_properties("metricsProvider.httpPort=0\n", "zoo.cfg").unwrap();
+        assert!(off.metrics_addr().is_none());
     }
 
     #[test]
@@ -661,6 +779,9 @@ someUnknownKey=1
             ("extendedTypesEnabled=maybe", "extendedTypesEnabled"),
             ("server.1=host:2888", "server.1"),
             ("minSessionTimeout=50000", "minSessionTimeout"),
+            ("metricsProvider.httpPort=70000", "metricsProvider.httpPort"),
+            ("admin.serverAddress=no such host!", "admin.serverAddress"),
+            ("raftzk.logLevel=[", "raftzk.logLevel"),
         ] {
             let err = Config::from_properties(text, "my.cfg").unwrap_err();
             let line = err.to_string();

@@ -57,6 +57,8 @@ pub async fn expire_sessions(replica: Replica, tracker: Arc<SessionTracker>, tic
             };
             if replica.proposer.propose(txn).await.is_err() {
                 tracker.retry_expiry(session_id);
+            } else {
+                crate::telemetry::STALE_SESSIONS_EXPIRED.bump();
             }
         }
     }

@@ -2,6 +2,7 @@
 //! every change through Raft.
 //!
 //! Modules, lowest first (a module uses only those above it in this list, `design.md`):
+//! - [`telemetry`]: the summaries and counts every layer records (`mntr`, `/metrics`).
 //! - [`tree`]: the DataTree (znodes, Stat, ACL rules, path rules).
 //! - [`session`]: the replicated session table and the SessionTracker.
 //! - [`txn`]: what goes into the log ([`txn::LogEntry`]) and the deterministic apply.
@@ -17,6 +18,7 @@ pub mod node;
 pub mod raft;
 pub mod server;
 pub mod session;
+pub mod telemetry;
 pub mod tree;
 pub mod txn;
 pub mod watch;

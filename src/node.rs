@@ -18,8 +18,9 @@ use crate::raft::{
     self, NodeId, PeerNode, ProposerConfig, RaftSettings, ReconfigError, ReconfigRequest, Replica,
 };
 use crate::server::handle::Connections;
+use crate::server::prometheus::MetricsEndpoint;
 use crate::server::stats::ServerStats;
-use crate::server::{listener, session_ids::SessionIds, Notifier, Server};
+use crate::server::{http, listener, session_ids::SessionIds, Notifier, Server};
 use crate::session::tracker::SessionTracker;
 use crate::txn::Txn;
 use crate::watch::WatchManager;
@@ -43,6 +44,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The metrics recorder could not be installed.
+    #[error("cannot start the metrics recorder: {0}")]
+    Metrics(String),
     /// Raft state could not be loaded.
     #[error(transparent)]
     Raft(#[from] raft::StartError),
@@ -56,6 +60,17 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// Binds a listener, naming the config key in the error.
+async fn bind(addr: std::net::SocketAddr, what: &'static str) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Listen {
+            addr: addr.to_string(),
+            what,
+            source,
+        })
 }
 
 /// Every member of the configured group with its addresses.
@@ -114,6 +129,11 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
     } else {
         BTreeMap::new()
     };
+    // The recorder goes in before anything records (a summary binds to it on first use).
+    let prometheus = match config.metrics_addr() {
+        Some(_) => Some(crate::telemetry::prometheus().map_err(NodeError::Metrics)?),
+        None => None,
+    };
     let faults = Arc::new(FaultSwitch::default());
     let stats = Arc::new(ServerStats::default());
     let connections = Arc::new(Connections::new(stats.clone()));
@@ -150,6 +170,14 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             what: "clientPort",
             source,
         })?;
+    let metrics_listener = match config.metrics_addr() {
+        Some(addr) => Some(bind(addr, "metricsProvider.httpPort").await?),
+        None => None,
+    };
+    let admin_listener = match config.admin_addr() {
+        Some(addr) => Some(bind(addr, "admin.serverPort").await?),
+        None => None,
+    };
     let peer_listener =
         match members.get(&member_id).filter(|_| cluster) {
             Some(me) => Some(TcpListener::bind(&me.peer_addr).await.map_err(|source| {
@@ -186,8 +214,29 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             connections,
             write_timeout,
         )),
-        tokio::spawn(listener::run(server, listener)),
+        tokio::spawn(listener::run(server.clone(), listener)),
     ];
+    if let (Some(http), Some(handle)) = (metrics_listener, prometheus) {
+        let endpoint = Arc::new(MetricsEndpoint::new(server.clone(), handle));
+        let upkeep = endpoint.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                upkeep.upkeep();
+            }
+        }));
+        tracing::info!(addr = %config.metrics_addr().map_or(String::new(), |a| a.to_string()), "Prometheus metrics at /metrics");
+        tasks.push(tokio::spawn(http::serve(http, endpoint, "metrics")));
+    }
+    if let Some(http) = admin_listener {
+        let endpoint = Arc::new(crate::server::admin::AdminEndpoint::new(
+            server.clone(),
+            config.admin_command_url.clone(),
+        ));
+        tracing::info!(addr = %config.admin_addr().map_or(String::new(), |a| a.to_string()), url = %config.admin_command_url, "AdminServer");
+        tasks.push(tokio::spawn(http::serve(http, endpoint, "admin")));
+    }
     if let Some(peer_listener) = peer_listener {
         let handler = Arc::new(Peering {
             replica: replica.clone(),

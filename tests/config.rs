@@ -45,7 +45,7 @@ fn bad_values_stop_start_up_naming_key_and_file() {
 fn an_unusable_data_dir_stops_start_up() {
     let blocker = tempfile::NamedTempFile::new().unwrap();
     let cfg = format!(
-        "dataDir={}/sub\nclientPort={}\nclientPortAddress=127.0.0.1\n",
+        "dataDir={}/sub\nclientPort={}\nclientPortAddress=127.0.0.1\nmetricsProvider.httpPort=0\nadmin.enableServer=false\n",
         blocker.path().display(),
         free_port()
     );

@@ -26,6 +26,7 @@ use openraft::{LogState, RaftLogReader, StorageIOError, Vote};
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, DB};
 
 use super::types::{LogId, NodeId, StorageError, TypeConfig};
+use crate::telemetry;
 
 type Entry = openraft::Entry<TypeConfig>;
 
@@ -371,13 +372,32 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let cf = self.logs()?;
         let mut batch = WriteBatch::default();
+        let mut count = 0u64;
+        let mut writes = 0usize;
+        let mut last = None;
         for entry in entries {
+            if let openraft::EntryPayload::Normal(e) = &entry.payload {
+                writes += e.txns.len();
+            }
             let bytes = encode_entry(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
             batch.put_cf(cf, entry.log_id.index.to_be_bytes(), bytes);
+            count += 1;
+            last = Some(entry.log_id.index);
         }
         // One synced batch: the entries are on disk before openraft hears they are.
+        let started = std::time::Instant::now();
         let result = self.write_synced(batch).await;
+        if result.is_ok() {
+            telemetry::FSYNC_TIME.record_ms(started.elapsed());
+            telemetry::RAFT_APPEND_BATCH.record(count as f64);
+            if writes > 0 {
+                telemetry::SYNC_BATCH_SIZE.record(writes as f64);
+            }
+            if let Some(last) = last {
+                telemetry::APPENDED.record(last);
+            }
+        }
         let failed = result.as_ref().err().map(StorageIOError::write_logs);
         callback.log_io_completed(result);
         match failed {
@@ -409,9 +429,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             0u64.to_be_bytes(),
             log_id.index.saturating_add(1).to_be_bytes(),
         );
+        let purged_before = self
+            .get_meta::<LogId>(KEY_PURGED)
+            .ok()
+            .flatten()
+            .map_or(0, |id| id.index);
         self.write_synced(batch)
             .await
-            .map_err(|e| StorageIOError::write_logs(&e).into())
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        telemetry::RAFT_LOG_PURGES.bump();
+        telemetry::RAFT_LOG_PURGED_ENTRIES.add(log_id.index.saturating_sub(purged_before));
+        tracing::debug!(up_to = log_id.index, "raft log purged");
+        Ok(())
     }
 }
 

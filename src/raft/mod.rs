@@ -11,6 +11,7 @@ pub mod network;
 pub mod peer;
 pub mod proposer;
 pub mod reconfig;
+pub mod role_watch;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;
@@ -68,6 +69,25 @@ pub struct Replica {
     quorum_stale_ms: u64,
     /// One reconfig at a time (another gets ReconfigInProgress, as from ZooKeeper).
     reconfig_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Leader changes and when this member began leading.
+    pub history: Arc<role_watch::RoleHistory>,
+}
+
+/// How far one member is behind the leader (leader only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerReplication {
+    /// The member.
+    pub id: NodeId,
+    /// Whether it votes (false: an observer).
+    pub voter: bool,
+    /// The last entry it is known to hold (None: not known yet).
+    pub matched: Option<u64>,
+    /// Entries the leader holds that it does not.
+    pub lag_entries: u64,
+    /// Age of the oldest entry it does not hold, ms (0: holds everything).
+    pub lag_ms: u64,
+    /// Time since it last answered an AppendEntries, ms (None: never).
+    pub acked_ms: Option<u64>,
 }
 
 /// A point-in-time reading of openraft's metrics.
@@ -193,6 +213,41 @@ impl Replica {
         }
     }
 
+    /// Replication to every other member, as the leader sees it (empty unless leading).
+    pub fn replication(&self) -> Vec<PeerReplication> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let Some(replication) = &m.replication else {
+            return Vec::new();
+        };
+        let last = m.last_log_index.unwrap_or(0);
+        let membership = m.membership_config.membership();
+        replication
+            .iter()
+            .filter(|(id, _)| **id != self.member_id)
+            .map(|(id, matched)| {
+                let matched = matched.map(|l| l.index);
+                let held = matched.unwrap_or(0);
+                PeerReplication {
+                    id: *id,
+                    voter: membership.voter_ids().any(|v| v == *id),
+                    matched,
+                    lag_entries: last.saturating_sub(held),
+                    lag_ms: crate::telemetry::APPENDED.lag_behind(held).as_millis() as u64,
+                    acked_ms: crate::telemetry::PEER_ACKS
+                        .since(*id)
+                        .map(|d| d.as_millis() as u64),
+                }
+            })
+            .collect()
+    }
+
+    /// How long a follower may be behind and still count as synced (ZooKeeper's
+    /// `synced_followers`): it holds every entry older than the leader's quorum window.
+    pub fn synced_within_ms(&self) -> u64 {
+        self.quorum_stale_ms
+    }
+
     /// Number of voters (ZooKeeper's `quorum_size` is the majority of it).
     pub fn voters(&self) -> usize {
         self.raft
@@ -217,6 +272,7 @@ impl Replica {
     /// Waits until this member has applied everything committed when the call began (ZooKeeper's
     /// `sync`): the leader's read index, asked over the peer link on a follower.
     pub async fn sync(&self, timeout: Duration) -> Result<(), ProposeError> {
+        let started = std::time::Instant::now();
         let target = match (self.leader(), &self.network) {
             (Some(leader), Some(network)) if leader != self.member_id => {
                 let addr = self.peer_addr(leader).ok_or(ProposeError::NoLeader)?;
@@ -241,6 +297,7 @@ impl Replica {
             .await
             .map_err(|_| ProposeError::Timeout(timeout))?
             .map_err(|_| ProposeError::Closed)?;
+        crate::telemetry::RAFT_READ_INDEX_WAIT.record_ms(started.elapsed());
         Ok(())
     }
 
@@ -451,7 +508,9 @@ pub async fn start(
     delivery: Arc<dyn Delivery>,
 ) -> Result<(Replica, RaftRuntime), StartError> {
     let snapshots = SnapshotStore::open(&settings.snapshot_dir, settings.snapshots_retained)?;
+    let init_started = std::time::Instant::now();
     let loaded = snapshots.load_latest()?;
+    crate::telemetry::STARTUP_SNAP_LOAD_TIME.record_ms(init_started.elapsed());
     if let Some(snap) = &loaded {
         tracing::info!(
             index = snap.meta.last_log_id.map_or(0, |id| id.index),
@@ -516,11 +575,17 @@ pub async fn start(
             Duration::from_millis(settings.heartbeat_ms),
         )
     });
+    let replay_started = std::time::Instant::now();
     let raft = match &network {
         Some(network) => Raft::new(me, Arc::new(config), network.clone(), log, state_machine).await,
         None => Raft::new(me, Arc::new(config), NoPeers, log, state_machine).await,
     }
     .map_err(|e| StartError::Raft(e.to_string()))?;
+    // openraft re-applies the committed log tail before Raft::new returns.
+    let replayed = shared.applied_index().borrow().saturating_sub(covered);
+    crate::telemetry::STARTUP_TXNS_LOAD_TIME.record_ms(replay_started.elapsed());
+    crate::telemetry::STARTUP_TXNS_LOADED.record(replayed as f64);
+    crate::telemetry::DB_INIT_TIME.record_ms(init_started.elapsed());
     let initialized = raft
         .is_initialized()
         .await
@@ -576,6 +641,14 @@ pub async fn start(
     if let Some(network) = &network {
         tokio::spawn(gate.clone().run(raft.clone(), network.clone()));
     }
+    let history = Arc::new(role_watch::RoleHistory::default());
+    tokio::spawn(role_watch::run(
+        raft.clone(),
+        me,
+        cluster,
+        init_started,
+        history.clone(),
+    ));
     let replica = Replica {
         proposer,
         state: shared,
@@ -587,6 +660,7 @@ pub async fn start(
         // loaded leader's acknowledgements can lag more than max without any election.
         quorum_stale_ms: settings.election_timeout_ms.1 * 2,
         reconfig_lock: Arc::new(tokio::sync::Mutex::new(())),
+        history: history.clone(),
     };
     Ok((
         replica,

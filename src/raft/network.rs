@@ -152,6 +152,8 @@ pub struct PeerLink {
     /// holds everything before it too, and the request succeeded without sending a byte of
     /// it.
     probing: bool,
+    /// The member this link talks to.
+    target: NodeId,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
@@ -160,6 +162,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerLink {
         PeerLink {
             me: self.me,
+            target,
             client: self.client(target, &node.peer_addr),
             retry: self.retry,
             probing: true,
@@ -192,11 +195,16 @@ impl PeerLink {
         option: &RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
         let request = PeerRequest::AppendEntries(rpc);
-        self.rpc(request, RPCTypes::AppendEntries, option, |r| match r {
-            PeerResponse::AppendEntries(answer) => Some(answer),
-            _ => None,
-        })
-        .await
+        let answer = self
+            .rpc(request, RPCTypes::AppendEntries, option, |r| match r {
+                PeerResponse::AppendEntries(answer) => Some(answer),
+                _ => None,
+            })
+            .await;
+        if answer.is_ok() {
+            crate::telemetry::PEER_ACKS.acked(self.target);
+        }
+        answer
     }
 
     /// One openraft RPC over the peer link; `answer` takes the matching response apart.
@@ -239,6 +247,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
+        crate::telemetry::note_commit_index(rpc.leader_commit.map_or(0, |id| id.index));
         let (fit, bytes) = entries_within_budget(&rpc.entries);
         if fit < rpc.entries.len() {
             return Err(RPCError::PayloadTooLarge(
@@ -277,6 +286,15 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
+        if rpc.offset == 0 {
+            // The first chunk of a whole snapshot: ZooKeeper's snap_count counts these syncs.
+            crate::telemetry::SNAP_COUNT.bump();
+            tracing::info!(
+                member = self.target,
+                index = rpc.meta.last_log_id.map_or(0, |id| id.index),
+                "sending a snapshot to a member too far behind for the log"
+            );
+        }
         let request = PeerRequest::InstallSnapshot(rpc);
         self.rpc(request, RPCTypes::InstallSnapshot, &option, |r| match r {
             PeerResponse::InstallSnapshot(answer) => Some(answer),

@@ -442,8 +442,26 @@ async fn serve_connection<H: PeerHandler>(
                 tokio::spawn(async move {
                     let body = match body {
                         PeerRequest::AppendEntries(rpc) => {
-                            gate.saw_append(rpc.leader_commit.map_or(0, |id| id.index));
-                            PeerResponse::AppendEntries(raft.append_entries(rpc).await)
+                            let commit = rpc.leader_commit.map_or(0, |id| id.index);
+                            gate.saw_append(commit);
+                            crate::telemetry::note_commit_index(commit);
+                            let mut writes = 0u64;
+                            let mut proposed_at = None;
+                            for entry in &rpc.entries {
+                                if let openraft::EntryPayload::Normal(e) = &entry.payload {
+                                    writes += e.txns.len() as u64;
+                                    proposed_at = Some(e.time_ms);
+                                }
+                            }
+                            if let Some(time_ms) = proposed_at {
+                                crate::telemetry::PROPOSAL_LATENCY
+                                    .record(crate::telemetry::ms_since(time_ms));
+                            }
+                            let answer = raft.append_entries(rpc).await;
+                            if matches!(&answer, Ok(r) if r.is_success()) {
+                                crate::telemetry::LEARNER_COMMIT_RECEIVED.add(writes);
+                            }
+                            PeerResponse::AppendEntries(answer)
                         }
                         PeerRequest::Vote(rpc) => PeerResponse::Vote(raft.vote(rpc).await),
                         PeerRequest::InstallSnapshot(rpc) => {
@@ -456,7 +474,11 @@ async fn serve_connection<H: PeerHandler>(
                             PeerResponse::InstallSnapshot(installed)
                         }
                         PeerRequest::ReadIndex => {
-                            PeerResponse::ReadIndex(handler.read_index().await)
+                            use std::sync::atomic::Ordering;
+                            crate::telemetry::PENDING_SYNCS.fetch_add(1, Ordering::Relaxed);
+                            let answer = handler.read_index().await;
+                            crate::telemetry::PENDING_SYNCS.fetch_sub(1, Ordering::Relaxed);
+                            PeerResponse::ReadIndex(answer)
                         }
                         PeerRequest::Reconfig(request) => {
                             PeerResponse::Reconfigured(handler.reconfig(request).await)

@@ -171,10 +171,20 @@ async fn run(mut b: Batcher) {
                 };
                 let delivery = b.delivery.clone();
                 let timeout = b.config.write_timeout;
+                let proposed = std::time::Instant::now();
+                if b.network.is_some() {
+                    crate::telemetry::PROPOSAL_COUNT.add(count as u64);
+                }
+                let cluster = b.network.is_some();
                 tokio::spawn(async move {
                     let _permit = permit;
                     let failure = match tokio::time::timeout(timeout, receiver).await {
-                        Ok(Ok(Ok(_))) => None,
+                        Ok(Ok(Ok(_))) => {
+                            if cluster {
+                                crate::telemetry::QUORUM_ACK_LATENCY.record_ms(proposed.elapsed());
+                            }
+                            None
+                        }
                         Ok(Ok(Err(e))) => Some(ProposeError::Raft(e.to_string())),
                         Ok(Err(_)) => Some(ProposeError::Closed),
                         Err(_) => Some(ProposeError::Timeout(timeout)),
@@ -237,6 +247,7 @@ impl Batcher {
         let Some(network) = &self.network else {
             return Err(ProposeError::NoLeader);
         };
+        crate::telemetry::RAFT_FORWARDED_WRITES.add(txns.len() as u64);
         let addr = {
             let metrics = self.raft.metrics();
             let m = metrics.borrow();

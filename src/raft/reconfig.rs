@@ -303,7 +303,7 @@ impl Replica {
 
     /// The current membership: every node with its role (`observer` set for learners), the
     /// voter ids, and the index of the membership entry.
-    fn current_membership(&self) -> (BTreeMap<NodeId, PeerNode>, BTreeSet<NodeId>, u64) {
+    pub fn current_membership(&self) -> (BTreeMap<NodeId, PeerNode>, BTreeSet<NodeId>, u64) {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         let membership = m.membership_config.membership();

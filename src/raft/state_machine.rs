@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use super::snapshot::{LoadedSnapshot, SnapshotStore};
 use super::types::{EntryApplied, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use super::Delivery;
+use crate::telemetry;
 use crate::txn::{apply_entry, ReplicatedState};
 
 type Entry = openraft::Entry<TypeConfig>;
@@ -110,6 +111,12 @@ impl StateMachine {
         match entry.payload {
             EntryPayload::Normal(log_entry) => {
                 let outcomes = apply_entry(&mut inner.state, index, &log_entry);
+                if telemetry::LEADING.load(std::sync::atomic::Ordering::Relaxed) {
+                    telemetry::COMMIT_COUNT.add(log_entry.txns.len() as u64);
+                } else if telemetry::FOLLOWING.load(std::sync::atomic::Ordering::Relaxed) {
+                    telemetry::COMMIT_PROPAGATION_LATENCY
+                        .record(telemetry::ms_since(log_entry.time_ms));
+                }
                 for (txn, outcome) in log_entry.txns.iter().zip(outcomes) {
                     self.delivery.deliver(txn, outcome);
                 }
@@ -158,7 +165,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         // One result per entry, Blank and Membership included (openraft asserts the count).
-        Ok(entries.into_iter().map(|e| self.apply_one(e)).collect())
+        let started = std::time::Instant::now();
+        let applied: Vec<EntryApplied> = entries.into_iter().map(|e| self.apply_one(e)).collect();
+        telemetry::RAFT_APPLY_TIME.record_ms(started.elapsed());
+        Ok(applied)
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
@@ -211,10 +221,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         drop(inner);
         // Freeing a large old tree takes a while too; not under the lock.
         drop(tokio::task::spawn_blocking(move || drop(replaced)));
+        let took = started.elapsed();
+        telemetry::RAFT_SNAPSHOT_INSTALL_TIME.record_ms(took);
+        telemetry::RAFT_SNAPSHOT_INSTALL_BYTES.record(size as f64);
         tracing::info!(
             index,
             bytes = size,
-            ms = started.elapsed().as_millis() as u64,
+            ms = took.as_millis() as u64,
             "snapshot installed from the leader"
         );
         self.shared.applied.send_replace(index);
@@ -242,6 +255,7 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let build_started = std::time::Instant::now();
         let shared = self.shared.clone();
         let snapshots = self.snapshots.clone();
         // The state's collections are persistent, so cloning it under the read lock is O(1)
@@ -279,6 +293,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             }
             Err(e) => return Err(StorageIOError::write_snapshot(None, &e).into()),
         };
+        telemetry::RAFT_SNAPSHOTS_WRITTEN.bump();
+        telemetry::SNAPSHOT_TIME.record_ms(took);
+        telemetry::RAFT_SNAPSHOT_BYTES.record(bytes.len() as f64);
+        telemetry::RAFT_SNAPSHOT_BUILD_TIME.record_ms(build_started.elapsed());
         tracing::info!(
             index = meta.last_log_id.map_or(0, |id| id.index),
             bytes = bytes.len(),

@@ -23,6 +23,7 @@ use tokio_util::codec::Decoder;
 use super::handle::{Binding, ConnectionHandle, Outbound};
 use super::pipeline::Pipeline;
 use super::session_ids;
+use super::stats::CloseCause;
 use super::{fourlw, Server};
 use crate::txn::{Origin, Txn, TxnOp};
 
@@ -43,6 +44,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
             .stats
             .connections_rejected
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        server.stats.closed(CloseCause::MaxClientCnxns);
         tracing::warn!(%peer, limit = server.config.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
         return;
     };
@@ -52,17 +54,37 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let writer = tokio::spawn(write_loop(write_half, rx, handle.clone()));
     let reason = run(&server, &handle, read_half).await;
+    let session = handle
+        .binding()
+        .map(|b| format!("0x{:x}", b.session_id))
+        .unwrap_or_default();
     match &reason {
         End::ClientClosed => {
-            tracing::debug!(conn = handle.id, %peer, "client closed the connection")
+            server.stats.closed(CloseCause::Client);
+            tracing::debug!(conn = handle.id, %peer, session, "client closed the connection");
         }
-        End::Done(why) => tracing::debug!(conn = handle.id, %peer, why, "connection closed"),
-        End::Protocol(why) => {
+        End::Done(cause, why) => {
+            server.stats.closed(*cause);
+            if cause.is_fault() {
+                // ZooKeeper counts the closes the server decides (not 4lw, not closeSession).
+                server
+                    .stats
+                    .connections_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            if cause.is_fault() {
+                tracing::info!(conn = handle.id, %peer, session, cause = cause.name(), why, "connection closed");
+            } else {
+                tracing::debug!(conn = handle.id, %peer, session, why, "connection closed");
+            }
+        }
+        End::Protocol(cause, why) => {
             server
                 .stats
                 .connections_dropped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(conn = handle.id, %peer, why = %why, "closing connection");
+            server.stats.closed(*cause);
+            tracing::warn!(conn = handle.id, %peer, session, cause = cause.name(), why = %why, "closing connection");
         }
     }
     handle.close();
@@ -77,9 +99,9 @@ pub(crate) enum End {
     /// EOF or a reset from the client.
     ClientClosed,
     /// The server ended it on purpose (4lw answered, session closed, refused).
-    Done(&'static str),
-    /// The client broke the protocol.
-    Protocol(String),
+    Done(CloseCause, &'static str),
+    /// The client broke the protocol (or the write path failed under it).
+    Protocol(CloseCause, String),
 }
 
 /// Reads from the socket into `buf` until it holds at least `n` bytes.
@@ -118,11 +140,14 @@ pub(crate) async fn next_frame(
                     .stats
                     .large_requests_rejected
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(End::Protocol(format!(
-                    "Len error: advertised length {len} is outside 0..={max} (jute.maxbuffer)"
-                )));
+                return Err(End::Protocol(
+                    CloseCause::Oversize,
+                    format!(
+                        "Len error: advertised length {len} is outside 0..={max} (jute.maxbuffer)"
+                    ),
+                ));
             }
-            Err(e) => return Err(End::Protocol(e.to_string())),
+            Err(e) => return Err(End::Protocol(CloseCause::Garbage, e.to_string())),
         }
     }
 }
@@ -135,7 +160,7 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
                 .stats
                 .sessionless_expired
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return End::Done("no handshake within 10 s");
+            return End::Done(CloseCause::HandshakeTimeout, "no handshake within 10 s");
         }
         Ok(Err(end)) => return end,
         Ok(Ok(())) => {}
@@ -153,7 +178,7 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let text = fourlw::respond(server, word, &buf);
         handle.send_bytes(text.into());
-        return End::Done("four-letter word answered");
+        return End::Done(CloseCause::FourLetterWord, "four-letter word answered");
     }
     let mut codec = FrameCodec::new(server.config.max_frame);
     let frame = match tokio::time::timeout(
@@ -162,7 +187,7 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
     )
     .await
     {
-        Err(_) => return End::Done("no handshake within 10 s"),
+        Err(_) => return End::Done(CloseCause::HandshakeTimeout, "no handshake within 10 s"),
         Ok(Err(end)) => return end,
         Ok(Ok(frame)) => frame,
     };
@@ -172,7 +197,12 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let connect = match ConnectRequest::from_bytes(&frame) {
         Ok(connect) => connect,
-        Err(e) => return End::Protocol(format!("undecodable ConnectRequest: {e}")),
+        Err(e) => {
+            return End::Protocol(
+                CloseCause::Garbage,
+                format!("undecodable ConnectRequest: {e}"),
+            )
+        }
     };
     let binding = match handshake(server, handle, &connect).await {
         Ok(binding) => binding,
@@ -196,7 +226,7 @@ async fn handshake(
             return read_only_session(server, handle, connect, timeout_ms);
         }
         // Like a ZooKeeper member outside a quorum: not serving; the client tries another.
-        return Err(End::Done("no leader: not serving"));
+        return Err(End::Done(CloseCause::NotServing, "no leader: not serving"));
     }
     let lookup = || {
         let view = server.replica.state.read();
@@ -225,7 +255,10 @@ async fn handshake(
             our_zxid = format_args!("0x{last_zxid:x}"),
             "refusing session: the client has seen a newer zxid; it must try another server"
         );
-        return Err(End::Done("client is ahead of this member"));
+        return Err(End::Done(
+            CloseCause::NotServing,
+            "client is ahead of this member",
+        ));
     }
     if connect.session_id != 0 {
         // The replicated table decides; the tracker only vetoes a session being expired.
@@ -242,7 +275,7 @@ async fn handshake(
                 "invalid session (expired, unknown or wrong password)"
             );
             handle.refuse_session();
-            return Err(End::Done("invalid session"));
+            return Err(End::Done(CloseCause::InvalidSession, "invalid session"));
         }
         let binding = Binding {
             session_id: connect.session_id,
@@ -253,6 +286,10 @@ async fn handshake(
             old.close();
         }
         server.tracker.touch(connect.session_id, timeout_ms);
+        server
+            .stats
+            .connection_revalidations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         handle.send_connect_response(timeout_ms, connect.session_id, connect.passwd.clone());
         tracing::debug!(
             conn = handle.id,
@@ -291,11 +328,11 @@ async fn handshake(
         .outstanding
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if server.replica.proposer.propose(txn).await.is_err() {
-        return Err(End::Done("write path shut down"));
+        return Err(End::Done(CloseCause::NotServing, "write path shut down"));
     }
     tokio::select! {
-        r = done.wait_for(|n| *n >= 1) => { if r.is_err() { return Err(End::Done("closed")); } }
-        _ = closed.wait_for(|c| *c) => return Err(End::Done("closed during handshake")),
+        r = done.wait_for(|n| *n >= 1) => { if r.is_err() { return Err(End::Done(CloseCause::Server, "closed")); } }
+        _ = closed.wait_for(|c| *c) => return Err(End::Done(CloseCause::Server, "closed during handshake")),
     }
     match handle.binding() {
         Some(binding) => {
@@ -307,7 +344,7 @@ async fn handshake(
             );
             Ok(binding)
         }
-        None => Err(End::Done("session not created")),
+        None => Err(End::Done(CloseCause::NotServing, "session not created")),
     }
 }
 
@@ -333,7 +370,10 @@ fn read_only_session(
             .map(|info| info.password.clone());
         if known.as_deref() != Some(connect.passwd.as_slice()) {
             handle.refuse_session();
-            return Err(End::Done("invalid session (read-only mode)"));
+            return Err(End::Done(
+                CloseCause::InvalidSession,
+                "invalid session (read-only mode)",
+            ));
         }
         (connect.session_id, connect.passwd.clone())
     } else {
@@ -365,6 +405,8 @@ async fn write_loop(
 ) {
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut closing = false;
+    // When each notification in `out` was queued: its trigger latency ends at the write.
+    let mut events: Vec<std::time::Instant> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(item) = next.take() {
@@ -372,6 +414,11 @@ async fn write_loop(
                 Outbound::Bytes(bytes) => {
                     handle.written(bytes.len());
                     out.extend_from_slice(&bytes);
+                }
+                Outbound::Event(bytes, queued) => {
+                    handle.written(bytes.len());
+                    out.extend_from_slice(&bytes);
+                    events.push(queued);
                 }
                 Outbound::Close => closing = true,
             }
@@ -384,6 +431,12 @@ async fn write_loop(
             return;
         }
         out.clear();
+        for queued in events.drain(..) {
+            handle
+                .server_stats()
+                .watch_trigger_latency
+                .record_ms(queued.elapsed());
+        }
         if closing {
             let _ = write.shutdown().await;
             return;

@@ -118,7 +118,7 @@ fn session_of_connections(server: &Server) -> std::collections::HashMap<u64, i64
 }
 
 /// Java's `Double.toString` of a value rounded to 4 decimals: `3.125`, `0.0`.
-fn java_double(value: f64) -> String {
+pub fn java_double(value: f64) -> String {
     let rounded = (value * 10_000.0).round() / 10_000.0;
     let text = format!("{rounded}");
     if text.contains('.') {
@@ -157,12 +157,12 @@ fn srvr(server: &Server, with_clients: bool) -> String {
 
 /// True while this member serves read-only sessions: read-only mode is on and it is outside
 /// a quorum.
-fn read_only_now(server: &Server) -> bool {
+pub fn read_only_now(server: &Server) -> bool {
     server.config.read_only_mode && server.replica.role() == crate::raft::Role::Looking
 }
 
 /// srvr's Mode and mntr's zk_server_state: ZooKeeper's read-only server says "read-only".
-fn mode_name(server: &Server) -> &'static str {
+pub fn mode_name(server: &Server) -> &'static str {
     if read_only_now(server) {
         "read-only"
     } else {
@@ -405,112 +405,13 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
-/// A stub `mntr` until the observability issue: a subset of ZooKeeper's keys, every value
-/// measured (`protocol.md` §12.2 for the names).
+/// `mntr`: every measurement this member has, ZooKeeper's keys first (`metrics.rs`).
 fn mntr(server: &Server) -> String {
-    let (min, avg, max, _) = server.stats.latency.snapshot();
-    let (nodes, ephemerals, data_size, sessions) = {
-        let view = server.replica.state.read();
-        (
-            view.state.tree.znode_count(),
-            view.state.tree.ephemeral_count(),
-            view.state.tree.approximate_data_size(),
-            view.state.sessions.len(),
-        )
-    };
-    let s = &server.stats;
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let lines: Vec<(&str, String)> = vec![
-        ("version", version()),
-        ("server_state", mode_name(server).into()),
-        ("avg_latency", java_double(avg)),
-        ("max_latency", max.to_string()),
-        ("min_latency", min.to_string()),
-        ("packets_received", load(&s.packets_received).to_string()),
-        ("packets_sent", load(&s.packets_sent).to_string()),
-        (
-            "num_alive_connections",
-            server.connections.len().to_string(),
-        ),
-        (
-            "outstanding_requests",
-            s.outstanding.load(Ordering::Relaxed).max(0).to_string(),
-        ),
-        ("uptime", s.started.elapsed().as_millis().to_string()),
-        ("znode_count", nodes.to_string()),
-        ("watch_count", server.watches().watch_count().to_string()),
-        ("ephemerals_count", ephemerals.to_string()),
-        ("approximate_data_size", data_size.to_string()),
-        ("global_sessions", sessions.to_string()),
-        ("local_sessions", "0".into()),
-        ("open_file_descriptor_count", open_fds().to_string()),
-        ("max_file_descriptor_count", max_fds().to_string()),
-        ("auth_failed_count", load(&s.auth_failed).to_string()),
-        ("bytes_received_count", load(&s.bytes_received).to_string()),
-        (
-            "connection_request_count",
-            load(&s.connection_requests).to_string(),
-        ),
-        (
-            "connection_rejected",
-            load(&s.connections_rejected).to_string(),
-        ),
-        (
-            "connection_drop_count",
-            load(&s.connections_dropped).to_string(),
-        ),
-        (
-            "large_requests_rejected",
-            load(&s.large_requests_rejected).to_string(),
-        ),
-        (
-            "stale_sessions_expired",
-            load(&s.sessions_expired).to_string(),
-        ),
-        (
-            "sessionless_connections_expired",
-            load(&s.sessionless_expired).to_string(),
-        ),
-    ];
-    let mut out = String::new();
-    for (key, value) in lines {
-        let _ = writeln!(out, "zk_{key}\t{value}");
-    }
-    // raftzk's own keys come after ZooKeeper's, without the zk_ prefix.
-    let raft = server.replica.raft_status();
-    let raft_lines = [
-        ("raft_term", raft.term),
-        ("raft_leader_id", raft.leader.unwrap_or(0)),
-        ("raft_last_log_index", raft.last_log_index),
-        ("raft_applied_index", raft.applied_index),
-        ("raft_snapshot_index", raft.snapshot_index),
-        ("raft_catching_up", u64::from(raft.elections_held)),
-    ];
-    for (key, value) in raft_lines {
-        let _ = writeln!(out, "{key}\t{value}");
-    }
-    out
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
-fn max_fds() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| {
-            limits
-                .lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    super::metrics::mntr_text(&super::metrics::collect(server))
 }
 
 /// Total bytes of the files under `dir`.
-fn dir_size(dir: &Path) -> u64 {
+pub fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

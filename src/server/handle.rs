@@ -29,6 +29,8 @@ pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 pub enum Outbound {
     /// Write these bytes (one or more whole frames, or raw 4lw text).
     Bytes(Bytes),
+    /// A watch notification, queued at this instant (for the trigger latency).
+    Event(Bytes, Instant),
     /// Flush what is queued, then close.
     Close,
 }
@@ -197,23 +199,35 @@ impl ConnectionHandle {
 
     /// Queues encoded bytes; closes the connection if the client is not reading.
     pub fn send_bytes(&self, bytes: Bytes) {
+        self.queue(Outbound::Bytes(bytes));
+    }
+
+    fn queue(&self, item: Outbound) {
         if *self.closed.borrow() {
             return;
         }
-        let queued = self.queued.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
+        let len = match &item {
+            Outbound::Bytes(b) | Outbound::Event(b, _) => b.len(),
+            Outbound::Close => 0,
+        };
+        self.server_stats
+            .response_bytes
+            .fetch_add(len as u64, Ordering::Relaxed);
+        let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
         if queued > MAX_QUEUED_BYTES {
             tracing::warn!(conn = self.id, peer = %self.peer, queued, "client does not read its replies; closing");
             self.close();
             return;
         }
         // The receiver is gone only when the writer ended, i.e. the socket is closed already.
-        let _ = self.tx.send(Outbound::Bytes(bytes));
+        let _ = self.tx.send(item);
     }
 
     /// Encodes and queues one frame.
     pub fn send_frame(&self, frame: &impl EncodeFrame) {
         let mut buf = BytesMut::new();
         if encode_frame(frame, &mut buf, usize::MAX).is_ok() {
+            self.server_stats.response_sizes.record(buf.len());
             self.stats.sent.fetch_add(1, Ordering::Relaxed);
             self.server_stats
                 .packets_sent
@@ -230,18 +244,36 @@ impl ConnectionHandle {
         });
     }
 
-    /// Queues a watch notification (xid −1, zxid −1, as 3.8 sends them).
-    pub fn send_event(&self, event_type: EventType, path: &str) {
-        self.send_reply(
-            xid::NOTIFICATION,
-            -1,
-            ErrorCode::Ok,
-            Response::Notification(WatcherEvent {
+    /// Queues a watch notification (xid −1, zxid −1, as 3.8 sends them); its size in bytes.
+    pub fn send_event(&self, event_type: EventType, path: &str) -> usize {
+        let reply = Reply {
+            header: ReplyHeader {
+                xid: xid::NOTIFICATION,
+                zxid: -1,
+                err: ErrorCode::Ok,
+            },
+            response: Response::Notification(WatcherEvent {
                 event_type,
                 state: KeeperState::SyncConnected,
                 path: path.to_string(),
             }),
-        );
+        };
+        let mut buf = BytesMut::new();
+        if encode_frame(&reply, &mut buf, usize::MAX).is_err() {
+            return 0;
+        }
+        self.stats.sent.fetch_add(1, Ordering::Relaxed);
+        self.server_stats
+            .packets_sent
+            .fetch_add(1, Ordering::Relaxed);
+        let len = buf.len();
+        self.queue(Outbound::Event(buf.freeze(), Instant::now()));
+        len
+    }
+
+    /// Member-wide counters (the writer records watch-trigger latency there).
+    pub fn server_stats(&self) -> &ServerStats {
+        &self.server_stats
     }
 
     /// Queues a ConnectResponse, with the readOnly byte iff the request had one.
@@ -323,6 +355,11 @@ impl ConnectionHandle {
         Self::lock(&self.write_started)
             .front()
             .map(|(_, _, term)| *term)
+    }
+
+    /// Writes proposed and not yet answered.
+    pub fn pending_writes(&self) -> usize {
+        Self::lock(&self.write_started).len()
     }
 
     /// A channel counting this connection's applied writes.
@@ -440,6 +477,16 @@ impl Connections {
         let mut all: Vec<_> = self.lock().by_id.values().cloned().collect();
         all.sort_by_key(|h| h.id);
         all
+    }
+
+    /// The most writes one connection has waiting for their outcome.
+    pub fn max_outstanding(&self) -> usize {
+        self.lock()
+            .by_id
+            .values()
+            .map(|h| h.pending_writes())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Number of open connections.

@@ -7,11 +7,15 @@
 //! writes, then reads the local state under its lock; a write goes to the Proposer and is
 //! answered by the Notifier when its entry is applied.
 
+pub mod admin;
 pub mod connection;
 pub mod fourlw;
 pub mod handle;
+pub mod http;
 pub mod listener;
+pub mod metrics;
 pub mod pipeline;
+pub mod prometheus;
 pub mod reads;
 pub mod reconfig;
 pub mod stats;
@@ -132,9 +136,22 @@ impl Delivery for Notifier {
         if !outcome.triggers.is_empty() {
             let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
             for trigger in &outcome.triggers {
-                for conn in watches.trigger(&trigger.path, trigger.event) {
+                let fired = watches.trigger(&trigger.path, trigger.event);
+                // As ZooKeeper: an event no watcher waited for is not counted.
+                if let Some(summary) = self
+                    .stats
+                    .watches_fired
+                    .of(trigger.event)
+                    .filter(|_| !fired.is_empty())
+                {
+                    summary.record(fired.len() as f64);
+                }
+                for conn in fired {
                     if let Some(handle) = self.connections.get(conn) {
-                        handle.send_event(trigger.event, &trigger.path);
+                        let bytes = handle.send_event(trigger.event, &trigger.path);
+                        self.stats
+                            .watch_bytes
+                            .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             }
@@ -144,9 +161,6 @@ impl Delivery for Notifier {
         }
         if let Some(session) = outcome.closed_session {
             if txn.origin.is_none() {
-                self.stats
-                    .sessions_expired
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(session = format_args!("0x{session:x}"), "session expired");
             }
             if let Some(handle) = self.connections.by_session(session) {
@@ -203,13 +217,50 @@ impl Notifier {
             ),
         }
         if let Some((started, op)) = handle.write_applied() {
-            let latency = started.elapsed().as_millis() as u64;
+            let elapsed = started.elapsed();
+            let latency = elapsed.as_millis() as u64;
             self.stats.latency.record(latency);
+            self.stats.update_latency.record_ms(elapsed);
+            self.stats.count_op(op_label(op));
             self.stats
                 .outstanding
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             handle.stats.record(op, origin.xid, outcome.zxid, latency);
         }
+    }
+}
+
+/// The `op` label of `raftzk_requests{op}`: ZooKeeper's operation name for a `cons`
+/// abbreviation (one name per abbreviation: create2/createContainer/createTTL are "create").
+pub fn op_label(abbreviation: &str) -> &'static str {
+    match abbreviation {
+        "CREA" => "create",
+        "DELE" => "delete",
+        "EXIS" => "exists",
+        "GETD" => "getData",
+        "SETD" => "setData",
+        "GETA" => "getACL",
+        "SETA" => "setACL",
+        "GETC" => "getChildren",
+        "SYNC" => "sync",
+        "PING" => "ping",
+        "CHEC" => "check",
+        "MULT" => "multi",
+        "MLTR" => "multiRead",
+        "RECO" => "reconfig",
+        "CHKW" => "checkWatches",
+        "REMW" => "removeWatches",
+        "AUTH" => "auth",
+        "SETW" => "setWatches",
+        "STW2" => "setWatches2",
+        "SASL" => "sasl",
+        "GETE" => "getEphemerals",
+        "GETACN" => "getAllChildrenNumber",
+        "ADDW" => "addWatch",
+        "HOMI" => "whoAmI",
+        "SESS" => "createSession",
+        "CLOS" => "closeSession",
+        _ => "unknown",
     }
 }
 

@@ -23,7 +23,8 @@ use super::connection::{next_frame, End};
 use super::handle::{Binding, ConnectionHandle};
 use super::reads::{read, Reader};
 use super::reconfig;
-use super::{op_abbreviation, Server};
+use super::stats::CloseCause;
+use super::{op_abbreviation, op_label, Server};
 use crate::raft::ReconfigError;
 use crate::tree::acl::{self, digest_id};
 use crate::tree::CONFIG_PATH;
@@ -83,7 +84,7 @@ impl Pipeline {
         loop {
             let frame = tokio::select! {
                 frame = next_frame(&self.server, &mut read, &mut buf, &mut codec) => frame,
-                _ = closed.wait_for(|c| *c) => return End::Done("closed by the server"),
+                _ = closed.wait_for(|c| *c) => return End::Done(CloseCause::Server, "closed by the server"),
             };
             let frame = match frame {
                 Ok(frame) => frame,
@@ -109,7 +110,10 @@ impl Pipeline {
         let (header, request) = match decode_request(frame) {
             Ok(decoded) => decoded,
             Err(RequestError::Header(e)) => {
-                return Flow::Stop(End::Protocol(format!("unreadable request: {e}")))
+                return Flow::Stop(End::Protocol(
+                    CloseCause::Garbage,
+                    format!("unreadable request: {e}"),
+                ))
             }
             Err(RequestError::Body { header, source }) => {
                 tracing::debug!(conn = self.handle.id, xid = header.xid, op = %header.op, %source, "undecodable request body");
@@ -151,7 +155,10 @@ impl Pipeline {
                 // Requests pipelined behind closeSession get no reply: stop reading, and wait
                 // until the reply is queued (the Notifier closes the connection after it).
                 let _ = self.wait_for_writes().await;
-                Flow::Stop(End::Done("session closed by the client"))
+                Flow::Stop(End::Done(
+                    CloseCause::Client,
+                    "session closed by the client",
+                ))
             }
             Request::Reconfig(wire)
                 if self.rules.reconfig_enabled && self.server.config.is_cluster() =>
@@ -201,9 +208,10 @@ impl Pipeline {
                 let timeout =
                     std::time::Duration::from_millis(self.binding.timeout_ms.max(1000) as u64);
                 if let Err(e) = self.server.replica.sync(timeout).await {
-                    return Flow::Stop(End::Protocol(format!(
-                        "sync could not reach the leader: {e}"
-                    )));
+                    return Flow::Stop(End::Protocol(
+                        CloseCause::Garbage,
+                        format!("sync could not reach the leader: {e}"),
+                    ));
                 }
                 self.read(xid, OpCode::Sync, &request, started).await
             }
@@ -230,7 +238,10 @@ impl Pipeline {
                 .reply_local(xid, op, ErrorCode::Ok, Response::Empty, started)
                 .await;
             return Some(match flow {
-                Flow::Continue => Flow::Stop(End::Done("read-only session closed by the client")),
+                Flow::Continue => Flow::Stop(End::Done(
+                    CloseCause::Client,
+                    "read-only session closed by the client",
+                )),
                 stop => stop,
             });
         }
@@ -249,8 +260,8 @@ impl Pipeline {
         let mut done = self.handle.writes_done();
         let mut closed = self.handle.closed_signal();
         tokio::select! {
-            r = done.wait_for(|n| *n >= target) => r.map(|_| ()).map_err(|_| Flow::Stop(End::Done("closed"))),
-            _ = closed.wait_for(|c| *c) => Err(Flow::Stop(End::Done("closed while waiting for writes"))),
+            r = done.wait_for(|n| *n >= target) => r.map(|_| ()).map_err(|_| Flow::Stop(End::Done(CloseCause::Server, "closed"))),
+            _ = closed.wait_for(|c| *c) => Err(Flow::Stop(End::Done(CloseCause::Server, "closed while waiting for writes"))),
         }
     }
 
@@ -275,7 +286,10 @@ impl Pipeline {
             .fetch_add(1, Ordering::Relaxed);
         match self.server.replica.proposer.propose(txn).await {
             Ok(()) => Flow::Continue,
-            Err(e) => Flow::Stop(End::Protocol(format!("write path unavailable: {e}"))),
+            Err(e) => Flow::Stop(End::Protocol(
+                CloseCause::NotServing,
+                format!("write path unavailable: {e}"),
+            )),
         }
     }
 
@@ -320,8 +334,11 @@ impl Pipeline {
     }
 
     fn finish(&self, op: OpCode, xid: i32, zxid: i64, started: Instant) {
-        let latency = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let latency = elapsed.as_millis() as u64;
         self.server.stats.latency.record(latency);
+        self.server.stats.read_latency.record_ms(elapsed);
+        self.server.stats.count_op(op_label(op_abbreviation(op)));
         self.handle
             .stats
             .record(op_abbreviation(op), xid, zxid, latency);
@@ -360,7 +377,7 @@ impl Pipeline {
                 );
                 self.handle
                     .send_reply(xid::AUTH, 0, ErrorCode::AuthFailed, Response::Empty);
-                return Flow::Stop(End::Done("authentication failed"));
+                return Flow::Stop(End::Done(CloseCause::Auth, "authentication failed"));
             }
         }
         self.handle
@@ -394,9 +411,11 @@ impl Pipeline {
             let mut watches = self.server.watches();
             for path in &w.data_watches {
                 match tree.get(path) {
-                    None => self.handle.send_event(EventType::NodeDeleted, path),
+                    None => {
+                        self.handle.send_event(EventType::NodeDeleted, path);
+                    }
                     Some(node) if node.meta.mzxid > w.relative_zxid => {
-                        self.handle.send_event(EventType::NodeDataChanged, path)
+                        self.handle.send_event(EventType::NodeDataChanged, path);
                     }
                     Some(_) => watches.add_data_watch(conn, path),
                 }
@@ -404,14 +423,18 @@ impl Pipeline {
             for path in &w.exist_watches {
                 match tree.get(path) {
                     None => watches.add_data_watch(conn, path),
-                    Some(_) => self.handle.send_event(EventType::NodeCreated, path),
+                    Some(_) => {
+                        self.handle.send_event(EventType::NodeCreated, path);
+                    }
                 }
             }
             for path in &w.child_watches {
                 match tree.get(path) {
-                    None => self.handle.send_event(EventType::NodeDeleted, path),
+                    None => {
+                        self.handle.send_event(EventType::NodeDeleted, path);
+                    }
                     Some(node) if node.meta.pzxid > w.relative_zxid => {
-                        self.handle.send_event(EventType::NodeChildrenChanged, path)
+                        self.handle.send_event(EventType::NodeChildrenChanged, path);
                     }
                     Some(_) => watches.add_child_watch(conn, path),
                 }
@@ -474,9 +497,10 @@ impl Pipeline {
                     ReconfigError::NoLeader
                     | ReconfigError::Timeout(_)
                     | ReconfigError::Raft(_) => {
-                        return Flow::Stop(End::Protocol(format!(
-                            "reconfig of unknown outcome: {e}"
-                        )))
+                        return Flow::Stop(End::Protocol(
+                            CloseCause::Garbage,
+                            format!("reconfig of unknown outcome: {e}"),
+                        ))
                     }
                 };
                 tracing::info!(conn = self.handle.id, error = %e, "reconfig refused");
@@ -490,9 +514,10 @@ impl Pipeline {
             tokio::time::timeout(timeout, applied.wait_for(|i| *i >= index)).await,
             Ok(Ok(_))
         ) {
-            return Flow::Stop(End::Protocol(format!(
-                "reconfig at index {index} not applied here within {timeout:?}"
-            )));
+            return Flow::Stop(End::Protocol(
+                CloseCause::Garbage,
+                format!("reconfig at index {index} not applied here within {timeout:?}"),
+            ));
         }
         let view = self.server.replica.state.read();
         let (data, stat) = view
@@ -520,6 +545,9 @@ impl Pipeline {
         }
         self.handle
             .send_reply(xid, -1, ErrorCode::Unimplemented, Response::Empty);
-        Flow::Stop(End::Protocol(format!("unknown opcode (xid {xid})")))
+        Flow::Stop(End::Protocol(
+            CloseCause::Garbage,
+            format!("unknown opcode (xid {xid})"),
+        ))
     }
 }

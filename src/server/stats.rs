@@ -5,6 +5,74 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::telemetry::Summary;
+
+/// Why the server or the client ended a connection (`raftzk_connections_closed{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The client closed it (EOF, reset, closeSession).
+    Client,
+    /// A four-letter word was answered.
+    FourLetterWord,
+    /// No handshake arrived in time.
+    HandshakeTimeout,
+    /// A frame longer than jute.maxbuffer.
+    Oversize,
+    /// Bytes that are not ZooKeeper's protocol.
+    Garbage,
+    /// maxClientCnxns reached for the client's address.
+    MaxClientCnxns,
+    /// An auth packet with an unknown scheme.
+    Auth,
+    /// The session asked for is expired or unknown.
+    InvalidSession,
+    /// This member cannot serve (no leader, behind the client, shutting down).
+    NotServing,
+    /// The server closed it (session expired elsewhere, write fate unknown, replaced).
+    Server,
+}
+
+impl CloseCause {
+    /// Every cause, in label order.
+    pub const ALL: [CloseCause; 10] = [
+        CloseCause::Client,
+        CloseCause::FourLetterWord,
+        CloseCause::HandshakeTimeout,
+        CloseCause::Oversize,
+        CloseCause::Garbage,
+        CloseCause::MaxClientCnxns,
+        CloseCause::Auth,
+        CloseCause::InvalidSession,
+        CloseCause::NotServing,
+        CloseCause::Server,
+    ];
+
+    /// The `reason` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseCause::Client => "client",
+            CloseCause::FourLetterWord => "four_letter_word",
+            CloseCause::HandshakeTimeout => "handshake_timeout",
+            CloseCause::Oversize => "oversize",
+            CloseCause::Garbage => "garbage",
+            CloseCause::MaxClientCnxns => "max_client_cnxns",
+            CloseCause::Auth => "auth",
+            CloseCause::InvalidSession => "invalid_session",
+            CloseCause::NotServing => "not_serving",
+            CloseCause::Server => "server",
+        }
+    }
+
+    /// A close an operator may want to hear about (logged at info or above).
+    pub fn is_fault(self) -> bool {
+        !matches!(self, CloseCause::Client | CloseCause::FourLetterWord)
+    }
+
+    fn slot(self) -> usize {
+        CloseCause::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+}
+
 /// Request latency: min / avg / max in ms, as ZooKeeper's `ServerStats` keeps it.
 #[derive(Debug, Default)]
 pub struct Latency {
@@ -55,6 +123,54 @@ impl Latency {
     }
 }
 
+/// Sizes of the responses sent (ZooKeeper's `BufferStats`): -1 until the first.
+#[derive(Debug)]
+pub struct ResponseSizes {
+    last: AtomicI64,
+    min: AtomicI64,
+    max: AtomicI64,
+}
+
+impl Default for ResponseSizes {
+    fn default() -> ResponseSizes {
+        ResponseSizes {
+            last: AtomicI64::new(-1),
+            min: AtomicI64::new(-1),
+            max: AtomicI64::new(-1),
+        }
+    }
+}
+
+impl ResponseSizes {
+    /// Notes one response of `n` bytes.
+    pub fn record(&self, n: usize) {
+        let n = n as i64;
+        self.last.store(n, Ordering::Relaxed);
+        let _ = self
+            .min
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m < 0 || n < m).then_some(n)
+            });
+        self.max.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// (last, min, max).
+    pub fn values(&self) -> (i64, i64, i64) {
+        (
+            self.last.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Back to -1 (`srst`).
+    pub fn reset(&self) {
+        for a in [&self.last, &self.min, &self.max] {
+            a.store(-1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Member-wide counters.
 #[derive(Debug)]
 pub struct ServerStats {
@@ -78,12 +194,88 @@ pub struct ServerStats {
     pub connections_dropped: AtomicU64,
     /// Auth packets with an unknown scheme.
     pub auth_failed: AtomicU64,
-    /// Sessions the leader expired.
-    pub sessions_expired: AtomicU64,
     /// Connections closed for never completing a handshake.
     pub sessionless_expired: AtomicU64,
     /// Frames refused for their length.
     pub large_requests_rejected: AtomicU64,
+    /// Sizes of the replies sent.
+    pub response_sizes: ResponseSizes,
+    /// Bytes queued to clients.
+    pub response_bytes: AtomicU64,
+    /// Reconnects that resumed an existing session on this member.
+    pub connection_revalidations: AtomicU64,
+    /// Read latency, ms (ZooKeeper's `readlatency`).
+    pub read_latency: Summary,
+    /// Write latency, ms, from receipt to reply (ZooKeeper's `updatelatency`).
+    pub update_latency: Summary,
+    /// Write applied → notification queued on this member, ms.
+    pub watch_trigger_latency: Summary,
+    /// Watches fired per event type (ZooKeeper's `node_*_watch_count` summaries).
+    pub watches_fired: WatchesFired,
+    /// Bytes of watch notifications queued.
+    pub watch_bytes: AtomicU64,
+    /// Reads and writes answered, by operation.
+    pub requests_by_op: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// Connections closed, by cause.
+    closed: [AtomicU64; CloseCause::ALL.len()],
+}
+
+/// Watchers triggered per event, by type (ZooKeeper reports each as a summary).
+#[derive(Debug)]
+pub struct WatchesFired {
+    /// NodeCreated.
+    pub created: Summary,
+    /// NodeDeleted.
+    pub deleted: Summary,
+    /// NodeDataChanged.
+    pub changed: Summary,
+    /// NodeChildrenChanged.
+    pub children: Summary,
+}
+
+impl WatchesFired {
+    /// The summary for one event type (None for events no watch fires on).
+    pub fn of(&self, event: jute_codec::EventType) -> Option<&Summary> {
+        match event {
+            jute_codec::EventType::NodeCreated => Some(&self.created),
+            jute_codec::EventType::NodeDeleted => Some(&self.deleted),
+            jute_codec::EventType::NodeDataChanged => Some(&self.changed),
+            jute_codec::EventType::NodeChildrenChanged => Some(&self.children),
+            _ => None,
+        }
+    }
+
+    /// All four, in `mntr` order.
+    pub fn all(&self) -> [&Summary; 4] {
+        [&self.changed, &self.children, &self.created, &self.deleted]
+    }
+}
+
+impl Default for WatchesFired {
+    fn default() -> WatchesFired {
+        WatchesFired {
+            created: Summary::new(
+                "node_created_watch_count",
+                "Watchers triggered per NodeCreated event",
+                false,
+            ),
+            deleted: Summary::new(
+                "node_deleted_watch_count",
+                "Watchers triggered per NodeDeleted event",
+                false,
+            ),
+            changed: Summary::new(
+                "node_changed_watch_count",
+                "Watchers triggered per NodeDataChanged event",
+                false,
+            ),
+            children: Summary::new(
+                "node_children_watch_count",
+                "Watchers triggered per NodeChildrenChanged event",
+                false,
+            ),
+        }
+    }
 }
 
 impl Default for ServerStats {
@@ -99,9 +291,22 @@ impl Default for ServerStats {
             connections_rejected: AtomicU64::new(0),
             connections_dropped: AtomicU64::new(0),
             auth_failed: AtomicU64::new(0),
-            sessions_expired: AtomicU64::new(0),
             sessionless_expired: AtomicU64::new(0),
             large_requests_rejected: AtomicU64::new(0),
+            response_sizes: ResponseSizes::default(),
+            response_bytes: AtomicU64::new(0),
+            connection_revalidations: AtomicU64::new(0),
+            read_latency: Summary::new("readlatency", "Read request latency, ms", true),
+            update_latency: Summary::new("updatelatency", "Write request latency, ms", true),
+            watch_trigger_latency: Summary::new(
+                "raftzk_watch_trigger_latency",
+                "Time from a write being applied to its watch notifications being queued, ms",
+                true,
+            ),
+            watches_fired: WatchesFired::default(),
+            watch_bytes: AtomicU64::new(0),
+            requests_by_op: Mutex::new(std::collections::BTreeMap::new()),
+            closed: Default::default(),
         }
     }
 }
@@ -112,6 +317,33 @@ impl ServerStats {
         self.packets_received.store(0, Ordering::Relaxed);
         self.packets_sent.store(0, Ordering::Relaxed);
         self.latency.reset();
+        self.read_latency.reset();
+        self.response_sizes.reset();
+        self.update_latency.reset();
+    }
+
+    /// Counts a connection closed for `cause`.
+    pub fn closed(&self, cause: CloseCause) {
+        if let Some(c) = self.closed.get(cause.slot()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Connections closed for `cause`.
+    pub fn closed_count(&self, cause: CloseCause) -> u64 {
+        self.closed
+            .get(cause.slot())
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts one answered request of kind `op` (ZooKeeper's op names).
+    pub fn count_op(&self, op: &'static str) {
+        *self
+            .requests_by_op
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(op)
+            .or_insert(0) += 1;
     }
 
     /// Adds one to a counter.

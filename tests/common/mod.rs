@@ -23,6 +23,10 @@ use tokio_util::codec::Decoder;
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
+    /// Where `/metrics` listens.
+    pub metrics_port: u16,
+    /// Where the AdminServer listens.
+    pub admin_port: u16,
     pub dir: tempfile::TempDir,
     extra_cfg: String,
 }
@@ -34,6 +38,8 @@ impl Server {
         let mut server = Server {
             child: None,
             port: free_port(),
+            metrics_port: free_port(),
+            admin_port: free_port(),
             dir,
             extra_cfg: extra_cfg.to_string(),
         };
@@ -63,9 +69,11 @@ impl Server {
 
     fn write_config(&self) {
         let cfg = format!(
-            "tickTime=2000\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{}\n",
+            "tickTime=2000\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nmetricsProvider.httpPort={}\nadmin.serverPort={}\n{}\n",
             self.data_dir().display(),
             self.port,
+            self.metrics_port,
+            self.admin_port,
             self.extra_cfg
         );
         std::fs::write(self.config_path(), cfg).expect("write zoo.cfg");
@@ -179,6 +187,34 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// `GET path` on 127.0.0.1:`port` over HTTP/1.0: (status, body), None if nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Read;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// The value of an unlabelled sample `name` in Prometheus text.
+pub fn prometheus_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The value of `key` in `mntr` text.
+pub fn mntr_value(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t').map(str::to_string))
 }
 
 /// Sends a four-letter word and reads until the server closes.
@@ -444,6 +480,10 @@ pub struct Cluster {
 pub struct Member {
     pub id: u64,
     pub client_port: u16,
+    /// Where `/metrics` listens.
+    pub metrics_port: u16,
+    /// Where the AdminServer listens.
+    pub admin_port: u16,
     child: Option<Child>,
     base: PathBuf,
 }
@@ -517,8 +557,9 @@ impl Member {
         std::fs::write(base.join("data/myid"), format!("{id}\n")).unwrap();
         std::fs::write(base.join("faults"), "").unwrap();
         std::fs::write(base.join("disk"), "").unwrap();
+        let (metrics_port, admin_port) = (free_port(), free_port());
         let cfg = format!(
-            "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\npeer.faultFile={}\ndisk.faultFile={}\n{servers}{extra_cfg}\n",
+            "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nmetricsProvider.httpPort={metrics_port}\nadmin.serverPort={admin_port}\npeer.faultFile={}\ndisk.faultFile={}\n{servers}{extra_cfg}\n",
             base.join("data").display(),
             base.join("faults").display(),
             base.join("disk").display()
@@ -527,6 +568,8 @@ impl Member {
         Member {
             id,
             client_port: client,
+            metrics_port,
+            admin_port,
             child: None,
             base,
         }

@@ -1,0 +1,589 @@
+//! Measurements every layer records and the server reports twice: in `mntr` (ZooKeeper's
+//! tab-separated keys) and on `/metrics` (Prometheus). A [`Summary`] or [`Count`] is the one
+//! place a value lives, so the two views cannot disagree.
+//!
+//! The storage and Raft layers record into the statics below: one member runs per process, so
+//! a process-wide value is the member's value (in-process test clusters share them; their
+//! tests do not read metrics). Per-server values (requests, connections) live in
+//! `server::stats::ServerStats` with the same types.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// Samples kept for `mntr`'s percentiles (ZooKeeper keeps a sampled reservoir too).
+const RECENT_SAMPLES: usize = 1024;
+
+/// A distribution, reported as ZooKeeper reports its summaries: `mntr` prints
+/// `avg_/min_/max_/cnt_/sum_<name>` (plus `p50_/p95_/p99_/p999_` when `percentiles`), and the
+/// Prometheus exporter renders it as a summary with quantiles 0.5, 0.9 and 0.99.
+#[derive(Debug)]
+pub struct Summary {
+    /// The name without ZooKeeper's `zk_` prefix.
+    pub name: &'static str,
+    /// One line for `# HELP`.
+    pub help: &'static str,
+    /// Whether `mntr` prints percentiles.
+    pub percentiles: bool,
+    state: Mutex<SummaryState>,
+    exported: OnceLock<::metrics::Histogram>,
+}
+
+#[derive(Debug)]
+struct SummaryState {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    recent: Vec<f64>,
+    next: usize,
+}
+
+/// A [`Summary`]'s values at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SummaryValues {
+    /// Samples recorded.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// Smallest (0 when none).
+    pub min: f64,
+    /// Largest (0 when none).
+    pub max: f64,
+    /// sum / count (0 when none).
+    pub avg: f64,
+    /// Median of the recent samples.
+    pub p50: f64,
+    /// 95th percentile of the recent samples.
+    pub p95: f64,
+    /// 99th percentile of the recent samples.
+    pub p99: f64,
+    /// 99.9th percentile of the recent samples.
+    pub p999: f64,
+}
+
+impl Summary {
+    /// A summary named `name` (ZooKeeper's key without `zk_`).
+    pub const fn new(name: &'static str, help: &'static str, percentiles: bool) -> Summary {
+        Summary {
+            name,
+            help,
+            percentiles,
+            state: Mutex::new(SummaryState {
+                count: 0,
+                sum: 0.0,
+                min: 0.0,
+                max: 0.0,
+                recent: Vec::new(),
+                next: 0,
+            }),
+            exported: OnceLock::new(),
+        }
+    }
+
+    /// Records one sample.
+    pub fn record(&self, value: f64) {
+        {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            s.min = if s.count == 0 {
+                value
+            } else {
+                s.min.min(value)
+            };
+            s.max = if s.count == 0 {
+                value
+            } else {
+                s.max.max(value)
+            };
+            s.count += 1;
+            s.sum += value;
+            if s.recent.len() < RECENT_SAMPLES {
+                s.recent.push(value);
+            } else {
+                let slot = s.next;
+                if let Some(old) = s.recent.get_mut(slot) {
+                    *old = value;
+                }
+                s.next = (slot + 1) % RECENT_SAMPLES;
+            }
+        }
+        self.exported
+            .get_or_init(|| ::metrics::histogram!(self.name))
+            .record(value);
+    }
+
+    /// Records a duration in milliseconds (fractions kept).
+    pub fn record_ms(&self, elapsed: std::time::Duration) {
+        self.record(elapsed.as_secs_f64() * 1000.0);
+    }
+
+    /// The current values.
+    pub fn values(&self) -> SummaryValues {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.count == 0 {
+            return SummaryValues::default();
+        }
+        let mut sorted = s.recent.clone();
+        sorted.sort_by(f64::total_cmp);
+        let pct = |p: f64| -> f64 {
+            let rank = ((p * sorted.len() as f64).ceil() as usize).saturating_sub(1);
+            sorted
+                .get(rank.min(sorted.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        SummaryValues {
+            count: s.count,
+            sum: s.sum,
+            min: s.min,
+            max: s.max,
+            avg: s.sum / s.count as f64,
+            p50: pct(0.5),
+            p95: pct(0.95),
+            p99: pct(0.99),
+            p999: pct(0.999),
+        }
+    }
+
+    /// Forgets everything `mntr` shows (`srst`); Prometheus' summary keeps its own totals.
+    pub fn reset(&self) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.count = 0;
+        s.sum = 0.0;
+        s.min = 0.0;
+        s.max = 0.0;
+        s.recent.clear();
+        s.next = 0;
+    }
+}
+
+/// A monotonic count.
+#[derive(Debug)]
+pub struct Count {
+    /// The name without ZooKeeper's `zk_` prefix.
+    pub name: &'static str,
+    /// One line for `# HELP`.
+    pub help: &'static str,
+    value: AtomicU64,
+}
+
+impl Count {
+    /// A count named `name`.
+    pub const fn new(name: &'static str, help: &'static str) -> Count {
+        Count {
+            name,
+            help,
+            value: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds one.
+    pub fn bump(&self) {
+        self.value.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.value.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The count.
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+
+    /// Back to zero (`srst` for the counts ZooKeeper resets).
+    pub fn reset(&self) {
+        self.value.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Time to append a batch of entries to the Raft log and fsync it (ZooKeeper: the txn log's
+/// fsync), ms.
+pub static FSYNC_TIME: Summary = Summary::new(
+    "fsynctime",
+    "Time to append a batch of entries to the Raft log and fsync it, ms",
+    false,
+);
+/// Time to write a snapshot, ms.
+pub static SNAPSHOT_TIME: Summary = Summary::new(
+    "snapshottime",
+    "Time to write a snapshot of the tree to disk, ms",
+    false,
+);
+/// Full snapshots this leader sent to members that were too far behind for the log.
+pub static SNAP_COUNT: Count = Count::new(
+    "snap_count",
+    "Members this leader brought up to date with a whole snapshot",
+);
+/// Writes this leader committed (0 elsewhere, as in ZooKeeper).
+pub static COMMIT_COUNT: Count =
+    Count::new("commit_count", "Writes committed while this member led");
+/// Writes this leader proposed (0 elsewhere).
+pub static PROPOSAL_COUNT: Count =
+    Count::new("proposal_count", "Writes proposed while this member led");
+/// Writes a member received from a leader (0 on the leader and standalone).
+pub static LEARNER_COMMIT_RECEIVED: Count = Count::new(
+    "learner_commit_received_count",
+    "Writes this member received from a leader",
+);
+/// Sessions this member expired as leader (ZooKeeper counts where its tracker runs).
+pub static STALE_SESSIONS_EXPIRED: Count = Count::new(
+    "stale_sessions_expired",
+    "Sessions expired for timeout by this member as leader",
+);
+/// Times this member was without a leader (an election).
+pub static LOOKING_COUNT: Count = Count::new(
+    "looking_count",
+    "Times this member was left without a leader",
+);
+/// Writes per log append and fsync (ZooKeeper: requests per group commit).
+pub static SYNC_BATCH_SIZE: Summary = Summary::new(
+    "sync_processor_batch_size",
+    "Writes made durable by one log append and fsync",
+    false,
+);
+/// Leader: proposal → a quorum holds it (and it is applied here), ms.
+pub static QUORUM_ACK_LATENCY: Summary = Summary::new(
+    "quorum_ack_latency",
+    "Leader: time from proposing a batch to its commit by a quorum, ms",
+    true,
+);
+/// Follower: the leader's proposal time → the entry arriving here, ms.
+pub static PROPOSAL_LATENCY: Summary = Summary::new(
+    "proposal_latency",
+    "Follower: time from the leader proposing a batch to it arriving here, ms",
+    true,
+);
+/// Follower: the leader's proposal time → the entry applied here, ms.
+pub static COMMIT_PROPAGATION_LATENCY: Summary = Summary::new(
+    "commit_propagation_latency",
+    "Follower: time from the leader proposing a batch to it being applied here, ms",
+    true,
+);
+/// Start-up: time to load the newest snapshot, ms.
+pub static STARTUP_SNAP_LOAD_TIME: Summary = Summary::new(
+    "startup_snap_load_time",
+    "Time to load the newest snapshot at start, ms",
+    false,
+);
+/// Start-up: time to re-apply the committed log after the snapshot, ms.
+pub static STARTUP_TXNS_LOAD_TIME: Summary = Summary::new(
+    "startup_txns_load_time",
+    "Time to re-apply the committed log tail at start, ms",
+    false,
+);
+/// Start-up: log entries re-applied.
+pub static STARTUP_TXNS_LOADED: Summary = Summary::new(
+    "startup_txns_loaded",
+    "Log entries re-applied at start",
+    false,
+);
+/// Start-up: snapshot load and log replay, ms.
+pub static DB_INIT_TIME: Summary = Summary::new(
+    "dbinittime",
+    "Time to load the snapshot and re-apply the log at start, ms",
+    false,
+);
+/// Snapshots written (ZooKeeper's snap_count counts something else: snapshot syncs).
+pub static RAFT_SNAPSHOTS_WRITTEN: Count =
+    Count::new("raft_snapshots_written", "Snapshots this member wrote");
+/// Whether this member leads a cluster (commit and proposal counts are the leader's).
+pub static LEADING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether this member follows a leader of a cluster (propagation latencies are recorded).
+pub static FOLLOWING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Leader: read-index requests from followers (their `sync`s) being answered.
+pub static PENDING_SYNCS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+/// Time from losing a leader to having one again, ms.
+pub static ELECTION_TIME: Summary = Summary::new(
+    "election_time",
+    "Time from losing the leader to having one again, ms",
+    false,
+);
+/// Time this member could not serve writes (no leader known), ms.
+pub static UNAVAILABLE_TIME: Summary = Summary::new(
+    "unavailable_time",
+    "Time this member knew no leader, per episode, ms",
+    false,
+);
+/// On a new leader: time from losing the previous leader to leading, ms.
+pub static LEADER_UNAVAILABLE_TIME: Summary = Summary::new(
+    "leader_unavailable_time",
+    "On a member that became leader: time from losing the previous leader to leading, ms",
+    false,
+);
+
+/// Entries per log append.
+pub static RAFT_APPEND_BATCH: Summary = Summary::new(
+    "raft_log_append_batch_entries",
+    "Entries per Raft log append (one fsync)",
+    true,
+);
+/// Time to apply one committed batch of entries to the tree, ms.
+pub static RAFT_APPLY_TIME: Summary = Summary::new(
+    "raft_apply_time",
+    "Time to apply one batch of committed entries to the tree, ms",
+    true,
+);
+/// Snapshot build time, ms.
+pub static RAFT_SNAPSHOT_BUILD_TIME: Summary = Summary::new(
+    "raft_snapshot_build_time",
+    "Time to build a snapshot (copy, serialize, write), ms",
+    false,
+);
+/// Snapshot sizes, bytes.
+pub static RAFT_SNAPSHOT_BYTES: Summary = Summary::new(
+    "raft_snapshot_bytes",
+    "Size of each snapshot written, bytes",
+    false,
+);
+/// Snapshot install time (a snapshot received from the leader), ms.
+pub static RAFT_SNAPSHOT_INSTALL_TIME: Summary = Summary::new(
+    "raft_snapshot_install_time",
+    "Time to install a snapshot received from the leader, ms",
+    false,
+);
+/// Installed snapshot sizes, bytes.
+pub static RAFT_SNAPSHOT_INSTALL_BYTES: Summary = Summary::new(
+    "raft_snapshot_install_bytes",
+    "Size of each snapshot received from the leader, bytes",
+    false,
+);
+/// Log purges (entries removed up to a snapshot).
+pub static RAFT_LOG_PURGES: Count = Count::new(
+    "raft_log_purges",
+    "Raft log purges (entries dropped behind a snapshot)",
+);
+/// Entries purged.
+pub static RAFT_LOG_PURGED_ENTRIES: Count = Count::new(
+    "raft_log_purged_entries",
+    "Raft log entries dropped behind snapshots",
+);
+/// Elections this member started.
+pub static RAFT_ELECTIONS_STARTED: Count = Count::new(
+    "raft_elections_started",
+    "Elections this member started (campaigns)",
+);
+/// Elections this member won.
+pub static RAFT_ELECTIONS_WON: Count =
+    Count::new("raft_elections_won", "Elections this member won");
+/// Writes a follower forwarded to the leader.
+pub static RAFT_FORWARDED_WRITES: Count = Count::new(
+    "raft_forwarded_writes",
+    "Writes this member forwarded to the leader",
+);
+/// Time a read waited for the read index (sync, or a read after a forwarded write), ms.
+pub static RAFT_READ_INDEX_WAIT: Summary = Summary::new(
+    "raft_read_index_wait",
+    "Time to learn the leader's read index and apply up to it, ms",
+    true,
+);
+
+/// The highest commit index this member sent (leader) or received (follower) in an
+/// AppendEntries; openraft 0.9's metrics do not show the commit index.
+pub static RAFT_COMMIT_INDEX: AtomicU64 = AtomicU64::new(0);
+
+/// Notes a commit index seen on the peer link.
+pub fn note_commit_index(index: u64) {
+    RAFT_COMMIT_INDEX.fetch_max(index, Ordering::Relaxed);
+}
+
+/// Milliseconds since `time_ms` (a leader's clock in a log entry), never negative.
+pub fn ms_since(time_ms: i64) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (now - time_ms).max(0) as f64
+}
+
+/// Per-peer time of the last successful AppendEntries answer (leader side): a member that
+/// answered within the quorum window is connected (ZooKeeper's `learners`).
+#[derive(Debug)]
+pub struct PeerAcks {
+    acks: Mutex<std::collections::BTreeMap<u64, std::time::Instant>>,
+}
+
+impl PeerAcks {
+    const fn new() -> PeerAcks {
+        PeerAcks {
+            acks: Mutex::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// `peer` answered an AppendEntries now.
+    pub fn acked(&self, peer: u64) {
+        self.acks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(peer, std::time::Instant::now());
+    }
+
+    /// Time since `peer` last answered (None: never).
+    pub fn since(&self, peer: u64) -> Option<std::time::Duration> {
+        self.acks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer)
+            .map(std::time::Instant::elapsed)
+    }
+}
+
+/// This member's view of its peers' answers.
+pub static PEER_ACKS: PeerAcks = PeerAcks::new();
+
+/// When recent log entries were appended here, so that a leader can tell how far in time a
+/// follower is behind: the age of the oldest entry it does not hold yet.
+#[derive(Debug)]
+pub struct AppendTimes {
+    ring: Mutex<std::collections::VecDeque<(u64, std::time::Instant)>>,
+}
+
+/// Appends kept (older ones count as appended at the oldest time kept).
+const APPEND_TIMES_KEPT: usize = 4096;
+
+impl AppendTimes {
+    const fn new() -> AppendTimes {
+        AppendTimes {
+            ring: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Entries up to `last_index` were appended now.
+    pub fn record(&self, last_index: u64) {
+        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        // A truncated-and-rewritten tail: forget the times of the replaced entries.
+        while ring.back().is_some_and(|(i, _)| *i >= last_index) {
+            ring.pop_back();
+        }
+        if ring.len() == APPEND_TIMES_KEPT {
+            ring.pop_front();
+        }
+        ring.push_back((last_index, std::time::Instant::now()));
+    }
+
+    /// How long ago the first entry after `matched` was appended (zero when `matched` holds
+    /// everything appended).
+    pub fn lag_behind(&self, matched: u64) -> std::time::Duration {
+        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.iter()
+            .find(|(last, _)| *last > matched)
+            .map_or(std::time::Duration::ZERO, |(_, at)| at.elapsed())
+    }
+}
+
+/// This member's log appends.
+pub static APPENDED: AppendTimes = AppendTimes::new();
+
+/// Every process-wide summary, in `mntr` order.
+pub static SUMMARIES: &[&Summary] = &[
+    &FSYNC_TIME,
+    &SNAPSHOT_TIME,
+    &ELECTION_TIME,
+    &UNAVAILABLE_TIME,
+    &LEADER_UNAVAILABLE_TIME,
+    &SYNC_BATCH_SIZE,
+    &QUORUM_ACK_LATENCY,
+    &PROPOSAL_LATENCY,
+    &COMMIT_PROPAGATION_LATENCY,
+    &STARTUP_SNAP_LOAD_TIME,
+    &STARTUP_TXNS_LOAD_TIME,
+    &STARTUP_TXNS_LOADED,
+    &DB_INIT_TIME,
+];
+
+/// raftzk's own process-wide summaries (printed after ZooKeeper's keys).
+pub static RAFT_SUMMARIES: &[&Summary] = &[
+    &RAFT_APPEND_BATCH,
+    &RAFT_APPLY_TIME,
+    &RAFT_SNAPSHOT_BUILD_TIME,
+    &RAFT_SNAPSHOT_BYTES,
+    &RAFT_SNAPSHOT_INSTALL_TIME,
+    &RAFT_SNAPSHOT_INSTALL_BYTES,
+    &RAFT_READ_INDEX_WAIT,
+];
+
+/// Every process-wide count with a ZooKeeper name.
+pub static COUNTS: &[&Count] = &[
+    &SNAP_COUNT,
+    &COMMIT_COUNT,
+    &PROPOSAL_COUNT,
+    &LEARNER_COMMIT_RECEIVED,
+    &LOOKING_COUNT,
+    &STALE_SESSIONS_EXPIRED,
+];
+
+/// raftzk's own process-wide counts.
+pub static RAFT_COUNTS: &[&Count] = &[
+    &RAFT_SNAPSHOTS_WRITTEN,
+    &RAFT_LOG_PURGES,
+    &RAFT_LOG_PURGED_ENTRIES,
+    &RAFT_ELECTIONS_STARTED,
+    &RAFT_ELECTIONS_WON,
+    &RAFT_FORWARDED_WRITES,
+];
+
+/// The process' Prometheus recorder, installed on first use (one per process: the metrics
+/// macros record into a global). Summaries get ZooKeeper's quantiles (0.5, 0.9, 0.99).
+pub fn prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<metrics_exporter_prometheus::PrometheusHandle, String>> =
+        OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_quantiles(&[0.5, 0.9, 0.99])
+                .map_err(|e| e.to_string())?
+                .build_recorder();
+            let handle = recorder.handle();
+            ::metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+            Ok(handle)
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_values_and_percentiles() {
+        let s = Summary::new("t", "t", true);
+        assert_eq!(s.values(), SummaryValues::default());
+        for v in 1..=100 {
+            s.record(f64::from(v));
+        }
+        let v = s.values();
+        assert_eq!(v.count, 100);
+        assert_eq!(v.sum, 5050.0);
+        assert_eq!((v.min, v.max, v.avg), (1.0, 100.0, 50.5));
+        assert_eq!((v.p50, v.p95, v.p99, v.p999), (50.0, 95.0, 99.0, 100.0));
+        s.reset();
+        assert_eq!(s.values().count, 0);
+    }
+
+    #[test]
+    fn lag_is_the_age_of_the_first_entry_not_held() {
+        let times = AppendTimes::new();
+        times.record(5);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        times.record(9);
+        assert!(times.lag_behind(9).is_zero());
+        assert!(times.lag_behind(5) < std::time::Duration::from_millis(20));
+        assert!(times.lag_behind(3) >= std::time::Duration::from_millis(20));
+        // A rewritten tail replaces the later times.
+        times.record(7);
+        assert!(times.lag_behind(7).is_zero());
+    }
+
+    #[test]
+    fn percentiles_cover_only_recent_samples() {
+        let s = Summary::new("t2", "t", true);
+        for _ in 0..RECENT_SAMPLES {
+            s.record(1000.0);
+        }
+        for _ in 0..RECENT_SAMPLES {
+            s.record(1.0);
+        }
+        let v = s.values();
+        assert_eq!(v.count, 2 * RECENT_SAMPLES as u64);
+        assert_eq!((v.p99, v.max), (1.0, 1000.0));
+    }
+}

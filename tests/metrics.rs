@@ -1,0 +1,227 @@
+//! Metrics through the real binary: `/metrics` and `mntr` report true values under
+//! ZooKeeper's names, and a metrics port in use stops start-up with a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::{four_letter_word, http_get, mntr_value, prometheus_value, Client, Server};
+use jute_codec::CreateMode;
+
+fn scrape(server: &Server) -> String {
+    let (status, body) = http_get(server.metrics_port, "/metrics").expect("/metrics answers");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn mntr(server: &Server) -> String {
+    String::from_utf8(four_letter_word(server.addr(), b"mntr").unwrap()).unwrap()
+}
+
+#[test]
+fn creating_100_znodes_raises_znode_count_by_exactly_100() {
+    let server = Server::start();
+    let before = prometheus_value(&scrape(&server), "znode_count").unwrap();
+    let reads_before = prometheus_value(&scrape(&server), "readlatency_count").unwrap_or(0.0);
+    let mut client = Client::connect(server.addr());
+    for i in 0..100 {
+        assert_eq!(
+            client
+                .create(&format!("/n{i}"), b"x", CreateMode::Persistent)
+                .0,
+            jute_codec::ErrorCode::Ok
+        );
+    }
+    for i in 0..10 {
+        assert!(client.get_data(&format!("/n{i}")).1.is_some());
+    }
+    let text = scrape(&server);
+    assert_eq!(
+        prometheus_value(&text, "znode_count").unwrap(),
+        before + 100.0
+    );
+    assert!(prometheus_value(&text, "readlatency_count").unwrap() >= reads_before + 10.0);
+    assert!(prometheus_value(&text, "updatelatency_count").unwrap() >= 100.0);
+    // As on a standalone ZooKeeper: commits are counted by a cluster's leader only.
+    assert_eq!(prometheus_value(&text, "commit_count"), Some(0.0));
+    assert!(prometheus_value(&text, "sync_processor_batch_size_count").unwrap() >= 100.0);
+    assert!(text.contains("# TYPE readlatency summary"), "{text}");
+    assert!(text.contains("readlatency{quantile=\"0.99\"}"), "{text}");
+    assert!(
+        text.contains("raftzk_requests{op=\"create\"} 100"),
+        "{text}"
+    );
+    // mntr reads the same values.
+    let m = mntr(&server);
+    assert_eq!(
+        mntr_value(&m, "zk_znode_count").unwrap(),
+        format!("{}", before as i64 + 100)
+    );
+    assert_eq!(mntr_value(&m, "zk_server_state").unwrap(), "standalone");
+    assert!(
+        mntr_value(&m, "zk_cnt_updatelatency")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 100
+    );
+    client.close();
+}
+
+#[test]
+fn connections_closed_for_cause_are_counted_by_reason() {
+    let server = Server::start_with("jute.maxbuffer=1000");
+    // An oversize frame, then garbage after a good handshake's worth of length.
+    let mut c = Client::connect(server.addr());
+    c.send_raw(&2_000_000u32.to_be_bytes()).unwrap();
+    assert!(c.closed_by_server());
+    let text = scrape(&server);
+    assert!(
+        text.contains("raftzk_connections_closed{reason=\"oversize\"} 1"),
+        "{text}"
+    );
+    assert_eq!(
+        prometheus_value(&text, "large_requests_rejected"),
+        Some(1.0)
+    );
+    assert_eq!(prometheus_value(&text, "connection_drop_count"), Some(1.0));
+    let log = server.log();
+    assert!(log.contains("oversize"), "{log}");
+}
+
+#[test]
+fn a_metrics_port_in_use_stops_start_up_naming_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut server = Server::start();
+    // Restart the same member with its metrics port taken by someone else.
+    server.kill9();
+    let cfg = std::fs::read_to_string(server.config_path()).unwrap();
+    let cfg = cfg.replace(
+        &format!("metricsProvider.httpPort={}", server.metrics_port),
+        &format!("metricsProvider.httpPort={port}"),
+    );
+    std::fs::write(server.config_path(), &cfg).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftzk"))
+        .arg("--config")
+        .arg(server.config_path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("metricsProvider.httpPort") && stderr.contains(&port.to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_admin_server_answers_zookeepers_commands_and_readiness() {
+    let server = Server::start();
+    let mut client = Client::connect(server.addr());
+    client.create("/admin", b"x", CreateMode::Persistent);
+    let get = |path: &str| http_get(server.admin_port, path).expect("admin answers");
+    let (status, list) = get("/commands");
+    assert_eq!(status, 200);
+    for name in [
+        "monitor",
+        "stats",
+        "configuration",
+        "connections",
+        "watches",
+        "leader",
+    ] {
+        assert!(list.contains(&format!("/commands/{name}\"")), "{list}");
+    }
+    let json = |path: &str| -> serde_json::Value {
+        let (status, body) = get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    };
+    let monitor = json("/commands/mntr");
+    assert_eq!(monitor["command"], "monitor");
+    assert!(monitor["error"].is_null());
+    assert_eq!(monitor["server_state"], "standalone");
+    let text = scrape(&server);
+    assert_eq!(
+        monitor["znode_count"].as_f64(),
+        prometheus_value(&text, "znode_count")
+    );
+    let conns = json("/commands/connections");
+    assert_eq!(conns["connections"].as_array().unwrap().len(), 1, "{conns}");
+    assert_eq!(json("/commands/conf")["client_port"], server.port);
+    assert_eq!(
+        json("/commands/leader")["error"],
+        "server is not initialized"
+    );
+    let unknown = json("/commands/no_such_command");
+    assert_eq!(unknown["error"], "Unknown command: no_such_command");
+    let ready = json("/ready");
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(json("/health")["status"], "ok");
+    client.close();
+}
+
+#[test]
+fn a_cluster_reports_leader_and_follower_metrics_under_zookeepers_names() {
+    let cluster = common::Cluster::start(3, "");
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(30),
+        || { cluster.leader().is_some() }
+    ));
+    let leader = cluster.leader().unwrap();
+    let mut client = Client::connect(cluster.members[leader].addr());
+    for i in 0..50 {
+        client.create(&format!("/c{i}"), b"x", CreateMode::Persistent);
+    }
+    let scrape_member = |i: usize| {
+        http_get(cluster.members[i].metrics_port, "/metrics")
+            .expect("/metrics answers")
+            .1
+    };
+    // Followers apply shortly after the leader answers.
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(10),
+        || {
+            (0..3).all(|i| {
+                i == leader
+                    || prometheus_value(&scrape_member(i), "learner_commit_received_count")
+                        .is_some_and(|v| v >= 50.0)
+            })
+        }
+    ));
+    let text = scrape_member(leader);
+    assert_eq!(prometheus_value(&text, "quorum_size"), Some(3.0), "{text}");
+    assert_eq!(prometheus_value(&text, "learners"), Some(2.0), "{text}");
+    assert_eq!(
+        prometheus_value(&text, "synced_followers"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(prometheus_value(&text, "raft_is_leader"), Some(1.0));
+    assert!(prometheus_value(&text, "commit_count").unwrap() >= 50.0);
+    assert!(prometheus_value(&text, "proposal_count").unwrap() >= 50.0);
+    assert!(
+        text.contains("raft_replication_lag_entries{peer="),
+        "{text}"
+    );
+    let follower = (0..3).find(|i| *i != leader).unwrap();
+    let f = scrape_member(follower);
+    assert_eq!(prometheus_value(&f, "raft_is_leader"), Some(0.0));
+    assert_eq!(prometheus_value(&f, "commit_count"), Some(0.0));
+    assert!(
+        prometheus_value(&f, "proposal_latency_count").unwrap() >= 1.0,
+        "{f}"
+    );
+    let m = String::from_utf8(four_letter_word(cluster.members[follower].addr(), b"mntr").unwrap())
+        .unwrap();
+    assert_eq!(
+        mntr_value(&m, "zk_peer_state").unwrap(),
+        "following - broadcast"
+    );
+    assert_eq!(mntr_value(&m, "zk_server_state").unwrap(), "follower");
+    assert!(
+        mntr_value(&m, "zk_learners").is_none(),
+        "leader-only key on a follower"
+    );
+    client.close();
+}
