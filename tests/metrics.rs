@@ -47,7 +47,7 @@ fn creating_100_znodes_raises_znode_count_by_exactly_100() {
     assert!(text.contains("# TYPE readlatency summary"), "{text}");
     assert!(text.contains("readlatency{quantile=\"0.99\"}"), "{text}");
     assert!(
-        text.contains("raftzk_requests{op=\"create\"} 100"),
+        text.contains("raftzk_request_latency_count{op=\"create\"} 100"),
         "{text}"
     );
     // mntr reads the same values.

@@ -373,21 +373,6 @@ pub fn collect(server: &Server) -> Vec<Sample> {
             )
         });
     }
-    let by_op = s
-        .requests_by_op
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    for (op, n) in by_op {
-        out.push(Sample {
-            labels: vec![("op", op.to_string())],
-            ..own(
-                "raftzk_requests",
-                "Requests answered, by operation",
-                Value::Counter(n),
-            )
-        });
-    }
     out
 }
 

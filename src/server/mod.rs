@@ -221,7 +221,7 @@ impl Notifier {
             let latency = elapsed.as_millis() as u64;
             self.stats.latency.record(latency);
             self.stats.update_latency.record_ms(elapsed);
-            self.stats.count_op(op_label(op));
+            self.stats.request_done(op_label(op), elapsed);
             self.stats
                 .outstanding
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);

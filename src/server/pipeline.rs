@@ -338,7 +338,9 @@ impl Pipeline {
         let latency = elapsed.as_millis() as u64;
         self.server.stats.latency.record(latency);
         self.server.stats.read_latency.record_ms(elapsed);
-        self.server.stats.count_op(op_label(op_abbreviation(op)));
+        self.server
+            .stats
+            .request_done(op_label(op_abbreviation(op)), elapsed);
         self.handle
             .stats
             .record(op_abbreviation(op), xid, zxid, latency);

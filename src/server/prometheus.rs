@@ -47,6 +47,10 @@ impl Routes for MetricsEndpoint {
 
 /// Hands the gauges and counts to the recorder (summaries are in it already).
 fn export(samples: &[Sample]) {
+    ::metrics::describe_histogram!(
+        "raftzk_request_latency",
+        "Request latency by operation, ms (the _count is the request count)"
+    );
     for sample in samples {
         let name = sample.name.to_string();
         let labels: Vec<::metrics::Label> = sample

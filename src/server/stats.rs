@@ -214,8 +214,6 @@ pub struct ServerStats {
     pub watches_fired: WatchesFired,
     /// Bytes of watch notifications queued.
     pub watch_bytes: AtomicU64,
-    /// Reads and writes answered, by operation.
-    pub requests_by_op: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// Connections closed, by cause.
     closed: [AtomicU64; CloseCause::ALL.len()],
 }
@@ -305,7 +303,6 @@ impl Default for ServerStats {
             ),
             watches_fired: WatchesFired::default(),
             watch_bytes: AtomicU64::new(0),
-            requests_by_op: Mutex::new(std::collections::BTreeMap::new()),
             closed: Default::default(),
         }
     }
@@ -336,14 +333,11 @@ impl ServerStats {
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
-    /// Counts one answered request of kind `op` (ZooKeeper's op names).
-    pub fn count_op(&self, op: &'static str) {
-        *self
-            .requests_by_op
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(op)
-            .or_insert(0) += 1;
+    /// Records one answered request of kind `op` (ZooKeeper's op names) for
+    /// `raftzk_request_latency{op}` (Prometheus only: `mntr` has no labels).
+    pub fn request_done(&self, op: &'static str, elapsed: std::time::Duration) {
+        ::metrics::histogram!("raftzk_request_latency", "op" => op)
+            .record(elapsed.as_secs_f64() * 1000.0);
     }
 
     /// Adds one to a counter.
