@@ -49,14 +49,29 @@ class ServerStartError(RuntimeError):
     pass
 
 
+_next_port = [None]
+
+
 def free_port():
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port that was free on 127.0.0.1 a moment ago, below Linux's ephemeral range
+    (32768+): a port from bind(0) can be taken by an outgoing connection (a member dialing its
+    peers) before the server meant to listen on it binds it. Picks go round 20000..31999 from
+    a per-process start, so one process never hands out the same port twice in a row."""
+    low, span = 20000, 12000
+    if _next_port[0] is None:
+        _next_port[0] = (os.getpid() * 97 + int(time.time() * 1000)) % span
+    for _ in range(span):
+        port = low + _next_port[0] % span
+        _next_port[0] += 1
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port in %d..%d" % (low, low + span))
 
 
 def four_letter_word(host, port, cmd, timeout=5.0):

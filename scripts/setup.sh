@@ -15,10 +15,11 @@ as_root() {
 
 # Debian packages (machine.md): libclang for librocksdb-sys's bindgen; for the tests, the
 # real ZooKeeper 3.8.0 (the reference; never `zookeeperd`, which starts a service) with its
-# CLI and C client tools.
+# CLI and C client tools, and Prometheus 2.42 for grafana/check_dashboard.py (its service is
+# never started: the check runs its own prometheus on a free loopback port).
 apt_packages=(libclang1-14 libclang-common-14-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  apt_packages+=(zookeeper zookeeper-bin)
+  apt_packages+=(zookeeper zookeeper-bin prometheus)
 fi
 
 missing=()

@@ -34,4 +34,16 @@ cargo check --release --locked --manifest-path jute-codec/fuzz/Cargo.toml
 step "compat: every suite, ZooKeeper 3.8.0 and raftzk (scripts/compat.sh --server both --cluster)"
 scripts/compat.sh --server both --cluster
 
+# A 3-member raftzk cluster under a bounded load, scraped by a real Prometheus: every target
+# of every panel of grafana/raftzk-dashboard.json must return data. The binary is found as
+# scripts/compat.sh finds it.
+step "grafana: every dashboard panel has data in a real Prometheus"
+(
+  if [ -z "${RAFTZK_BIN:-}" ] && [ -z "${CARGO_TARGET_DIR:-}" ] && [ ! -x target/release/raftzk ] \
+     && [ -x "$HOME/.cache/raftzk-target/release/raftzk" ]; then
+    export CARGO_TARGET_DIR="$HOME/.cache/raftzk-target"
+  fi
+  python3 grafana/check_dashboard.py
+)
+
 step "done in $(( $(date +%s) - started )) s"

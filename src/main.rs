@@ -15,7 +15,8 @@ use raftzk::config::{whitelist, Config};
 /// 4lw.commands.whitelist, snapCount, autopurge.*, jute.maxbuffer, extendedTypesEnabled,
 /// DigestAuthenticationProvider.superDigest, readonlymode.enabled, reconfigEnabled,
 /// znode.container.checkIntervalMs, znode.container.maxPerMinute,
-/// znode.container.maxNeverUsedIntervalMs, server.N). Flags override the file. The README
+/// znode.container.maxNeverUsedIntervalMs, metricsProvider.httpPort/httpHost, admin.*,
+/// raftzk.slowRequestMs, raftzk.logLevel, server.N). Flags override the file. The README
 /// lists every key, its default and where it differs from ZooKeeper.
 #[derive(Debug, Parser)]
 #[command(name = "raftzk", version, about, long_about)]
@@ -58,14 +59,32 @@ struct Args {
     /// default 60000).
     #[arg(long, value_name = "MS")]
     container_check_interval: Option<u64>,
-    /// Log filter (tracing's RUST_LOG syntax), default `info`.
+    /// Log filter (tracing's RUST_LOG syntax); else RUST_LOG, else zoo.cfg
+    /// `raftzk.logLevel`, else `info,openraft=warn`.
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+    /// Log line format on stderr: `text` (default) or `json` (one object per line).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Prometheus /metrics port (zoo.cfg `metricsProvider.httpPort`, default 7000; 0 = off).
+    #[arg(long, value_name = "PORT")]
+    metrics_port: Option<u16>,
+    /// AdminServer port (zoo.cfg `admin.serverPort`, default 8080; 0 = off).
+    #[arg(long, value_name = "PORT")]
+    admin_port: Option<u16>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log.as_deref());
     let config = match load(&args) {
         Ok(config) => config,
         Err(line) => {
@@ -73,6 +92,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    init_logging(
+        args.log.as_deref().or(config.log_level.as_deref()),
+        args.log.is_some(),
+        args.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,18 +117,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: Option<&str>) {
-    let filter = filter
-        .map(str::to_string)
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info,openraft=warn".into());
+/// `--log` wins, then RUST_LOG, then zoo.cfg's `raftzk.logLevel` (`configured`).
+fn init_logging(configured: Option<&str>, from_flag: bool, format: LogFormat) {
+    let env = std::env::var("RUST_LOG").ok();
+    let filter = match (from_flag, env) {
+        (false, Some(env)) => env,
+        _ => configured.unwrap_or("info,openraft=warn").to_string(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 /// zoo.cfg (if any), then flags; one line on any problem.
@@ -167,6 +197,12 @@ fn load(args: &Args) -> Result<Config, String> {
     }
     if let Some(v) = args.container_check_interval {
         config.container_check_interval_ms = v.max(1);
+    }
+    if let Some(v) = args.metrics_port {
+        config.metrics_port = v;
+    }
+    if let Some(v) = args.admin_port {
+        config.admin_port = v;
     }
     Ok(config)
 }

@@ -143,6 +143,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         connections: connections.clone(),
         watches: watches.clone(),
         stats: stats.clone(),
+        slow_request: Duration::from_millis(config.slow_request_ms),
     });
     let write_timeout = Duration::from_millis(config.write_timeout_ms);
     let settings = RaftSettings {

@@ -53,6 +53,8 @@ pub struct SummaryValues {
     pub avg: f64,
     /// Median of the recent samples.
     pub p50: f64,
+    /// 90th percentile of the recent samples.
+    pub p90: f64,
     /// 95th percentile of the recent samples.
     pub p95: f64,
     /// 99th percentile of the recent samples.
@@ -80,8 +82,10 @@ impl Summary {
         }
     }
 
-    /// Records one sample.
-    pub fn record(&self, value: f64) {
+    /// Records one sample. `mntr`'s view keeps whole numbers, as ZooKeeper's counters
+    /// hold longs (so its min ≤ avg ≤ max); Prometheus gets the exact value.
+    pub fn record(&self, exact: f64) {
+        let value = exact.round();
         {
             let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             s.min = if s.count == 0 {
@@ -106,9 +110,18 @@ impl Summary {
                 s.next = (slot + 1) % RECENT_SAMPLES;
             }
         }
-        self.exported
-            .get_or_init(|| ::metrics::histogram!(self.name))
-            .record(value);
+        if self.rendered_by_exporter() {
+            self.exported
+                .get_or_init(|| ::metrics::histogram!(self.name))
+                .record(exact);
+        }
+    }
+
+    /// Whether the Prometheus exporter renders it. A name ending in `_count` cannot be: the
+    /// exporter would not add the `_count` suffix to its count series (ZooKeeper's
+    /// `node_*_watch_count`), so `/metrics` renders those from these values itself.
+    pub fn rendered_by_exporter(&self) -> bool {
+        !self.name.ends_with("_count")
     }
 
     /// Records a duration in milliseconds (fractions kept).
@@ -138,6 +151,7 @@ impl Summary {
             max: s.max,
             avg: s.sum / s.count as f64,
             p50: pct(0.5),
+            p90: pct(0.9),
             p95: pct(0.95),
             p99: pct(0.99),
             p999: pct(0.999),
@@ -222,9 +236,14 @@ pub static COMMIT_COUNT: Count =
 pub static PROPOSAL_COUNT: Count =
     Count::new("proposal_count", "Writes proposed while this member led");
 /// Writes a member received from a leader (0 on the leader and standalone).
+pub static LEARNER_PROPOSAL_RECEIVED: Count = Count::new(
+    "learner_proposal_received_count",
+    "Writes this member received from a leader",
+);
+/// Writes a member applied while following (0 on the leader and standalone).
 pub static LEARNER_COMMIT_RECEIVED: Count = Count::new(
     "learner_commit_received_count",
-    "Writes this member received from a leader",
+    "Writes this member applied as committed by its leader",
 );
 /// Sessions this member expired as leader (ZooKeeper counts where its tracker runs).
 pub static STALE_SESSIONS_EXPIRED: Count = Count::new(
@@ -506,6 +525,7 @@ pub static COUNTS: &[&Count] = &[
     &SNAP_COUNT,
     &COMMIT_COUNT,
     &PROPOSAL_COUNT,
+    &LEARNER_PROPOSAL_RECEIVED,
     &LEARNER_COMMIT_RECEIVED,
     &LOOKING_COUNT,
     &STALE_SESSIONS_EXPIRED,

@@ -70,7 +70,7 @@ fn creating_100_znodes_raises_znode_count_by_exactly_100() {
 #[test]
 fn connections_closed_for_cause_are_counted_by_reason() {
     let server = Server::start_with("jute.maxbuffer=1000");
-    // An oversize frame, then garbage after a good handshake's worth of length.
+    // An oversize frame: the server closes the connection.
     let mut c = Client::connect(server.addr());
     c.send_raw(&2_000_000u32.to_be_bytes()).unwrap();
     assert!(c.closed_by_server());
@@ -83,9 +83,20 @@ fn connections_closed_for_cause_are_counted_by_reason() {
         prometheus_value(&text, "large_requests_rejected"),
         Some(1.0)
     );
-    assert_eq!(prometheus_value(&text, "connection_drop_count"), Some(1.0));
+    assert_eq!(prometheus_value(&text, "connection_drop_count"), Some(0.0));
     let log = server.log();
     assert!(log.contains("oversize"), "{log}");
+    // A client that goes away without closeSession: ZooKeeper's connection_drop_count.
+    drop(Client::connect(server.addr()));
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(10),
+        || { prometheus_value(&scrape(&server), "connection_drop_count") == Some(1.0) }
+    ));
+    assert_eq!(
+        prometheus_value(&scrape(&server), "connection_request_count"),
+        Some(2.0),
+        "two handshakes; 4lw and scrapes do not count"
+    );
 }
 
 #[test]
@@ -224,4 +235,81 @@ fn a_cluster_reports_leader_and_follower_metrics_under_zookeepers_names() {
         "leader-only key on a follower"
     );
     client.close();
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_session_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nmetricsProvider.httpPort=0\nadmin.enableServer=false\nraftzk.logLevel=info\n4lw.commands.whitelist=*\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("log");
+    /// Kills the server even when an assertion fails.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_raftzk"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--log-format")
+        .arg("json")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let child = Killed(child);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(30),
+        || { four_letter_word(addr, b"ruok").as_deref() == Some(b"imok".as_slice()) }
+    ));
+    let client = Client::connect(addr);
+    client.close();
+    // The close is logged when its entry is applied; give it a moment.
+    let lines_with = |what: &str| {
+        std::fs::read_to_string(&log_path)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(what))
+            .count()
+    };
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(10),
+        || { lines_with("session closed by the client") == 1 }
+    ));
+    drop(child);
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let mut established = None;
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        if v["fields"]["message"] == "session established" {
+            established = Some(v);
+        }
+    }
+    let established = established.expect("a session established line");
+    assert!(established["fields"]["session"]
+        .as_str()
+        .unwrap()
+        .starts_with("0x"));
+    assert!(established["fields"]["client"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
 }

@@ -286,21 +286,28 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, PeerNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        if rpc.offset == 0 {
-            // The first chunk of a whole snapshot: ZooKeeper's snap_count counts these syncs.
+        let (first, done) = (rpc.offset == 0, rpc.done);
+        let index = rpc.meta.last_log_id.map_or(0, |id| id.index);
+        if first {
+            tracing::debug!(member = self.target, index, "sending a snapshot");
+        }
+        let request = PeerRequest::InstallSnapshot(rpc);
+        let answer = self
+            .rpc(request, RPCTypes::InstallSnapshot, &option, |r| match r {
+                PeerResponse::InstallSnapshot(answer) => Some(answer),
+                _ => None,
+            })
+            .await;
+        if done && answer.is_ok() {
+            // A whole snapshot delivered: ZooKeeper's snap_count counts these syncs.
             crate::telemetry::SNAP_COUNT.bump();
             tracing::info!(
                 member = self.target,
-                index = rpc.meta.last_log_id.map_or(0, |id| id.index),
-                "sending a snapshot to a member too far behind for the log"
+                index,
+                "sent a whole snapshot to a member too far behind for the log"
             );
         }
-        let request = PeerRequest::InstallSnapshot(rpc);
-        self.rpc(request, RPCTypes::InstallSnapshot, &option, |r| match r {
-            PeerResponse::InstallSnapshot(answer) => Some(answer),
-            _ => None,
-        })
-        .await
+        answer
     }
 
     async fn vote(

@@ -459,7 +459,7 @@ async fn serve_connection<H: PeerHandler>(
                             }
                             let answer = raft.append_entries(rpc).await;
                             if matches!(&answer, Ok(r) if r.is_success()) {
-                                crate::telemetry::LEARNER_COMMIT_RECEIVED.add(writes);
+                                crate::telemetry::LEARNER_PROPOSAL_RECEIVED.add(writes);
                             }
                             PeerResponse::AppendEntries(answer)
                         }

@@ -75,6 +75,11 @@ pub async fn run(
             let now = Instant::now();
             match now_leader {
                 Some(new) => {
+                    if leader.is_some() {
+                        // Straight from one leader to the next: an election happened that
+                        // this member saw only the end of (ZooKeeper's peers all pass LOOKING).
+                        telemetry::LOOKING_COUNT.bump();
+                    }
                     let waited = leaderless_since.take().map(|t| now - t);
                     let waited = waited.filter(|_| cluster);
                     if let Some(waited) = waited {

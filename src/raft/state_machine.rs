@@ -114,6 +114,7 @@ impl StateMachine {
                 if telemetry::LEADING.load(std::sync::atomic::Ordering::Relaxed) {
                     telemetry::COMMIT_COUNT.add(log_entry.txns.len() as u64);
                 } else if telemetry::FOLLOWING.load(std::sync::atomic::Ordering::Relaxed) {
+                    telemetry::LEARNER_COMMIT_RECEIVED.add(log_entry.txns.len() as u64);
                     telemetry::COMMIT_PROPAGATION_LATENCY
                         .record(telemetry::ms_since(log_entry.time_ms));
                 }

@@ -415,7 +415,6 @@ fn stats(s: &Server, with_connections: bool) -> Value {
     let (min, avg, max, _) = st.latency.snapshot();
     let (last, min_size, max_size) = st.response_sizes.values();
     let conns = s.connections.all();
-    let local = conns.iter().filter(|c| c.peer.ip().is_loopback()).count();
     let response = json!({
         "last_buffer_size": last,
         "min_buffer_size": min_size,
@@ -436,15 +435,13 @@ fn stats(s: &Server, with_connections: bool) -> Value {
             "log_dir_size": super::fourlw::dir_size(&s.config.data_log_dir),
             "server_state": super::fourlw::mode_name(s),
             "last_processed_zxid": zxid,
-            "outstanding_requests": st.outstanding.load(Ordering::Relaxed).max(0),
+            "outstanding_requests": s.connections.outstanding(),
             "avg_latency": (avg * 10_000.0).round() / 10_000.0,
             "max_latency": max,
             "min_latency": min,
             "num_alive_client_connections": conns.len(),
             "uptime": st.started.elapsed().as_millis() as u64,
             "auth_failed_count": st.auth_failed.load(Ordering::Relaxed),
-            "non_mtlsremote_conn_count": conns.len() - local,
-            "non_mtlslocal_conn_count": local,
         },
         "client_response": response,
     });

@@ -48,10 +48,6 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         tracing::warn!(%peer, limit = server.config.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
         return;
     };
-    server
-        .stats
-        .connection_requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let writer = tokio::spawn(write_loop(write_half, rx, handle.clone()));
     let reason = run(&server, &handle, read_half).await;
     let session = handle
@@ -61,15 +57,19 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     match &reason {
         End::ClientClosed => {
             server.stats.closed(CloseCause::Client);
+            // ZooKeeper's connection_drop_count: the client went away without closeSession.
+            server
+                .stats
+                .connections_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::debug!(conn = handle.id, %peer, session, "client closed the connection");
         }
         End::Done(cause, why) => {
             server.stats.closed(*cause);
-            if cause.is_fault() {
-                // ZooKeeper counts the closes the server decides (not 4lw, not closeSession).
+            if *cause == CloseCause::HandshakeTimeout {
                 server
                     .stats
-                    .connections_dropped
+                    .sessionless_expired
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             if cause.is_fault() {
@@ -79,10 +79,6 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
             }
         }
         End::Protocol(cause, why) => {
-            server
-                .stats
-                .connections_dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             server.stats.closed(*cause);
             tracing::warn!(conn = handle.id, %peer, session, cause = cause.name(), why = %why, "closing connection");
         }
@@ -156,10 +152,6 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
     let mut buf = BytesMut::with_capacity(8 * 1024);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, fill(&mut read, &mut buf, 4)).await {
         Err(_) => {
-            server
-                .stats
-                .sessionless_expired
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return End::Done(CloseCause::HandshakeTimeout, "no handshake within 10 s");
         }
         Ok(Err(end)) => return end,
@@ -196,7 +188,14 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
         .packets_received
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let connect = match ConnectRequest::from_bytes(&frame) {
-        Ok(connect) => connect,
+        Ok(connect) => {
+            // ZooKeeper counts session handshakes, not 4lw or refused sockets.
+            server
+                .stats
+                .connection_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            connect
+        }
         Err(e) => {
             return End::Protocol(
                 CloseCause::Garbage,
@@ -323,10 +322,6 @@ async fn handshake(
     let mut closed = handle.closed_signal();
     server.tracker.touch(session_id, timeout_ms);
     handle.write_proposed(std::time::Instant::now(), "SESS", server.replica.term());
-    server
-        .stats
-        .outstanding
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if server.replica.proposer.propose(txn).await.is_err() {
         return Err(End::Done(CloseCause::NotServing, "write path shut down"));
     }

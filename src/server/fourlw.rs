@@ -149,7 +149,7 @@ fn srvr(server: &Server, with_clients: bool) -> String {
         server.stats.packets_received.load(Ordering::Relaxed),
         server.stats.packets_sent.load(Ordering::Relaxed),
         server.connections.len(),
-        server.stats.outstanding.load(Ordering::Relaxed).max(0),
+        server.connections.outstanding(),
         mode_name(server),
     );
     out

@@ -210,9 +210,6 @@ impl ConnectionHandle {
             Outbound::Bytes(b) | Outbound::Event(b, _) => b.len(),
             Outbound::Close => 0,
         };
-        self.server_stats
-            .response_bytes
-            .fetch_add(len as u64, Ordering::Relaxed);
         let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
         if queued > MAX_QUEUED_BYTES {
             tracing::warn!(conn = self.id, peer = %self.peer, queued, "client does not read its replies; closing");
@@ -227,7 +224,12 @@ impl ConnectionHandle {
     pub fn send_frame(&self, frame: &impl EncodeFrame) {
         let mut buf = BytesMut::new();
         if encode_frame(frame, &mut buf, usize::MAX).is_ok() {
-            self.server_stats.response_sizes.record(buf.len());
+            // ZooKeeper's sizes are of the serialized reply, without the length prefix.
+            let size = buf.len().saturating_sub(4);
+            self.server_stats.response_sizes.record(size);
+            self.server_stats
+                .response_bytes
+                .fetch_add(size as u64, Ordering::Relaxed);
             self.stats.sent.fetch_add(1, Ordering::Relaxed);
             self.server_stats
                 .packets_sent
@@ -266,7 +268,7 @@ impl ConnectionHandle {
         self.server_stats
             .packets_sent
             .fetch_add(1, Ordering::Relaxed);
-        let len = buf.len();
+        let len = buf.len().saturating_sub(4);
         self.queue(Outbound::Event(buf.freeze(), Instant::now()));
         len
     }
@@ -477,6 +479,12 @@ impl Connections {
         let mut all: Vec<_> = self.lock().by_id.values().cloned().collect();
         all.sort_by_key(|h| h.id);
         all
+    }
+
+    /// Writes waiting for their outcome, over every open connection (ZooKeeper's
+    /// `outstanding_requests`: a closed connection's writes no longer count).
+    pub fn outstanding(&self) -> usize {
+        self.lock().by_id.values().map(|h| h.pending_writes()).sum()
     }
 
     /// The most writes one connection has waiting for their outcome.

@@ -91,11 +91,6 @@ pub fn collect(server: &Server) -> Vec<Sample> {
     let watch_count = server.watches().watch_count();
     let role = server.replica.role();
     let cluster = role != Role::Standalone;
-    let connections = server.connections.all();
-    let local = connections
-        .iter()
-        .filter(|c| c.peer.ip().is_loopback())
-        .count();
     let (last_size, min_size, max_size) = s.response_sizes.values();
     let mut out = vec![
         zk(
@@ -141,7 +136,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         zk(
             "outstanding_requests",
             "Requests received and not yet answered",
-            Value::Int(s.outstanding.load(Ordering::Relaxed).max(0)),
+            Value::Int(server.connections.outstanding() as i64),
         ),
         zk("uptime", "Time since the member started, ms", {
             Value::Int(s.started.elapsed().as_millis() as i64)
@@ -207,18 +202,8 @@ pub fn collect(server: &Server) -> Vec<Sample> {
             Value::Int(max_size),
         ),
         zk(
-            "non_mtls_local_conn_count",
-            "Client connections from this host (raftzk has no TLS)",
-            Value::Int(local as i64),
-        ),
-        zk(
-            "non_mtls_remote_conn_count",
-            "Client connections from other hosts (raftzk has no TLS)",
-            Value::Int((connections.len() - local) as i64),
-        ),
-        zk(
             "response_bytes",
-            "Bytes of replies, notifications and 4lw answers queued to clients",
+            "Bytes of replies sent to clients (without length prefixes)",
             count(&s.response_bytes),
         ),
         zk(
@@ -233,7 +218,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         ),
         zk(
             "connection_request_count",
-            "Client connections accepted",
+            "Session handshakes (ConnectRequests) received",
             count(&s.connection_requests),
         ),
         zk(
@@ -243,7 +228,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         ),
         zk(
             "connection_drop_count",
-            "Client connections the server closed (protocol errors, expiry, refusals)",
+            "Client connections that ended without closeSession (the client went away)",
             count(&s.connections_dropped),
         ),
         zk(

@@ -129,6 +129,8 @@ pub struct Notifier {
     pub watches: Arc<Mutex<WatchManager>>,
     /// Counters.
     pub stats: Arc<ServerStats>,
+    /// A write answered slower than this is logged (`raftzk.slowRequestMs`; zero: never).
+    pub slow_request: std::time::Duration,
 }
 
 impl Delivery for Notifier {
@@ -160,10 +162,19 @@ impl Delivery for Notifier {
             self.answer(origin, txn, &outcome);
         }
         if let Some(session) = outcome.closed_session {
+            let connection = self.connections.by_session(session);
             if txn.origin.is_none() {
-                tracing::info!(session = format_args!("0x{session:x}"), "session expired");
+                // Every member logs it; `client` names the connection if it was this member's.
+                tracing::info!(
+                    session = format_args!("0x{session:x}"),
+                    client = connection
+                        .as_ref()
+                        .map(|h| h.peer.to_string())
+                        .unwrap_or_default(),
+                    "session expired"
+                );
             }
-            if let Some(handle) = self.connections.by_session(session) {
+            if let Some(handle) = connection {
                 handle.close();
             }
         }
@@ -201,6 +212,12 @@ impl Notifier {
                         old.close();
                     }
                     handle.send_connect_response(*timeout_ms, txn.session_id, password.clone());
+                    tracing::info!(
+                        session = format_args!("0x{:x}", txn.session_id),
+                        client = %handle.peer,
+                        timeout_ms,
+                        "session established"
+                    );
                 } else {
                     handle.refuse_session();
                 }
@@ -208,6 +225,11 @@ impl Notifier {
             TxnOp::CloseSession => {
                 handle.send_reply(origin.xid, outcome.zxid, outcome.err, Response::Empty);
                 handle.close();
+                tracing::info!(
+                    session = format_args!("0x{:x}", txn.session_id),
+                    client = %handle.peer,
+                    "session closed by the client"
+                );
             }
             _ => handle.send_reply(
                 origin.xid,
@@ -219,12 +241,18 @@ impl Notifier {
         if let Some((started, op)) = handle.write_applied() {
             let elapsed = started.elapsed();
             let latency = elapsed.as_millis() as u64;
+            if !self.slow_request.is_zero() && elapsed >= self.slow_request {
+                tracing::warn!(
+                    session = format_args!("0x{:x}", txn.session_id),
+                    client = %handle.peer,
+                    op = op_label(op),
+                    ms = latency,
+                    "slow request"
+                );
+            }
             self.stats.latency.record(latency);
             self.stats.update_latency.record_ms(elapsed);
             self.stats.request_done(op_label(op), elapsed);
-            self.stats
-                .outstanding
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             handle.stats.record(op, origin.xid, outcome.zxid, latency);
         }
     }

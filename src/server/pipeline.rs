@@ -280,10 +280,6 @@ impl Pipeline {
         let term = self.server.replica.term();
         self.handle
             .write_proposed(started, op_abbreviation(op), term);
-        self.server
-            .stats
-            .outstanding
-            .fetch_add(1, Ordering::Relaxed);
         match self.server.replica.proposer.propose(txn).await {
             Ok(()) => Flow::Continue,
             Err(e) => Flow::Stop(End::Protocol(
@@ -336,6 +332,16 @@ impl Pipeline {
     fn finish(&self, op: OpCode, xid: i32, zxid: i64, started: Instant) {
         let elapsed = started.elapsed();
         let latency = elapsed.as_millis() as u64;
+        let slow = self.server.config.slow_request_ms;
+        if slow > 0 && latency >= slow {
+            tracing::warn!(
+                session = format_args!("0x{:x}", self.binding.session_id),
+                client = %self.handle.peer,
+                op = op_label(op_abbreviation(op)),
+                ms = latency,
+                "slow request"
+            );
+        }
         self.server.stats.latency.record(latency);
         self.server.stats.read_latency.record_ms(elapsed);
         self.server

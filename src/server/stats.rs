@@ -182,8 +182,6 @@ pub struct ServerStats {
     pub packets_sent: AtomicU64,
     /// Bytes received from clients.
     pub bytes_received: AtomicU64,
-    /// Requests received and not yet answered.
-    pub outstanding: AtomicI64,
     /// Request latency.
     pub latency: Latency,
     /// Connections accepted.
@@ -283,7 +281,6 @@ impl Default for ServerStats {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
-            outstanding: AtomicI64::new(0),
             latency: Latency::default(),
             connection_requests: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
@@ -316,6 +313,13 @@ impl ServerStats {
         self.latency.reset();
         self.read_latency.reset();
         self.response_sizes.reset();
+        for summary in self.watches_fired.all() {
+            summary.reset();
+        }
+        // ZooKeeper's srst also clears its summaries' mntr view (Prometheus keeps totals).
+        for summary in crate::telemetry::SUMMARIES {
+            summary.reset();
+        }
         self.update_latency.reset();
     }
 

@@ -182,11 +182,28 @@ impl Drop for Server {
     }
 }
 
+/// A port nothing listens on, below Linux's ephemeral range (32768+): a port the kernel
+/// handed out for `bind(0)` can be taken by an outgoing connection (a member dialing its
+/// peers) before the server that was meant to listen on it binds it. A process-wide counter
+/// keeps this test binary's picks distinct; the start differs per process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 97) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 /// `GET path` on 127.0.0.1:`port` over HTTP/1.0: (status, body), None if nothing answers.
@@ -625,7 +642,20 @@ impl Cluster {
         assert!(
             wait_until(Duration::from_secs(60), || cluster.all_serving()),
             "the cluster did not form:\n{}",
-            cluster.members[0].log()
+            cluster
+                .members
+                .iter()
+                .map(|m| {
+                    let log = m.log();
+                    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                    format!(
+                        "--- member {} (last 40 lines, newest first)\n{}",
+                        m.id,
+                        tail.join("\n")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         cluster
     }
