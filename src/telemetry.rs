@@ -308,6 +308,68 @@ pub static RAFT_SNAPSHOTS_WRITTEN: Count =
     Count::new("raft_snapshots_written", "Snapshots this member wrote");
 /// Whether this member leads a cluster (commit and proposal counts are the leader's).
 pub static LEADING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set once start-up has re-applied the log: entries applied before are old, not propagated.
+pub static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Every member: the leader's proposal time → the entry applied here, ms.
+pub static PROPAGATION_LATENCY: Summary = Summary::new(
+    "propagation_latency",
+    "Time from the leader proposing a batch to it being applied here, ms",
+    true,
+);
+/// Follower: the leader's proposal time → the entry durable here (its acknowledgement), ms.
+pub static PROPOSAL_ACK_CREATION_LATENCY: Summary = Summary::new(
+    "proposal_ack_creation_latency",
+    "Follower: time from the leader proposing a batch to it being durable here, ms",
+    true,
+);
+
+/// Sizes of the log entries a leader appended: last, smallest and largest (-1: none yet).
+#[derive(Debug)]
+pub struct Sizes {
+    last: std::sync::atomic::AtomicI64,
+    min: std::sync::atomic::AtomicI64,
+    max: std::sync::atomic::AtomicI64,
+}
+
+impl Sizes {
+    const fn new() -> Sizes {
+        Sizes {
+            last: std::sync::atomic::AtomicI64::new(-1),
+            min: std::sync::atomic::AtomicI64::new(-1),
+            max: std::sync::atomic::AtomicI64::new(-1),
+        }
+    }
+
+    /// Notes one of `n` bytes.
+    pub fn record(&self, n: usize) {
+        let n = n as i64;
+        self.last.store(n, Ordering::Relaxed);
+        let _ = self
+            .min
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m < 0 || n < m).then_some(n)
+            });
+        self.max.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// (last, min, max).
+    pub fn values(&self) -> (i64, i64, i64) {
+        (
+            self.last.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Leader: encoded sizes of the log entries it proposed (a batch of writes each).
+pub static PROPOSAL_SIZES: Sizes = Sizes::new();
+/// Replies computed for connections that had closed meanwhile.
+pub static STALE_REPLIES: Count = Count::new(
+    "stale_replies",
+    "Write replies whose connection had closed before the write was applied",
+);
+
 /// Whether this member follows a leader of a cluster (propagation latencies are recorded).
 pub static FOLLOWING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Leader: read-index requests from followers (their `sync`s) being answered.
@@ -503,6 +565,8 @@ pub static SUMMARIES: &[&Summary] = &[
     &QUORUM_ACK_LATENCY,
     &PROPOSAL_LATENCY,
     &COMMIT_PROPAGATION_LATENCY,
+    &PROPAGATION_LATENCY,
+    &PROPOSAL_ACK_CREATION_LATENCY,
     &STARTUP_SNAP_LOAD_TIME,
     &STARTUP_TXNS_LOAD_TIME,
     &STARTUP_TXNS_LOADED,
@@ -529,6 +593,7 @@ pub static COUNTS: &[&Count] = &[
     &LEARNER_COMMIT_RECEIVED,
     &LOOKING_COUNT,
     &STALE_SESSIONS_EXPIRED,
+    &STALE_REPLIES,
 ];
 
 /// raftzk's own process-wide counts.

@@ -215,6 +215,11 @@ fn a_cluster_reports_leader_and_follower_metrics_under_zookeepers_names() {
         text.contains("raft_replication_lag_entries{peer="),
         "{text}"
     );
+    assert!(
+        prometheus_value(&text, "last_proposal_size").unwrap() > 0.0,
+        "{text}"
+    );
+    assert!(prometheus_value(&text, "quorum_ack_latency_count").unwrap() >= 1.0);
     let follower = (0..3).find(|i| *i != leader).unwrap();
     let f = scrape_member(follower);
     assert_eq!(prometheus_value(&f, "raft_is_leader"), Some(0.0));
@@ -222,6 +227,16 @@ fn a_cluster_reports_leader_and_follower_metrics_under_zookeepers_names() {
     assert!(
         prometheus_value(&f, "proposal_latency_count").unwrap() >= 1.0,
         "{f}"
+    );
+    assert!(
+        prometheus_value(&f, "propagation_latency_count").unwrap() >= 50.0,
+        "{f}"
+    );
+    assert!(prometheus_value(&f, "proposal_ack_creation_latency_count").unwrap() >= 1.0);
+    assert!(prometheus_value(&f, "learner_proposal_received_count").unwrap() >= 50.0);
+    assert!(
+        f.lines().all(|l| !l.starts_with("learners ")),
+        "leader-only gauge: {f}"
     );
     let m = String::from_utf8(four_letter_word(cluster.members[follower].addr(), b"mntr").unwrap())
         .unwrap();

@@ -375,12 +375,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut count = 0u64;
         let mut writes = 0usize;
         let mut last = None;
+        let mut proposed_at = None;
+        let leading = telemetry::LEADING.load(std::sync::atomic::Ordering::Relaxed);
         for entry in entries {
-            if let openraft::EntryPayload::Normal(e) = &entry.payload {
-                writes += e.txns.len();
-            }
             let bytes = encode_entry(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
+            if let openraft::EntryPayload::Normal(e) = &entry.payload {
+                writes += e.txns.len();
+                proposed_at = Some(e.time_ms);
+                if leading {
+                    telemetry::PROPOSAL_SIZES.record(bytes.len());
+                }
+            }
             batch.put_cf(cf, entry.log_id.index.to_be_bytes(), bytes);
             count += 1;
             last = Some(entry.log_id.index);
@@ -396,6 +402,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             if let Some(last) = last {
                 telemetry::APPENDED.record(last);
+            }
+            // A follower acknowledges once the append is durable (ZooKeeper: the ACK).
+            if let Some(time_ms) = proposed_at.filter(|_| !leading) {
+                if telemetry::FOLLOWING.load(std::sync::atomic::Ordering::Relaxed) {
+                    telemetry::PROPOSAL_ACK_CREATION_LATENCY.record(telemetry::ms_since(time_ms));
+                }
             }
         }
         let failed = result.as_ref().err().map(StorageIOError::write_logs);

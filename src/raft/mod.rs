@@ -586,6 +586,7 @@ pub async fn start(
     crate::telemetry::STARTUP_TXNS_LOAD_TIME.record_ms(replay_started.elapsed());
     crate::telemetry::STARTUP_TXNS_LOADED.record(replayed as f64);
     crate::telemetry::DB_INIT_TIME.record_ms(init_started.elapsed());
+    crate::telemetry::SERVING.store(true, std::sync::atomic::Ordering::Relaxed);
     let initialized = raft
         .is_initialized()
         .await

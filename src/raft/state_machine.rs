@@ -111,6 +111,9 @@ impl StateMachine {
         match entry.payload {
             EntryPayload::Normal(log_entry) => {
                 let outcomes = apply_entry(&mut inner.state, index, &log_entry);
+                if telemetry::SERVING.load(std::sync::atomic::Ordering::Relaxed) {
+                    telemetry::PROPAGATION_LATENCY.record(telemetry::ms_since(log_entry.time_ms));
+                }
                 if telemetry::LEADING.load(std::sync::atomic::Ordering::Relaxed) {
                     telemetry::COMMIT_COUNT.add(log_entry.txns.len() as u64);
                 } else if telemetry::FOLLOWING.load(std::sync::atomic::Ordering::Relaxed) {

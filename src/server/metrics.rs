@@ -242,6 +242,11 @@ pub fn collect(server: &Server) -> Vec<Sample> {
             count(&s.sessionless_expired),
         ),
         zk(
+            "cnxn_closed_without_zk_server_running",
+            "Client connections closed because this member could not serve (no leader, behind)",
+            Value::Counter(s.closed_count(CloseCause::NotServing)),
+        ),
+        zk(
             "watch_bytes",
             "Bytes of watch notifications sent",
             count(&s.watch_bytes),
@@ -428,6 +433,24 @@ fn quorum_samples(server: &Server, role: Role) -> Vec<Sample> {
                 "leader_uptime",
                 "Time since this member became leader, ms",
                 Value::Int(uptime),
+            ),
+        ]);
+        let (last, min, max) = telemetry::PROPOSAL_SIZES.values();
+        out.extend([
+            zk(
+                "last_proposal_size",
+                "Bytes of the last log entry this leader proposed (a batch of writes; -1: none)",
+                Value::Int(last),
+            ),
+            zk(
+                "min_proposal_size",
+                "Bytes of the smallest log entry this leader proposed (-1: none)",
+                Value::Int(min),
+            ),
+            zk(
+                "max_proposal_size",
+                "Bytes of the largest log entry this leader proposed (-1: none)",
+                Value::Int(max),
             ),
         ]);
     }

@@ -195,6 +195,7 @@ impl Notifier {
     /// The reply to a Txn proposed by one of this member's connections.
     fn answer(&self, origin: Origin, txn: &Txn, outcome: &TxnOutcome) {
         let Some(handle) = self.connections.get(origin.connection) else {
+            crate::telemetry::STALE_REPLIES.bump();
             return;
         };
         match &txn.op {
