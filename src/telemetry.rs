@@ -63,6 +63,70 @@ pub struct SummaryValues {
     pub p999: f64,
 }
 
+impl SummaryState {
+    const fn new() -> SummaryState {
+        SummaryState {
+            count: 0,
+            sum: 0.0,
+            min: 0.0,
+            max: 0.0,
+            recent: Vec::new(),
+            next: 0,
+        }
+    }
+
+    fn record(&mut self, value: f64) {
+        self.min = if self.count == 0 {
+            value
+        } else {
+            self.min.min(value)
+        };
+        self.max = if self.count == 0 {
+            value
+        } else {
+            self.max.max(value)
+        };
+        self.count += 1;
+        self.sum += value;
+        if self.recent.len() < RECENT_SAMPLES {
+            self.recent.push(value);
+        } else {
+            let slot = self.next;
+            if let Some(old) = self.recent.get_mut(slot) {
+                *old = value;
+            }
+            self.next = (slot + 1) % RECENT_SAMPLES;
+        }
+    }
+
+    fn values(&self) -> SummaryValues {
+        if self.count == 0 {
+            return SummaryValues::default();
+        }
+        let mut sorted = self.recent.clone();
+        sorted.sort_by(f64::total_cmp);
+        let pct = |p: f64| -> f64 {
+            let rank = ((p * sorted.len() as f64).ceil() as usize).saturating_sub(1);
+            sorted
+                .get(rank.min(sorted.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        SummaryValues {
+            count: self.count,
+            sum: self.sum,
+            min: self.min,
+            max: self.max,
+            avg: self.sum / self.count as f64,
+            p50: pct(0.5),
+            p90: pct(0.9),
+            p95: pct(0.95),
+            p99: pct(0.99),
+            p999: pct(0.999),
+        }
+    }
+}
+
 impl Summary {
     /// A summary named `name` (ZooKeeper's key without `zk_`).
     pub const fn new(name: &'static str, help: &'static str, percentiles: bool) -> Summary {
@@ -70,14 +134,7 @@ impl Summary {
             name,
             help,
             percentiles,
-            state: Mutex::new(SummaryState {
-                count: 0,
-                sum: 0.0,
-                min: 0.0,
-                max: 0.0,
-                recent: Vec::new(),
-                next: 0,
-            }),
+            state: Mutex::new(SummaryState::new()),
             exported: OnceLock::new(),
         }
     }
@@ -85,31 +142,10 @@ impl Summary {
     /// Records one sample. `mntr`'s view keeps whole numbers, as ZooKeeper's counters
     /// hold longs (so its min ≤ avg ≤ max); Prometheus gets the exact value.
     pub fn record(&self, exact: f64) {
-        let value = exact.round();
-        {
-            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            s.min = if s.count == 0 {
-                value
-            } else {
-                s.min.min(value)
-            };
-            s.max = if s.count == 0 {
-                value
-            } else {
-                s.max.max(value)
-            };
-            s.count += 1;
-            s.sum += value;
-            if s.recent.len() < RECENT_SAMPLES {
-                s.recent.push(value);
-            } else {
-                let slot = s.next;
-                if let Some(old) = s.recent.get_mut(slot) {
-                    *old = value;
-                }
-                s.next = (slot + 1) % RECENT_SAMPLES;
-            }
-        }
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(exact.round());
         if self.rendered_by_exporter() {
             self.exported
                 .get_or_init(|| ::metrics::histogram!(self.name))
@@ -131,42 +167,78 @@ impl Summary {
 
     /// The current values.
     pub fn values(&self) -> SummaryValues {
-        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if s.count == 0 {
-            return SummaryValues::default();
-        }
-        let mut sorted = s.recent.clone();
-        sorted.sort_by(f64::total_cmp);
-        let pct = |p: f64| -> f64 {
-            let rank = ((p * sorted.len() as f64).ceil() as usize).saturating_sub(1);
-            sorted
-                .get(rank.min(sorted.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(0.0)
-        };
-        SummaryValues {
-            count: s.count,
-            sum: s.sum,
-            min: s.min,
-            max: s.max,
-            avg: s.sum / s.count as f64,
-            p50: pct(0.5),
-            p90: pct(0.9),
-            p95: pct(0.95),
-            p99: pct(0.99),
-            p999: pct(0.999),
-        }
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
     }
 
     /// Forgets everything `mntr` shows (`srst`); Prometheus' summary keeps its own totals.
     pub fn reset(&self) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        s.count = 0;
-        s.sum = 0.0;
-        s.min = 0.0;
-        s.max = 0.0;
-        s.recent.clear();
-        s.next = 0;
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = SummaryState::new();
+    }
+}
+
+/// Keys one [`SummarySet`] keeps at most; later keys are not recorded (a client creating
+/// top-level znodes without end must not grow the member's memory without end).
+pub const SUMMARY_SET_KEYS: usize = 1000;
+
+/// ZooKeeper's summary set: one basic summary per key (a top-level znode for
+/// `read_per_namespace`). `mntr` prints `avg_<key>_<name>` …; Prometheus gets
+/// `<name>{key="<key>"}`.
+#[derive(Debug)]
+pub struct SummarySet {
+    /// The name without `zk_`.
+    pub name: &'static str,
+    /// One line for `# HELP`.
+    pub help: &'static str,
+    sets: Mutex<std::collections::BTreeMap<String, SummaryState>>,
+}
+
+impl SummarySet {
+    /// An empty set.
+    pub const fn new(name: &'static str, help: &'static str) -> SummarySet {
+        SummarySet {
+            name,
+            help,
+            sets: Mutex::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// Records `value` under `key`.
+    pub fn record(&self, key: &str, value: f64) {
+        {
+            let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+            let full = sets.len() >= SUMMARY_SET_KEYS;
+            match sets.get_mut(key) {
+                Some(state) => state.record(value.round()),
+                None if !full => {
+                    let mut state = SummaryState::new();
+                    state.record(value.round());
+                    sets.insert(key.to_string(), state);
+                }
+                None => return,
+            }
+        }
+        ::metrics::histogram!(self.name, "key" => key.to_string()).record(value);
+    }
+
+    /// Every key's values, by key.
+    pub fn values(&self) -> Vec<(String, SummaryValues)> {
+        self.sets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, s)| (k.clone(), s.values()))
+            .collect()
+    }
+
+    /// Forgets every key's values (`srst`).
+    pub fn reset(&self) {
+        self.sets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -656,6 +728,23 @@ mod tests {
         // A rewritten tail replaces the later times.
         times.record(7);
         assert!(times.lag_behind(7).is_zero());
+    }
+
+    #[test]
+    fn a_summary_set_keeps_one_summary_per_key_up_to_its_bound() {
+        let set = SummarySet::new("t_set", "t");
+        set.record("a", 10.0);
+        set.record("a", 20.0);
+        set.record("b", 5.0);
+        let v = set.values();
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].0.as_str(), v[0].1.count, v[0].1.sum), ("a", 2, 30.0));
+        for i in 0..SUMMARY_SET_KEYS + 10 {
+            set.record(&format!("k{i}"), 1.0);
+        }
+        assert_eq!(set.values().len(), SUMMARY_SET_KEYS);
+        set.reset();
+        assert!(set.values().is_empty());
     }
 
     #[test]

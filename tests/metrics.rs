@@ -57,6 +57,23 @@ fn creating_100_znodes_raises_znode_count_by_exactly_100() {
         format!("{}", before as i64 + 100)
     );
     assert_eq!(mntr_value(&m, "zk_server_state").unwrap(), "standalone");
+    // ZooKeeper's per-namespace sets: "/n1" + 1 byte of data written; read adds a Stat (68).
+    assert_eq!(
+        mntr_value(&m, "zk_cnt_n1_write_per_namespace").unwrap(),
+        "1"
+    );
+    assert_eq!(
+        mntr_value(&m, "zk_sum_n1_write_per_namespace").unwrap(),
+        "4"
+    );
+    assert_eq!(
+        mntr_value(&m, "zk_sum_n1_read_per_namespace").unwrap(),
+        "72"
+    );
+    assert!(
+        text.contains("read_per_namespace_count{key=\"n1\"} 1"),
+        "{text}"
+    );
     assert!(
         mntr_value(&m, "zk_cnt_updatelatency")
             .unwrap()

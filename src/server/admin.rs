@@ -367,6 +367,18 @@ fn monitor(s: &Server) -> Value {
             Metric::Counter(v) => {
                 m.insert(name, json!(v));
             }
+            Metric::SummarySet(sets) => {
+                for (key, v) in sets {
+                    m.insert(
+                        format!("avg_{key}_{name}"),
+                        json!((v.avg * 10_000.0).round() / 10_000.0),
+                    );
+                    m.insert(format!("min_{key}_{name}"), json!(v.min as i64));
+                    m.insert(format!("max_{key}_{name}"), json!(v.max as i64));
+                    m.insert(format!("cnt_{key}_{name}"), json!(v.count));
+                    m.insert(format!("sum_{key}_{name}"), json!(v.sum as i64));
+                }
+            }
             Metric::Summary(v, percentiles) => {
                 m.insert(
                     format!("avg_{name}"),

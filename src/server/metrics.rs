@@ -26,6 +26,9 @@ pub enum Value {
     /// A distribution; `true` when `mntr` prints its percentiles. Prometheus gets it from the
     /// exporter's own summary, fed by the same records.
     Summary(SummaryValues, bool),
+    /// ZooKeeper's summary set: one basic summary per key (`mntr`: `avg_<key>_<name>` …;
+    /// Prometheus: `<name>{key=…}` from the exporter).
+    SummarySet(Vec<(String, SummaryValues)>),
 }
 
 /// A named measurement.
@@ -260,6 +263,9 @@ pub fn collect(server: &Server) -> Vec<Sample> {
     for w in s.watches_fired.all() {
         out.push(summary(w, true));
     }
+    for set in [&s.read_per_namespace, &s.write_per_namespace] {
+        out.push(zk(set.name, set.help, Value::SummarySet(set.values())));
+    }
     for t in telemetry::SUMMARIES {
         out.push(summary(t, true));
     }
@@ -470,6 +476,16 @@ pub fn mntr_text(samples: &[Sample]) -> String {
             Value::Int(v) => writeln!(out, "{prefix}{name}\t{v}"),
             Value::Float(v) => writeln!(out, "{prefix}{name}\t{}", java_double(*v)),
             Value::Counter(v) => writeln!(out, "{prefix}{name}\t{v}"),
+            Value::SummarySet(sets) => {
+                for (key, v) in sets {
+                    let _ = writeln!(out, "{prefix}avg_{key}_{name}\t{}", java_double(v.avg));
+                    let _ = writeln!(out, "{prefix}min_{key}_{name}\t{}", v.min as i64);
+                    let _ = writeln!(out, "{prefix}max_{key}_{name}\t{}", v.max as i64);
+                    let _ = writeln!(out, "{prefix}cnt_{key}_{name}\t{}", v.count);
+                    let _ = writeln!(out, "{prefix}sum_{key}_{name}\t{}", v.sum as i64);
+                }
+                Ok(())
+            }
             Value::Summary(v, percentiles) => {
                 let _ = writeln!(out, "{prefix}avg_{name}\t{}", java_double(v.avg));
                 let _ = writeln!(out, "{prefix}min_{name}\t{}", v.min.round() as i64);

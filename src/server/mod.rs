@@ -135,6 +135,11 @@ pub struct Notifier {
 
 impl Delivery for Notifier {
     fn deliver(&self, txn: &Txn, outcome: TxnOutcome) {
+        for (path, bytes) in stats::write_bytes(txn, &outcome) {
+            if let Some(ns) = stats::namespace(&path) {
+                self.stats.write_per_namespace.record(ns, bytes as f64);
+            }
+        }
         if !outcome.triggers.is_empty() {
             let mut watches = self.watches.lock().unwrap_or_else(PoisonError::into_inner);
             for trigger in &outcome.triggers {

@@ -304,6 +304,16 @@ impl Pipeline {
             read(&view.state, &mut watches, &who, request)
         };
         let zxid = view.state.last_zxid;
+        if err == ErrorCode::Ok {
+            if let Some((path, bytes)) = super::stats::read_bytes(request, &response) {
+                if let Some(ns) = super::stats::namespace(path) {
+                    self.server
+                        .stats
+                        .read_per_namespace
+                        .record(ns, bytes as f64);
+                }
+            }
+        }
         let reply_xid = if op == OpCode::Ping { xid::PING } else { xid };
         self.handle.send_reply(reply_xid, zxid, err, response);
         drop(view);

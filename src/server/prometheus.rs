@@ -79,6 +79,10 @@ fn render_samples(samples: &[Sample]) -> String {
         if let Value::Text(_) = sample.value {
             continue;
         }
+        if let Value::SummarySet(_) = sample.value {
+            ::metrics::describe_histogram!(sample.name.to_string(), sample.help);
+            continue;
+        }
         let group = groups.entry(&sample.name).or_default();
         if group.is_empty() {
             order.push(&sample.name);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::telemetry::Summary;
+use crate::telemetry::{Summary, SummarySet};
 
 /// Why the server or the client ended a connection (`raftzk_connections_closed{reason}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +123,94 @@ impl Latency {
     }
 }
 
+/// The top-level znode of `path` (`/a/b` → `a`); None for `/`.
+pub fn namespace(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('/')?;
+    let top = rest.split('/').next()?;
+    (!top.is_empty()).then_some(top)
+}
+
+/// ZooKeeper counts a Stat as this many bytes in `read_per_namespace`.
+pub const STAT_BYTES: usize = 6 * 8 + 5 * 4;
+
+/// Bytes a successful read counts in `read_per_namespace`, and the path it is counted for.
+pub fn read_bytes<'a>(
+    request: &'a jute_codec::Request,
+    response: &jute_codec::Response,
+) -> Option<(&'a str, usize)> {
+    use jute_codec::{Request, Response};
+    let (path, payload) = match (request, response) {
+        (Request::GetData(r), Response::GetData(d)) => {
+            (&r.path, d.data.as_ref().map_or(0, Vec::len))
+        }
+        (Request::Exists(r), Response::Exists(_)) => (&r.path, 0),
+        (Request::GetChildren(r), Response::GetChildren(c)) => {
+            (&r.path, c.children.iter().map(String::len).sum())
+        }
+        (Request::GetChildren2(r), Response::GetChildren2(c)) => {
+            (&r.path, c.children.iter().map(String::len).sum())
+        }
+        _ => return None,
+    };
+    Some((path.as_str(), path.len() + payload + STAT_BYTES))
+}
+
+/// What a successful write counts in `write_per_namespace`: (path, path + data bytes) per
+/// create, delete and setData, sub-ops of a multi included. Paths come from the outcome's
+/// watch triggers, so a sequential create counts the name it got.
+pub fn write_bytes(
+    txn: &crate::txn::Txn,
+    outcome: &crate::txn::TxnOutcome,
+) -> Vec<(String, usize)> {
+    use crate::txn::TxnOp;
+    use jute_codec::{EventType, MultiOp, Request};
+    if outcome.err != jute_codec::ErrorCode::Ok {
+        return Vec::new();
+    }
+    // Data bytes of each node-changing op, in the order its trigger comes.
+    let data_of_request = |request: &Request| -> Vec<usize> {
+        match request {
+            Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) => {
+                vec![r.data.as_ref().map_or(0, Vec::len)]
+            }
+            Request::CreateTtl(r) => vec![r.data.as_ref().map_or(0, Vec::len)],
+            Request::SetData(r) => vec![r.data.as_ref().map_or(0, Vec::len)],
+            Request::Delete(_) => vec![0],
+            Request::Multi(m) => m
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    MultiOp::Create(r) | MultiOp::Create2(r) | MultiOp::CreateContainer(r) => {
+                        Some(r.data.as_ref().map_or(0, Vec::len))
+                    }
+                    MultiOp::CreateTtl(r) => Some(r.data.as_ref().map_or(0, Vec::len)),
+                    MultiOp::SetData(r) => Some(r.data.as_ref().map_or(0, Vec::len)),
+                    MultiOp::Delete(_) => Some(0),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let sizes = match &txn.op {
+        TxnOp::Client(request) => data_of_request(request),
+        TxnOp::Reap { .. } => vec![0],
+        _ => Vec::new(),
+    };
+    outcome
+        .triggers
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.event,
+                EventType::NodeCreated | EventType::NodeDeleted | EventType::NodeDataChanged
+            )
+        })
+        .zip(sizes)
+        .map(|(t, data)| (t.path.clone(), t.path.len() + data))
+        .collect()
+}
+
 /// Sizes of the responses sent (ZooKeeper's `BufferStats`): -1 until the first.
 #[derive(Debug)]
 pub struct ResponseSizes {
@@ -208,6 +296,10 @@ pub struct ServerStats {
     pub update_latency: Summary,
     /// Write applied → notification queued on this member, ms.
     pub watch_trigger_latency: Summary,
+    /// Bytes read per top-level znode (ZooKeeper's `read_per_namespace`).
+    pub read_per_namespace: SummarySet,
+    /// Bytes written per top-level znode, on every member (`write_per_namespace`).
+    pub write_per_namespace: SummarySet,
     /// Watches fired per event type (ZooKeeper's `node_*_watch_count` summaries).
     pub watches_fired: WatchesFired,
     /// Bytes of watch notifications queued.
@@ -299,6 +391,14 @@ impl Default for ServerStats {
                 true,
             ),
             watches_fired: WatchesFired::default(),
+            read_per_namespace: SummarySet::new(
+                "read_per_namespace",
+                "Bytes read (path, data or child names, and a Stat's 68 bytes) per top-level znode",
+            ),
+            write_per_namespace: SummarySet::new(
+                "write_per_namespace",
+                "Bytes written (path and data) per top-level znode by creates, deletes and setData",
+            ),
             watch_bytes: AtomicU64::new(0),
             closed: Default::default(),
         }
@@ -316,6 +416,8 @@ impl ServerStats {
         for summary in self.watches_fired.all() {
             summary.reset();
         }
+        self.read_per_namespace.reset();
+        self.write_per_namespace.reset();
         // ZooKeeper's srst also clears its summaries' mntr view (Prometheus keeps totals).
         for summary in crate::telemetry::SUMMARIES {
             summary.reset();
