@@ -192,15 +192,18 @@ pub struct SummarySet {
     pub name: &'static str,
     /// One line for `# HELP`.
     pub help: &'static str,
+    /// Whether `mntr` prints percentiles.
+    pub percentiles: bool,
     sets: Mutex<std::collections::BTreeMap<String, SummaryState>>,
 }
 
 impl SummarySet {
     /// An empty set.
-    pub const fn new(name: &'static str, help: &'static str) -> SummarySet {
+    pub const fn new(name: &'static str, help: &'static str, percentiles: bool) -> SummarySet {
         SummarySet {
             name,
             help,
+            percentiles,
             sets: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
@@ -436,6 +439,13 @@ impl Sizes {
 
 /// Leader: encoded sizes of the log entries it proposed (a batch of writes each).
 pub static PROPOSAL_SIZES: Sizes = Sizes::new();
+/// Leader: per follower, the leader's proposal time → that follower's acknowledgement, ms.
+pub static ACK_LATENCY: SummarySet = SummarySet::new(
+    "ack_latency",
+    "Leader: time from proposing a batch to each member acknowledging it, ms, by member id",
+    true,
+);
+
 /// Replies computed for connections that had closed meanwhile.
 pub static STALE_REPLIES: Count = Count::new(
     "stale_replies",
@@ -732,7 +742,7 @@ mod tests {
 
     #[test]
     fn a_summary_set_keeps_one_summary_per_key_up_to_its_bound() {
-        let set = SummarySet::new("t_set", "t");
+        let set = SummarySet::new("t_set", "t", false);
         set.record("a", 10.0);
         set.record("a", 20.0);
         set.record("b", 5.0);

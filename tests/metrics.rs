@@ -237,6 +237,7 @@ fn a_cluster_reports_leader_and_follower_metrics_under_zookeepers_names() {
         "{text}"
     );
     assert!(prometheus_value(&text, "quorum_ack_latency_count").unwrap() >= 1.0);
+    assert!(text.contains("ack_latency_count{key="), "{text}");
     let follower = (0..3).find(|i| *i != leader).unwrap();
     let f = scrape_member(follower);
     assert_eq!(prometheus_value(&f, "raft_is_leader"), Some(0.0));

@@ -271,7 +271,17 @@ impl RaftNetwork<TypeConfig> for PeerLink {
             }
         }
         let had_entries = !rpc.entries.is_empty();
+        let proposed_at = rpc.entries.iter().rev().find_map(|e| match &e.payload {
+            openraft::EntryPayload::Normal(entry) => Some(entry.time_ms),
+            _ => None,
+        });
         let response = self.send_append(rpc, &option).await?;
+        if let (Some(time_ms), AppendEntriesResponse::Success) = (proposed_at, &response) {
+            crate::telemetry::ACK_LATENCY.record(
+                &self.target.to_string(),
+                crate::telemetry::ms_since(time_ms),
+            );
+        }
         if had_entries && response == AppendEntriesResponse::Success {
             self.probing = false;
         }

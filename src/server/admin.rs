@@ -367,7 +367,7 @@ fn monitor(s: &Server) -> Value {
             Metric::Counter(v) => {
                 m.insert(name, json!(v));
             }
-            Metric::SummarySet(sets) => {
+            Metric::SummarySet(sets, percentiles) => {
                 for (key, v) in sets {
                     m.insert(
                         format!("avg_{key}_{name}"),
@@ -377,6 +377,12 @@ fn monitor(s: &Server) -> Value {
                     m.insert(format!("max_{key}_{name}"), json!(v.max as i64));
                     m.insert(format!("cnt_{key}_{name}"), json!(v.count));
                     m.insert(format!("sum_{key}_{name}"), json!(v.sum as i64));
+                    if percentiles {
+                        m.insert(format!("p50_{key}_{name}"), json!(v.p50 as i64));
+                        m.insert(format!("p95_{key}_{name}"), json!(v.p95 as i64));
+                        m.insert(format!("p99_{key}_{name}"), json!(v.p99 as i64));
+                        m.insert(format!("p999_{key}_{name}"), json!(v.p999 as i64));
+                    }
                 }
             }
             Metric::Summary(v, percentiles) => {

@@ -28,7 +28,7 @@ pub enum Value {
     Summary(SummaryValues, bool),
     /// ZooKeeper's summary set: one basic summary per key (`mntr`: `avg_<key>_<name>` …;
     /// Prometheus: `<name>{key=…}` from the exporter).
-    SummarySet(Vec<(String, SummaryValues)>),
+    SummarySet(Vec<(String, SummaryValues)>, bool),
 }
 
 /// A named measurement.
@@ -264,7 +264,11 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         out.push(summary(w, true));
     }
     for set in [&s.read_per_namespace, &s.write_per_namespace] {
-        out.push(zk(set.name, set.help, Value::SummarySet(set.values())));
+        out.push(zk(
+            set.name,
+            set.help,
+            Value::SummarySet(set.values(), false),
+        ));
     }
     for t in telemetry::SUMMARIES {
         out.push(summary(t, true));
@@ -436,6 +440,11 @@ fn quorum_samples(server: &Server, role: Role) -> Vec<Sample> {
                 Value::Int(telemetry::PENDING_SYNCS.load(Ordering::Relaxed).max(0)),
             ),
             zk(
+                telemetry::ACK_LATENCY.name,
+                telemetry::ACK_LATENCY.help,
+                Value::SummarySet(telemetry::ACK_LATENCY.values(), true),
+            ),
+            zk(
                 "leader_uptime",
                 "Time since this member became leader, ms",
                 Value::Int(uptime),
@@ -476,13 +485,19 @@ pub fn mntr_text(samples: &[Sample]) -> String {
             Value::Int(v) => writeln!(out, "{prefix}{name}\t{v}"),
             Value::Float(v) => writeln!(out, "{prefix}{name}\t{}", java_double(*v)),
             Value::Counter(v) => writeln!(out, "{prefix}{name}\t{v}"),
-            Value::SummarySet(sets) => {
+            Value::SummarySet(sets, percentiles) => {
                 for (key, v) in sets {
                     let _ = writeln!(out, "{prefix}avg_{key}_{name}\t{}", java_double(v.avg));
                     let _ = writeln!(out, "{prefix}min_{key}_{name}\t{}", v.min as i64);
                     let _ = writeln!(out, "{prefix}max_{key}_{name}\t{}", v.max as i64);
                     let _ = writeln!(out, "{prefix}cnt_{key}_{name}\t{}", v.count);
                     let _ = writeln!(out, "{prefix}sum_{key}_{name}\t{}", v.sum as i64);
+                    if *percentiles {
+                        let _ = writeln!(out, "{prefix}p50_{key}_{name}\t{}", v.p50 as i64);
+                        let _ = writeln!(out, "{prefix}p95_{key}_{name}\t{}", v.p95 as i64);
+                        let _ = writeln!(out, "{prefix}p99_{key}_{name}\t{}", v.p99 as i64);
+                        let _ = writeln!(out, "{prefix}p999_{key}_{name}\t{}", v.p999 as i64);
+                    }
                 }
                 Ok(())
             }

@@ -79,7 +79,7 @@ fn render_samples(samples: &[Sample]) -> String {
         if let Value::Text(_) = sample.value {
             continue;
         }
-        if let Value::SummarySet(_) = sample.value {
+        if let Value::SummarySet(..) = sample.value {
             ::metrics::describe_histogram!(sample.name.to_string(), sample.help);
             continue;
         }

@@ -394,10 +394,12 @@ impl Default for ServerStats {
             read_per_namespace: SummarySet::new(
                 "read_per_namespace",
                 "Bytes read (path, data or child names, and a Stat's 68 bytes) per top-level znode",
+                false,
             ),
             write_per_namespace: SummarySet::new(
                 "write_per_namespace",
                 "Bytes written (path and data) per top-level znode by creates, deletes and setData",
+                false,
             ),
             watch_bytes: AtomicU64::new(0),
             closed: Default::default(),
