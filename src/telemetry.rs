@@ -398,7 +398,8 @@ pub static PROPOSAL_ACK_CREATION_LATENCY: Summary = Summary::new(
     true,
 );
 
-/// Sizes of the log entries a leader appended: last, smallest and largest (-1: none yet).
+/// Last, smallest and largest of some sizes (-1: none yet), as ZooKeeper's `BufferStats`
+/// keeps them: replies sent, log entries proposed.
 #[derive(Debug)]
 pub struct Sizes {
     last: std::sync::atomic::AtomicI64,
@@ -406,8 +407,15 @@ pub struct Sizes {
     max: std::sync::atomic::AtomicI64,
 }
 
+impl Default for Sizes {
+    fn default() -> Sizes {
+        Sizes::new()
+    }
+}
+
 impl Sizes {
-    const fn new() -> Sizes {
+    /// None yet.
+    pub const fn new() -> Sizes {
         Sizes {
             last: std::sync::atomic::AtomicI64::new(-1),
             min: std::sync::atomic::AtomicI64::new(-1),
@@ -434,6 +442,13 @@ impl Sizes {
             self.min.load(Ordering::Relaxed),
             self.max.load(Ordering::Relaxed),
         )
+    }
+
+    /// Back to -1 (`srst`).
+    pub fn reset(&self) {
+        for a in [&self.last, &self.min, &self.max] {
+            a.store(-1, Ordering::Relaxed);
+        }
     }
 }
 

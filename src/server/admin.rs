@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::http::{HttpResponse, Routes};
-use super::metrics::{collect, Value as Metric};
+use super::metrics::{collect, summary_keys, Number, Value as Metric};
 use super::Server;
 use crate::raft::Role;
 
@@ -115,7 +115,7 @@ impl AdminEndpoint {
                 json!({ "num_connections": conns, "num_paths": paths, "num_total_watches": total })
             }
             "watches" => {
-                let sessions = session_of_connections(s);
+                let sessions = super::fourlw::session_of_connections(s);
                 let by_session: Map<String, Value> = s
                     .watches()
                     .data_watches_by_connection()
@@ -130,7 +130,7 @@ impl AdminEndpoint {
                 json!({ "session_id_to_watched_paths": by_session })
             }
             "watches_by_path" => {
-                let sessions = session_of_connections(s);
+                let sessions = super::fourlw::session_of_connections(s);
                 let by_path: Map<String, Value> = s
                     .watches()
                     .data_watches_by_path()
@@ -227,15 +227,6 @@ impl Routes for AdminEndpoint {
 
 fn pretty(v: &Value) -> Vec<u8> {
     serde_json::to_vec_pretty(v).unwrap_or_default()
-}
-
-fn session_of_connections(server: &Server) -> std::collections::HashMap<u64, i64> {
-    server
-        .connections
-        .all()
-        .iter()
-        .filter_map(|c| c.binding().map(|b| (c.id, b.session_id)))
-        .collect()
 }
 
 fn configuration(s: &Server) -> Value {
@@ -369,41 +360,27 @@ fn monitor(s: &Server) -> Value {
             }
             Metric::SummarySet(sets, percentiles) => {
                 for (key, v) in sets {
-                    m.insert(
-                        format!("avg_{key}_{name}"),
-                        json!((v.avg * 10_000.0).round() / 10_000.0),
-                    );
-                    m.insert(format!("min_{key}_{name}"), json!(v.min as i64));
-                    m.insert(format!("max_{key}_{name}"), json!(v.max as i64));
-                    m.insert(format!("cnt_{key}_{name}"), json!(v.count));
-                    m.insert(format!("sum_{key}_{name}"), json!(v.sum as i64));
-                    if percentiles {
-                        m.insert(format!("p50_{key}_{name}"), json!(v.p50 as i64));
-                        m.insert(format!("p95_{key}_{name}"), json!(v.p95 as i64));
-                        m.insert(format!("p99_{key}_{name}"), json!(v.p99 as i64));
-                        m.insert(format!("p999_{key}_{name}"), json!(v.p999 as i64));
+                    for (k, n) in summary_keys(&format!("{key}_{name}"), &v, percentiles) {
+                        m.insert(k, number(n));
                     }
                 }
             }
             Metric::Summary(v, percentiles) => {
-                m.insert(
-                    format!("avg_{name}"),
-                    json!((v.avg * 10_000.0).round() / 10_000.0),
-                );
-                m.insert(format!("min_{name}"), json!(v.min.round() as i64));
-                m.insert(format!("max_{name}"), json!(v.max.round() as i64));
-                m.insert(format!("cnt_{name}"), json!(v.count));
-                m.insert(format!("sum_{name}"), json!(v.sum.round() as i64));
-                if percentiles {
-                    m.insert(format!("p50_{name}"), json!(v.p50.round() as i64));
-                    m.insert(format!("p95_{name}"), json!(v.p95.round() as i64));
-                    m.insert(format!("p99_{name}"), json!(v.p99.round() as i64));
-                    m.insert(format!("p999_{name}"), json!(v.p999.round() as i64));
+                for (k, n) in summary_keys(&name, &v, percentiles) {
+                    m.insert(k, number(n));
                 }
             }
         }
     }
     Value::Object(m)
+}
+
+/// A summary number as JSON: doubles rounded to 4 decimals, as `mntr` prints them.
+fn number(n: Number) -> Value {
+    match n {
+        Number::Double(v) => json!((v * 10_000.0).round() / 10_000.0),
+        Number::Whole(v) => json!(v),
+    }
 }
 
 fn observers(s: &Server) -> Value {

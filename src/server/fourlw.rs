@@ -108,7 +108,8 @@ pub fn respond(server: &Server, word: FourLetterWord, extra: &[u8]) -> Vec<u8> {
     text.into_bytes()
 }
 
-fn session_of_connections(server: &Server) -> std::collections::HashMap<u64, i64> {
+/// Each open connection's session id (0: none yet).
+pub fn session_of_connections(server: &Server) -> std::collections::HashMap<u64, i64> {
     server
         .connections
         .all()

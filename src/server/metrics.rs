@@ -472,6 +472,47 @@ fn quorum_samples(server: &Server, role: Role) -> Vec<Sample> {
     out
 }
 
+/// A number `mntr` prints: ZooKeeper prints summary averages as doubles, the rest whole.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// Printed as Java prints a double (4 decimals at most).
+    Double(f64),
+    /// Printed as an integer.
+    Whole(i64),
+}
+
+impl Number {
+    /// As `mntr` prints it.
+    pub fn mntr(self) -> String {
+        match self {
+            Number::Double(v) => java_double(v),
+            Number::Whole(v) => v.to_string(),
+        }
+    }
+}
+
+/// A summary's keys as ZooKeeper expands them: `avg_`, `min_`, `max_`, `cnt_`, `sum_` +
+/// `stem`, and `p50_` … `p999_` when `percentiles`.
+pub fn summary_keys(stem: &str, v: &SummaryValues, percentiles: bool) -> Vec<(String, Number)> {
+    let whole = |x: f64| Number::Whole(x.round() as i64);
+    let mut keys = vec![
+        (format!("avg_{stem}"), Number::Double(v.avg)),
+        (format!("min_{stem}"), whole(v.min)),
+        (format!("max_{stem}"), whole(v.max)),
+        (format!("cnt_{stem}"), Number::Whole(v.count as i64)),
+        (format!("sum_{stem}"), whole(v.sum)),
+    ];
+    if percentiles {
+        keys.extend([
+            (format!("p50_{stem}"), whole(v.p50)),
+            (format!("p95_{stem}"), whole(v.p95)),
+            (format!("p99_{stem}"), whole(v.p99)),
+            (format!("p999_{stem}"), whole(v.p999)),
+        ]);
+    }
+    keys
+}
+
 /// `mntr`'s text: `zk_<key>\t<value>` lines for ZooKeeper's keys (a summary as its
 /// avg/min/max/cnt/sum and percentile keys), then raftzk's unlabelled keys unprefixed.
 pub fn mntr_text(samples: &[Sample]) -> String {
@@ -487,31 +528,15 @@ pub fn mntr_text(samples: &[Sample]) -> String {
             Value::Counter(v) => writeln!(out, "{prefix}{name}\t{v}"),
             Value::SummarySet(sets, percentiles) => {
                 for (key, v) in sets {
-                    let _ = writeln!(out, "{prefix}avg_{key}_{name}\t{}", java_double(v.avg));
-                    let _ = writeln!(out, "{prefix}min_{key}_{name}\t{}", v.min as i64);
-                    let _ = writeln!(out, "{prefix}max_{key}_{name}\t{}", v.max as i64);
-                    let _ = writeln!(out, "{prefix}cnt_{key}_{name}\t{}", v.count);
-                    let _ = writeln!(out, "{prefix}sum_{key}_{name}\t{}", v.sum as i64);
-                    if *percentiles {
-                        let _ = writeln!(out, "{prefix}p50_{key}_{name}\t{}", v.p50 as i64);
-                        let _ = writeln!(out, "{prefix}p95_{key}_{name}\t{}", v.p95 as i64);
-                        let _ = writeln!(out, "{prefix}p99_{key}_{name}\t{}", v.p99 as i64);
-                        let _ = writeln!(out, "{prefix}p999_{key}_{name}\t{}", v.p999 as i64);
+                    for (k, n) in summary_keys(&format!("{key}_{name}"), v, *percentiles) {
+                        let _ = writeln!(out, "{prefix}{k}\t{}", n.mntr());
                     }
                 }
                 Ok(())
             }
             Value::Summary(v, percentiles) => {
-                let _ = writeln!(out, "{prefix}avg_{name}\t{}", java_double(v.avg));
-                let _ = writeln!(out, "{prefix}min_{name}\t{}", v.min.round() as i64);
-                let _ = writeln!(out, "{prefix}max_{name}\t{}", v.max.round() as i64);
-                let _ = writeln!(out, "{prefix}cnt_{name}\t{}", v.count);
-                let _ = writeln!(out, "{prefix}sum_{name}\t{}", v.sum.round() as i64);
-                if *percentiles {
-                    let _ = writeln!(out, "{prefix}p50_{name}\t{}", v.p50.round() as i64);
-                    let _ = writeln!(out, "{prefix}p95_{name}\t{}", v.p95.round() as i64);
-                    let _ = writeln!(out, "{prefix}p99_{name}\t{}", v.p99.round() as i64);
-                    let _ = writeln!(out, "{prefix}p999_{name}\t{}", v.p999.round() as i64);
+                for (k, n) in summary_keys(name, v, *percentiles) {
+                    let _ = writeln!(out, "{prefix}{k}\t{}", n.mntr());
                 }
                 Ok(())
             }

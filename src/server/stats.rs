@@ -1,11 +1,11 @@
 //! Counters the four-letter words report (`srvr`, `stat`, `cons`, `mntr`). All true counts
 //! of what this member did since start (or the last `srst`/`crst`).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::telemetry::{Summary, SummarySet};
+use crate::telemetry::{Sizes, Summary, SummarySet};
 
 /// Why the server or the client ended a connection (`raftzk_connections_closed{reason}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,54 +211,6 @@ pub fn write_bytes(
         .collect()
 }
 
-/// Sizes of the responses sent (ZooKeeper's `BufferStats`): -1 until the first.
-#[derive(Debug)]
-pub struct ResponseSizes {
-    last: AtomicI64,
-    min: AtomicI64,
-    max: AtomicI64,
-}
-
-impl Default for ResponseSizes {
-    fn default() -> ResponseSizes {
-        ResponseSizes {
-            last: AtomicI64::new(-1),
-            min: AtomicI64::new(-1),
-            max: AtomicI64::new(-1),
-        }
-    }
-}
-
-impl ResponseSizes {
-    /// Notes one response of `n` bytes.
-    pub fn record(&self, n: usize) {
-        let n = n as i64;
-        self.last.store(n, Ordering::Relaxed);
-        let _ = self
-            .min
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
-                (m < 0 || n < m).then_some(n)
-            });
-        self.max.fetch_max(n, Ordering::Relaxed);
-    }
-
-    /// (last, min, max).
-    pub fn values(&self) -> (i64, i64, i64) {
-        (
-            self.last.load(Ordering::Relaxed),
-            self.min.load(Ordering::Relaxed),
-            self.max.load(Ordering::Relaxed),
-        )
-    }
-
-    /// Back to -1 (`srst`).
-    pub fn reset(&self) {
-        for a in [&self.last, &self.min, &self.max] {
-            a.store(-1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// Member-wide counters.
 #[derive(Debug)]
 pub struct ServerStats {
@@ -285,7 +237,7 @@ pub struct ServerStats {
     /// Frames refused for their length.
     pub large_requests_rejected: AtomicU64,
     /// Sizes of the replies sent.
-    pub response_sizes: ResponseSizes,
+    pub response_sizes: Sizes,
     /// Bytes queued to clients.
     pub response_bytes: AtomicU64,
     /// Reconnects that resumed an existing session on this member.
@@ -380,7 +332,7 @@ impl Default for ServerStats {
             auth_failed: AtomicU64::new(0),
             sessionless_expired: AtomicU64::new(0),
             large_requests_rejected: AtomicU64::new(0),
-            response_sizes: ResponseSizes::default(),
+            response_sizes: Sizes::new(),
             response_bytes: AtomicU64::new(0),
             connection_revalidations: AtomicU64::new(0),
             read_latency: Summary::new("readlatency", "Read request latency, ms", true),
