@@ -94,6 +94,9 @@ pub async fn run(
                     telemetry::LEADING.store(cluster && new == me, Ordering::Relaxed);
                     telemetry::FOLLOWING.store(cluster && new != me, Ordering::Relaxed);
                     if new == me && cluster {
+                        // ZooKeeper starts a leadership's proposal sizes and ack latencies anew.
+                        telemetry::PROPOSAL_SIZES.reset();
+                        telemetry::ACK_LATENCY.reset();
                         telemetry::RAFT_ELECTIONS_WON.bump();
                         if let Some(waited) = waited {
                             telemetry::LEADER_UNAVAILABLE_TIME.record_ms(waited);

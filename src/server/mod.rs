@@ -264,7 +264,7 @@ impl Notifier {
     }
 }
 
-/// The `op` label of `raftzk_requests{op}`: ZooKeeper's operation name for a `cons`
+/// The `op` label of `raftzk_request_latency{op}`: ZooKeeper's operation name for a `cons`
 /// abbreviation (one name per abbreviation: create2/createContainer/createTTL are "create").
 pub fn op_label(abbreviation: &str) -> &'static str {
     match abbreviation {

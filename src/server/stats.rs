@@ -195,6 +195,8 @@ pub fn write_bytes(
     let sizes = match &txn.op {
         TxnOp::Client(request) => data_of_request(request),
         TxnOp::Reap { .. } => vec![0],
+        // The session's ephemerals, each a delete (path bytes only).
+        TxnOp::CloseSession => vec![0; outcome.triggers.len()],
         _ => Vec::new(),
     };
     outcome
@@ -224,11 +226,11 @@ pub struct ServerStats {
     pub bytes_received: AtomicU64,
     /// Request latency.
     pub latency: Latency,
-    /// Connections accepted.
+    /// Session handshakes (ConnectRequests) received.
     pub connection_requests: AtomicU64,
     /// Connections refused (maxClientCnxns).
     pub connections_rejected: AtomicU64,
-    /// Connections closed by the server for a protocol error.
+    /// Connections that ended without closeSession (the client went away).
     pub connections_dropped: AtomicU64,
     /// Auth packets with an unknown scheme.
     pub auth_failed: AtomicU64,
@@ -339,7 +341,7 @@ impl Default for ServerStats {
             update_latency: Summary::new("updatelatency", "Write request latency, ms", true),
             watch_trigger_latency: Summary::new(
                 "raftzk_watch_trigger_latency",
-                "Time from a write being applied to its watch notifications being queued, ms",
+                "Time from a write being applied (its notification queued in the same step) to the notification being written to the client's socket, ms",
                 true,
             ),
             watches_fired: WatchesFired::default(),
@@ -372,6 +374,8 @@ impl ServerStats {
         }
         self.read_per_namespace.reset();
         self.write_per_namespace.reset();
+        crate::telemetry::PROPOSAL_SIZES.reset();
+        crate::telemetry::ACK_LATENCY.reset();
         // ZooKeeper's srst also clears its summaries' mntr view (Prometheus keeps totals).
         for summary in crate::telemetry::SUMMARIES {
             summary.reset();
