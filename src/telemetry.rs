@@ -2,6 +2,13 @@
 //! tab-separated keys) and on `/metrics` (Prometheus). A [`Summary`] or [`Count`] is the one
 //! place a value lives, so the two views cannot disagree.
 //!
+//! Prometheus quantiles: summaries recorded about once per log entry (fsync, apply, snapshots,
+//! elections) also feed metrics-exporter-prometheus' rolling summaries; per-request ones
+//! (`Summary::local`, every [`SummarySet`]) are rendered by raftzk from their own recent
+//! samples. Feeding the exporter ~10^5 samples a second made its periodic upkeep hold a
+//! runtime thread long enough to cost the leader its heartbeats (2 elections in 30 s of
+//! bench/election_load.py, against 0 without).
+//!
 //! The storage and Raft layers record into the statics below: one member runs per process, so
 //! a process-wide value is the member's value (in-process test clusters share them; their
 //! tests do not read metrics). Per-server values (requests, connections) live in
@@ -24,12 +31,16 @@ pub struct Summary {
     pub help: &'static str,
     /// Whether `mntr` prints percentiles.
     pub percentiles: bool,
+    /// Whether metrics-exporter-prometheus renders it (else `/metrics` renders `values()`).
+    pub by_exporter: bool,
     state: Mutex<SummaryState>,
     exported: OnceLock<::metrics::Histogram>,
 }
 
 #[derive(Debug)]
 struct SummaryState {
+    total_count: u64,
+    total_sum: f64,
     count: u64,
     sum: f64,
     min: f64,
@@ -61,11 +72,17 @@ pub struct SummaryValues {
     pub p99: f64,
     /// 99.9th percentile of the recent samples.
     pub p999: f64,
+    /// Samples since start (`srst` does not reset it): Prometheus' `_count`.
+    pub total_count: u64,
+    /// Their sum: Prometheus' `_sum`.
+    pub total_sum: f64,
 }
 
 impl SummaryState {
     const fn new() -> SummaryState {
         SummaryState {
+            total_count: 0,
+            total_sum: 0.0,
             count: 0,
             sum: 0.0,
             min: 0.0,
@@ -75,7 +92,11 @@ impl SummaryState {
         }
     }
 
-    fn record(&mut self, value: f64) {
+    /// `exact` goes to the totals and the recent samples (Prometheus' quantiles; `mntr`
+    /// rounds its percentiles), `value` (rounded) to `mntr`'s count, sum, min and max.
+    fn record(&mut self, exact: f64, value: f64) {
+        self.total_count += 1;
+        self.total_sum += exact;
         self.min = if self.count == 0 {
             value
         } else {
@@ -89,19 +110,32 @@ impl SummaryState {
         self.count += 1;
         self.sum += value;
         if self.recent.len() < RECENT_SAMPLES {
-            self.recent.push(value);
+            self.recent.push(exact);
         } else {
             let slot = self.next;
             if let Some(old) = self.recent.get_mut(slot) {
-                *old = value;
+                *old = exact;
             }
             self.next = (slot + 1) % RECENT_SAMPLES;
         }
     }
 
+    /// `srst`: `mntr`'s view starts again; the totals run on.
+    fn reset(&mut self) {
+        *self = SummaryState {
+            total_count: self.total_count,
+            total_sum: self.total_sum,
+            ..SummaryState::new()
+        };
+    }
+
     fn values(&self) -> SummaryValues {
         if self.count == 0 {
-            return SummaryValues::default();
+            return SummaryValues {
+                total_count: self.total_count,
+                total_sum: self.total_sum,
+                ..SummaryValues::default()
+            };
         }
         let mut sorted = self.recent.clone();
         sorted.sort_by(f64::total_cmp);
@@ -123,6 +157,8 @@ impl SummaryState {
             p95: pct(0.95),
             p99: pct(0.99),
             p999: pct(0.999),
+            total_count: self.total_count,
+            total_sum: self.total_sum,
         }
     }
 }
@@ -134,6 +170,21 @@ impl Summary {
             name,
             help,
             percentiles,
+            by_exporter: true,
+            state: Mutex::new(SummaryState::new()),
+            exported: OnceLock::new(),
+        }
+    }
+
+    /// A summary `/metrics` renders from its own recent samples (per-request rates), and one
+    /// whose name ends in `_count` (the exporter would not add the `_count` suffix to its
+    /// count series: ZooKeeper's `node_*_watch_count`).
+    pub const fn local(name: &'static str, help: &'static str, percentiles: bool) -> Summary {
+        Summary {
+            name,
+            help,
+            percentiles,
+            by_exporter: false,
             state: Mutex::new(SummaryState::new()),
             exported: OnceLock::new(),
         }
@@ -145,19 +196,12 @@ impl Summary {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .record(exact.round());
-        if self.rendered_by_exporter() {
+            .record(exact, exact.round());
+        if self.by_exporter {
             self.exported
                 .get_or_init(|| ::metrics::histogram!(self.name))
                 .record(exact);
         }
-    }
-
-    /// Whether the Prometheus exporter renders it. A name ending in `_count` cannot be: the
-    /// exporter would not add the `_count` suffix to its count series (ZooKeeper's
-    /// `node_*_watch_count`), so `/metrics` renders those from these values itself.
-    pub fn rendered_by_exporter(&self) -> bool {
-        !self.name.ends_with("_count")
     }
 
     /// Records a duration in milliseconds (fractions kept).
@@ -173,9 +217,12 @@ impl Summary {
             .values()
     }
 
-    /// Forgets everything `mntr` shows (`srst`); Prometheus' summary keeps its own totals.
+    /// Forgets everything `mntr` shows (`srst`); the Prometheus totals run on.
     pub fn reset(&self) {
-        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = SummaryState::new();
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .reset();
     }
 }
 
@@ -183,13 +230,15 @@ impl Summary {
 /// top-level znodes without end must not grow the member's memory without end).
 pub const SUMMARY_SET_KEYS: usize = 1000;
 
-/// ZooKeeper's summary set: one basic summary per key (a top-level znode for
-/// `read_per_namespace`). `mntr` prints `avg_<key>_<name>` …; Prometheus gets
-/// `<name>{key="<key>"}`.
+/// ZooKeeper's summary set: one summary per key (a top-level znode for
+/// `read_per_namespace`). `mntr` prints `avg_<key>_<name>` …; `/metrics` renders
+/// `<name>{<label>="<key>"}` from these values.
 #[derive(Debug)]
 pub struct SummarySet {
     /// The name without `zk_`.
     pub name: &'static str,
+    /// The Prometheus label naming the key (`key` for ZooKeeper's sets).
+    pub label: &'static str,
     /// One line for `# HELP`.
     pub help: &'static str,
     /// Whether `mntr` prints percentiles.
@@ -199,9 +248,15 @@ pub struct SummarySet {
 
 impl SummarySet {
     /// An empty set.
-    pub const fn new(name: &'static str, help: &'static str, percentiles: bool) -> SummarySet {
+    pub const fn new(
+        name: &'static str,
+        label: &'static str,
+        help: &'static str,
+        percentiles: bool,
+    ) -> SummarySet {
         SummarySet {
             name,
+            label,
             help,
             percentiles,
             sets: Mutex::new(std::collections::BTreeMap::new()),
@@ -210,20 +265,17 @@ impl SummarySet {
 
     /// Records `value` under `key`.
     pub fn record(&self, key: &str, value: f64) {
-        {
-            let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
-            let full = sets.len() >= SUMMARY_SET_KEYS;
-            match sets.get_mut(key) {
-                Some(state) => state.record(value.round()),
-                None if !full => {
-                    let mut state = SummaryState::new();
-                    state.record(value.round());
-                    sets.insert(key.to_string(), state);
-                }
-                None => return,
+        let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        let full = sets.len() >= SUMMARY_SET_KEYS;
+        match sets.get_mut(key) {
+            Some(state) => state.record(value, value.round()),
+            None if !full => {
+                let mut state = SummaryState::new();
+                state.record(value, value.round());
+                sets.insert(key.to_string(), state);
             }
+            None => {}
         }
-        ::metrics::histogram!(self.name, "key" => key.to_string()).record(value);
     }
 
     /// Every key's values, by key.
@@ -236,8 +288,20 @@ impl SummarySet {
             .collect()
     }
 
-    /// Forgets every key's values (`srst`).
+    /// `srst`: every key's `mntr` view starts again (the totals run on).
     pub fn reset(&self) {
+        for state in self
+            .sets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values_mut()
+        {
+            state.reset();
+        }
+    }
+
+    /// Forgets every key (a new leadership's `ack_latency`).
+    pub fn clear(&self) {
         self.sets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -457,6 +521,7 @@ pub static PROPOSAL_SIZES: Sizes = Sizes::new();
 /// Leader: per follower, the leader's proposal time → that follower's acknowledgement, ms.
 pub static ACK_LATENCY: SummarySet = SummarySet::new(
     "ack_latency",
+    "key",
     "Leader: time from proposing a batch to each member acknowledging it, ms, by member id",
     true,
 );
@@ -757,7 +822,7 @@ mod tests {
 
     #[test]
     fn a_summary_set_keeps_one_summary_per_key_up_to_its_bound() {
-        let set = SummarySet::new("t_set", "t", false);
+        let set = SummarySet::new("t_set", "key", "t", false);
         set.record("a", 10.0);
         set.record("a", 20.0);
         set.record("b", 5.0);
@@ -769,6 +834,9 @@ mod tests {
         }
         assert_eq!(set.values().len(), SUMMARY_SET_KEYS);
         set.reset();
+        assert_eq!(set.values()[0].1.count, 0);
+        assert_eq!(set.values()[0].1.total_count, 2);
+        set.clear();
         assert!(set.values().is_empty());
     }
 

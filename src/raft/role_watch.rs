@@ -96,7 +96,7 @@ pub async fn run(
                     if new == me && cluster {
                         // ZooKeeper starts a leadership's proposal sizes and ack latencies anew.
                         telemetry::PROPOSAL_SIZES.reset();
-                        telemetry::ACK_LATENCY.reset();
+                        telemetry::ACK_LATENCY.clear();
                         telemetry::RAFT_ELECTIONS_WON.bump();
                         if let Some(waited) = waited {
                             telemetry::LEADER_UNAVAILABLE_TIME.record_ms(waited);

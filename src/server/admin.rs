@@ -343,7 +343,10 @@ fn leader(s: &Server) -> Value {
 
 fn monitor(s: &Server) -> Value {
     let mut m = Map::new();
-    for sample in collect(s).into_iter().filter(|x| x.labels.is_empty()) {
+    for sample in collect(s)
+        .into_iter()
+        .filter(|x| x.labels.is_empty() && x.in_mntr)
+    {
         let name = sample.name.to_string();
         match sample.value {
             Metric::Text(t) => {
@@ -358,7 +361,7 @@ fn monitor(s: &Server) -> Value {
             Metric::Counter(v) => {
                 m.insert(name, json!(v));
             }
-            Metric::SummarySet(sets, percentiles) => {
+            Metric::SummarySet(sets, percentiles, _) => {
                 for (key, v) in sets {
                     for (k, n) in summary_keys(&format!("{key}_{name}"), &v, percentiles) {
                         m.insert(k, number(n));

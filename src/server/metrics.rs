@@ -26,9 +26,9 @@ pub enum Value {
     /// A distribution; `true` when `mntr` prints its percentiles. Prometheus gets it from the
     /// exporter's own summary, fed by the same records.
     Summary(SummaryValues, bool),
-    /// ZooKeeper's summary set: one basic summary per key (`mntr`: `avg_<key>_<name>` …;
-    /// Prometheus: `<name>{key=…}` from the exporter).
-    SummarySet(Vec<(String, SummaryValues)>, bool),
+    /// A summary per key (ZooKeeper's summary sets; `mntr`: `avg_<key>_<name>` …;
+    /// Prometheus: `<name>{<label>=<key>}`), with percentiles or not, and the label's name.
+    SummarySet(Vec<(String, SummaryValues)>, bool, &'static str),
 }
 
 /// A named measurement.
@@ -44,6 +44,11 @@ pub struct Sample {
     pub value: Value,
     /// True for ZooKeeper's keys (`mntr` prefixes `zk_`).
     pub zookeeper: bool,
+    /// A summary metrics-exporter-prometheus renders (fed as it is recorded); otherwise
+    /// `/metrics` renders the values here.
+    pub by_exporter: bool,
+    /// Whether `mntr` and the AdminServer's `monitor` print it.
+    pub in_mntr: bool,
 }
 
 fn zk(name: &'static str, help: &'static str, value: Value) -> Sample {
@@ -53,6 +58,8 @@ fn zk(name: &'static str, help: &'static str, value: Value) -> Sample {
         labels: Vec::new(),
         value,
         zookeeper: true,
+        by_exporter: false,
+        in_mntr: true,
     }
 }
 
@@ -71,6 +78,8 @@ fn summary(s: &Summary, zookeeper: bool) -> Sample {
         labels: Vec::new(),
         value: Value::Summary(s.values(), s.percentiles),
         zookeeper,
+        by_exporter: s.by_exporter,
+        in_mntr: true,
     }
 }
 
@@ -267,7 +276,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         out.push(zk(
             set.name,
             set.help,
-            Value::SummarySet(set.values(), false),
+            Value::SummarySet(set.values(), set.percentiles, set.label),
         ));
     }
     for t in telemetry::SUMMARIES {
@@ -358,6 +367,15 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         });
     }
     out.push(summary(&s.watch_trigger_latency, false));
+    let requests = &s.request_latency;
+    out.push(Sample {
+        in_mntr: false,
+        ..own(
+            requests.name,
+            requests.help,
+            Value::SummarySet(requests.values(), true, requests.label),
+        )
+    });
     out.push(own(
         "raftzk_session_outstanding_max",
         "Most requests queued by one session and not yet answered",
@@ -442,7 +460,11 @@ fn quorum_samples(server: &Server, role: Role) -> Vec<Sample> {
             zk(
                 telemetry::ACK_LATENCY.name,
                 telemetry::ACK_LATENCY.help,
-                Value::SummarySet(telemetry::ACK_LATENCY.values(), true),
+                Value::SummarySet(
+                    telemetry::ACK_LATENCY.values(),
+                    true,
+                    telemetry::ACK_LATENCY.label,
+                ),
             ),
             zk(
                 "leader_uptime",
@@ -518,7 +540,7 @@ pub fn summary_keys(stem: &str, v: &SummaryValues, percentiles: bool) -> Vec<(St
 pub fn mntr_text(samples: &[Sample]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    for sample in samples.iter().filter(|s| s.labels.is_empty()) {
+    for sample in samples.iter().filter(|s| s.labels.is_empty() && s.in_mntr) {
         let prefix = if sample.zookeeper { "zk_" } else { "" };
         let name = &sample.name;
         let _ = match &sample.value {
@@ -526,7 +548,7 @@ pub fn mntr_text(samples: &[Sample]) -> String {
             Value::Int(v) => writeln!(out, "{prefix}{name}\t{v}"),
             Value::Float(v) => writeln!(out, "{prefix}{name}\t{}", java_double(*v)),
             Value::Counter(v) => writeln!(out, "{prefix}{name}\t{v}"),
-            Value::SummarySet(sets, percentiles) => {
+            Value::SummarySet(sets, percentiles, _) => {
                 for (key, v) in sets {
                     for (k, n) in summary_keys(&format!("{key}_{name}"), v, *percentiles) {
                         let _ = writeln!(out, "{prefix}{k}\t{}", n.mntr());

@@ -48,40 +48,64 @@ impl Routes for MetricsEndpoint {
     }
 }
 
+/// A summary rendered from raftzk's own values: quantiles 0.5, 0.9 and 0.99 of the recent
+/// samples, `_sum` and `_count` since start. `sets` holds (label value, values); an empty
+/// `label` means one unlabelled summary.
+fn summary_text(
+    out: &mut String,
+    sample: &Sample,
+    sets: &[(String, crate::telemetry::SummaryValues)],
+    label: &str,
+) {
+    use std::fmt::Write;
+    let name = &sample.name;
+    let _ = writeln!(out, "# HELP {name} {}", sample.help);
+    let _ = writeln!(out, "# TYPE {name} summary");
+    for (key, v) in sets {
+        let key = key
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let (with_q, plain) = if label.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (
+                format!("{label}=\"{key}\","),
+                format!("{{{label}=\"{key}\"}}"),
+            )
+        };
+        for (q, value) in [("0.5", v.p50), ("0.9", v.p90), ("0.99", v.p99)] {
+            let _ = writeln!(out, "{name}{{{with_q}quantile=\"{q}\"}} {value}");
+        }
+        let _ = writeln!(out, "{name}_sum{plain} {}", v.total_sum);
+        let _ = writeln!(out, "{name}_count{plain} {}", v.total_count);
+    }
+}
+
 /// Gauges and counts in the text format, one `# HELP`/`# TYPE` per name; summaries only get
 /// their description registered (the exporter renders them).
 fn render_samples(samples: &[Sample]) -> String {
     use std::fmt::Write;
-    ::metrics::describe_histogram!(
-        "raftzk_request_latency",
-        "Request latency by operation, ms (the _count is the request count)"
-    );
     // One group per name, in first-seen order (a name's samples need not be adjacent).
     let mut order: Vec<&str> = Vec::new();
     let mut groups: std::collections::HashMap<&str, Vec<&Sample>> = Default::default();
     let mut own_summaries = String::new();
     for sample in samples {
-        if let Value::Summary(v, _) = &sample.value {
-            if sample.name.ends_with("_count") {
-                let name = &sample.name;
-                let _ = writeln!(own_summaries, "# HELP {name} {}", sample.help);
-                let _ = writeln!(own_summaries, "# TYPE {name} summary");
-                for (q, value) in [("0.5", v.p50), ("0.9", v.p90), ("0.99", v.p99)] {
-                    let _ = writeln!(own_summaries, "{name}{{quantile=\"{q}\"}} {value}");
-                }
-                let _ = writeln!(own_summaries, "{name}_sum {}", v.sum);
-                let _ = writeln!(own_summaries, "{name}_count {}", v.count);
-            } else {
+        match &sample.value {
+            Value::Summary(_, _) if sample.by_exporter => {
                 ::metrics::describe_histogram!(sample.name.to_string(), sample.help);
+                continue;
             }
-            continue;
-        }
-        if let Value::Text(_) = sample.value {
-            continue;
-        }
-        if let Value::SummarySet(..) = sample.value {
-            ::metrics::describe_histogram!(sample.name.to_string(), sample.help);
-            continue;
+            Value::Summary(v, _) => {
+                summary_text(&mut own_summaries, sample, &[(String::new(), *v)], "");
+                continue;
+            }
+            Value::SummarySet(sets, _, label) => {
+                summary_text(&mut own_summaries, sample, sets, label);
+                continue;
+            }
+            Value::Text(_) => continue,
+            _ => {}
         }
         let group = groups.entry(&sample.name).or_default();
         if group.is_empty() {
@@ -146,6 +170,8 @@ mod tests {
             labels,
             value,
             zookeeper: true,
+            by_exporter: false,
+            in_mntr: true,
         };
         let text = render_samples(&[
             sample("znode_count", vec![], Value::Int(5)),
@@ -163,28 +189,52 @@ mod tests {
     }
 
     #[test]
-    fn a_summary_named_count_gets_its_count_series() {
-        let s = crate::telemetry::Summary::new("node_changed_watch_count", "h", false);
+    fn own_summaries_and_sets_render_quantiles_sum_and_count() {
+        use crate::telemetry::{Summary, SummarySet};
+        let s = Summary::local("node_changed_watch_count", "h", false);
         s.record(2.0);
         s.record(4.0);
-        let text = render_samples(&[Sample {
-            name: Cow::Borrowed(s.name),
-            help: s.help,
+        s.reset();
+        s.record(3.0);
+        let set = SummarySet::new("raftzk_request_latency", "op", "h", true);
+        set.record("getData", 1.5);
+        let own = |name: &'static str, value| Sample {
+            name: Cow::Borrowed(name),
+            help: "h",
             labels: Vec::new(),
-            value: Value::Summary(s.values(), false),
+            value,
             zookeeper: true,
-        }]);
+            by_exporter: false,
+            in_mntr: true,
+        };
+        let text = render_samples(&[
+            own(s.name, Value::Summary(s.values(), false)),
+            own(set.name, Value::SummarySet(set.values(), true, set.label)),
+        ]);
         assert!(
             text.contains("# TYPE node_changed_watch_count summary\n"),
             "{text}"
         );
+        // srst restarts the quantiles, never the count and sum.
         assert!(
-            text.contains("node_changed_watch_count_count 2\n"),
+            text.contains("node_changed_watch_count_count 3\n"),
             "{text}"
         );
-        assert!(text.contains("node_changed_watch_count_sum 6\n"), "{text}");
+        assert!(text.contains("node_changed_watch_count_sum 9\n"), "{text}");
         assert!(
-            text.contains("node_changed_watch_count{quantile=\"0.5\"} 2\n"),
+            text.contains("node_changed_watch_count{quantile=\"0.5\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("raftzk_request_latency{op=\"getData\",quantile=\"0.99\"} 1.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("raftzk_request_latency_sum{op=\"getData\"} 1.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("raftzk_request_latency_count{op=\"getData\"} 1\n"),
             "{text}"
         );
     }

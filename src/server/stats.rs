@@ -250,6 +250,8 @@ pub struct ServerStats {
     pub update_latency: Summary,
     /// Write applied → notification queued on this member, ms.
     pub watch_trigger_latency: Summary,
+    /// Request latency by operation, ms (`raftzk_request_latency{op}`).
+    pub request_latency: SummarySet,
     /// Bytes read per top-level znode (ZooKeeper's `read_per_namespace`).
     pub read_per_namespace: SummarySet,
     /// Bytes written per top-level znode, on every member (`write_per_namespace`).
@@ -296,22 +298,22 @@ impl WatchesFired {
 impl Default for WatchesFired {
     fn default() -> WatchesFired {
         WatchesFired {
-            created: Summary::new(
+            created: Summary::local(
                 "node_created_watch_count",
                 "Watchers triggered per NodeCreated event",
                 false,
             ),
-            deleted: Summary::new(
+            deleted: Summary::local(
                 "node_deleted_watch_count",
                 "Watchers triggered per NodeDeleted event",
                 false,
             ),
-            changed: Summary::new(
+            changed: Summary::local(
                 "node_changed_watch_count",
                 "Watchers triggered per NodeDataChanged event",
                 false,
             ),
-            children: Summary::new(
+            children: Summary::local(
                 "node_children_watch_count",
                 "Watchers triggered per NodeChildrenChanged event",
                 false,
@@ -337,21 +339,29 @@ impl Default for ServerStats {
             response_sizes: Sizes::new(),
             response_bytes: AtomicU64::new(0),
             connection_revalidations: AtomicU64::new(0),
-            read_latency: Summary::new("readlatency", "Read request latency, ms", true),
-            update_latency: Summary::new("updatelatency", "Write request latency, ms", true),
-            watch_trigger_latency: Summary::new(
+            read_latency: Summary::local("readlatency", "Read request latency, ms", true),
+            update_latency: Summary::local("updatelatency", "Write request latency, ms", true),
+            watch_trigger_latency: Summary::local(
                 "raftzk_watch_trigger_latency",
                 "Time from a write being applied (its notification queued in the same step) to the notification being written to the client's socket, ms",
                 true,
             ),
             watches_fired: WatchesFired::default(),
+            request_latency: SummarySet::new(
+                "raftzk_request_latency",
+                "op",
+                "Request latency by operation, ms (its _count is the request count)",
+                true,
+            ),
             read_per_namespace: SummarySet::new(
                 "read_per_namespace",
+                "key",
                 "Bytes read (path, data or child names, and a Stat's 68 bytes) per top-level znode",
                 false,
             ),
             write_per_namespace: SummarySet::new(
                 "write_per_namespace",
+                "key",
                 "Bytes written (path and data) per top-level znode by creates, deletes and setData",
                 false,
             ),
@@ -400,8 +410,8 @@ impl ServerStats {
     /// Records one answered request of kind `op` (ZooKeeper's op names) for
     /// `raftzk_request_latency{op}` (Prometheus only: `mntr` has no labels).
     pub fn request_done(&self, op: &'static str, elapsed: std::time::Duration) {
-        ::metrics::histogram!("raftzk_request_latency", "op" => op)
-            .record(elapsed.as_secs_f64() * 1000.0);
+        self.request_latency
+            .record(op, elapsed.as_secs_f64() * 1000.0);
     }
 
     /// Adds one to a counter.
