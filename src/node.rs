@@ -63,8 +63,11 @@ pub enum NodeError {
 }
 
 /// Binds a listener, naming the config key in the error.
-async fn bind(addr: std::net::SocketAddr, what: &'static str) -> Result<TcpListener, NodeError> {
-    TcpListener::bind(addr)
+async fn bind(
+    addr: impl tokio::net::ToSocketAddrs + std::fmt::Display,
+    what: &'static str,
+) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(&addr)
         .await
         .map_err(|source| NodeError::Listen {
             addr: addr.to_string(),
@@ -164,13 +167,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
     };
     // Both ports are taken before anything else: starting a member dials its peers, and an
     // outgoing connection may be given a port this member is about to listen on.
-    let listener = TcpListener::bind(config.client_addr)
-        .await
-        .map_err(|source| NodeError::Listen {
-            addr: config.client_addr.to_string(),
-            what: "clientPort",
-            source,
-        })?;
+    let listener = bind(config.client_addr, "clientPort").await?;
     let metrics_listener = match config.metrics_addr() {
         Some(addr) => Some(bind(addr, "metricsProvider.httpPort").await?),
         None => None,
@@ -179,17 +176,10 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         Some(addr) => Some(bind(addr, "admin.serverPort").await?),
         None => None,
     };
-    let peer_listener =
-        match members.get(&member_id).filter(|_| cluster) {
-            Some(me) => Some(TcpListener::bind(&me.peer_addr).await.map_err(|source| {
-                NodeError::Listen {
-                    addr: me.peer_addr.clone(),
-                    what: "peerPort",
-                    source,
-                }
-            })?),
-            None => None,
-        };
+    let peer_listener = match members.get(&member_id).filter(|_| cluster) {
+        Some(me) => Some(bind(me.peer_addr.as_str(), "peerPort").await?),
+        None => None,
+    };
     let (replica, runtime) = raft::start(settings, notifier).await?;
     let tick = Duration::from_millis(u64::from(config.tick_time_ms));
     let tracker = Arc::new(SessionTracker::new(tick));

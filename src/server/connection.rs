@@ -40,10 +40,6 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         .connections
         .open(peer, server.config.max_client_cnxns, tx)
     else {
-        server
-            .stats
-            .connections_rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         server.stats.closed(CloseCause::MaxClientCnxns);
         tracing::warn!(%peer, limit = server.config.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
         return;
@@ -66,12 +62,6 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         }
         End::Done(cause, why) => {
             server.stats.closed(*cause);
-            if *cause == CloseCause::HandshakeTimeout {
-                server
-                    .stats
-                    .sessionless_expired
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
             if cause.is_fault() {
                 tracing::info!(conn = handle.id, %peer, session, cause = cause.name(), why, "connection closed");
             } else {
@@ -132,10 +122,6 @@ pub(crate) async fn next_frame(
                 Ok(_) => {}
             },
             Err(FrameError::BadLength { len, max }) => {
-                server
-                    .stats
-                    .large_requests_rejected
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(End::Protocol(
                     CloseCause::Oversize,
                     format!(

@@ -102,6 +102,8 @@ pub fn collect(server: &Server) -> Vec<Sample> {
     };
     let watch_count = server.watches().watch_count();
     let role = server.replica.role();
+    // Empty unless leading; read once for the quorum keys and the per-peer lag.
+    let peers = server.replica.replication();
     let cluster = role != Role::Standalone;
     let (last_size, min_size, max_size) = s.response_sizes.values();
     let mut out = vec![
@@ -236,7 +238,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         zk(
             "connection_rejected",
             "Client connections refused (maxClientCnxns)",
-            count(&s.connections_rejected),
+            Value::Counter(s.closed_count(CloseCause::MaxClientCnxns)),
         ),
         zk(
             "connection_drop_count",
@@ -246,12 +248,12 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         zk(
             "large_requests_rejected",
             "Requests refused for their length (jute.maxbuffer)",
-            count(&s.large_requests_rejected),
+            Value::Counter(s.closed_count(CloseCause::Oversize)),
         ),
         zk(
             "sessionless_connections_expired",
             "Connections closed for never completing a handshake",
-            count(&s.sessionless_expired),
+            Value::Counter(s.closed_count(CloseCause::HandshakeTimeout)),
         ),
         zk(
             "cnxn_closed_without_zk_server_running",
@@ -283,7 +285,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         out.push(summary(t, true));
     }
     if cluster {
-        out.extend(quorum_samples(server, role));
+        out.extend(quorum_samples(server, role, &peers));
     }
     // raftzk's own, after ZooKeeper's.
     let raft = server.replica.raft_status();
@@ -347,7 +349,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
     for t in telemetry::RAFT_SUMMARIES {
         out.push(summary(t, false));
     }
-    for peer in server.replica.replication() {
+    for peer in &peers {
         let labels = vec![("peer", peer.id.to_string())];
         out.push(Sample {
             labels: labels.clone(),
@@ -395,7 +397,11 @@ pub fn collect(server: &Server) -> Vec<Sample> {
 }
 
 /// ZooKeeper's quorum keys (a cluster member; the leader's after `peer_state`).
-fn quorum_samples(server: &Server, role: Role) -> Vec<Sample> {
+fn quorum_samples(
+    server: &Server,
+    role: Role,
+    peers: &[crate::raft::PeerReplication],
+) -> Vec<Sample> {
     let state = match role {
         Role::Leader => "leading - broadcast",
         Role::Follower => "following - broadcast",
@@ -415,7 +421,6 @@ fn quorum_samples(server: &Server, role: Role) -> Vec<Sample> {
         ),
     ];
     if role == Role::Leader {
-        let peers = server.replica.replication();
         let window = server.replica.synced_within_ms();
         let connected =
             |p: &&crate::raft::PeerReplication| p.acked_ms.is_some_and(|ms| ms <= window);

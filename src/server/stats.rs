@@ -228,16 +228,10 @@ pub struct ServerStats {
     pub latency: Latency,
     /// Session handshakes (ConnectRequests) received.
     pub connection_requests: AtomicU64,
-    /// Connections refused (maxClientCnxns).
-    pub connections_rejected: AtomicU64,
     /// Connections that ended without closeSession (the client went away).
     pub connections_dropped: AtomicU64,
     /// Auth packets with an unknown scheme.
     pub auth_failed: AtomicU64,
-    /// Connections closed for never completing a handshake.
-    pub sessionless_expired: AtomicU64,
-    /// Frames refused for their length.
-    pub large_requests_rejected: AtomicU64,
     /// Sizes of the replies sent.
     pub response_sizes: Sizes,
     /// Bytes queued to clients.
@@ -331,11 +325,8 @@ impl Default for ServerStats {
             bytes_received: AtomicU64::new(0),
             latency: Latency::default(),
             connection_requests: AtomicU64::new(0),
-            connections_rejected: AtomicU64::new(0),
             connections_dropped: AtomicU64::new(0),
             auth_failed: AtomicU64::new(0),
-            sessionless_expired: AtomicU64::new(0),
-            large_requests_rejected: AtomicU64::new(0),
             response_sizes: Sizes::new(),
             response_bytes: AtomicU64::new(0),
             connection_revalidations: AtomicU64::new(0),
