@@ -19,7 +19,19 @@ use raftzk::config::{whitelist, Config};
 /// raftzk.slowRequestMs, raftzk.logLevel, server.N). Flags override the file. The README
 /// lists every key, its default and where it differs from ZooKeeper.
 #[derive(Debug, Parser)]
-#[command(name = "raftzk", version, about, long_about)]
+#[command(
+    name = "raftzk",
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (RocksDB ",
+        env!("RAFTZK_ROCKSDB_VERSION"),
+        ", ",
+        env!("RAFTZK_ROCKSDB_LINK"),
+        ")"
+    ),
+    about,
+    long_about
+)]
 struct Args {
     /// A ZooKeeper zoo.cfg to read.
     #[arg(long, value_name = "FILE")]
@@ -200,9 +212,11 @@ fn load(args: &Args) -> Result<Config, String> {
     }
     if let Some(v) = args.metrics_port {
         config.metrics_port = v;
+        config.metrics_port_configured = true;
     }
     if let Some(v) = args.admin_port {
         config.admin_port = v;
+        config.admin_port_configured = true;
     }
     Ok(config)
 }

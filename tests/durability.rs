@@ -174,3 +174,83 @@ fn a_missing_log_behind_a_snapshot_stops_start_up() {
         "{stderr}"
     );
 }
+
+/// Copies the Raft log a release linked with RocksDB 11.8.1 wrote (its znodes: the
+/// `/written-by-rocksdb-11.8` node holding "old release" and `/n0`…`/n4`, all still in the
+/// write-ahead log) into this server's data dir.
+fn install_rocksdb_11_log(server: &Server) -> std::path::PathBuf {
+    let log_dir = server.data_dir().join("raft-log");
+    std::fs::remove_dir_all(&log_dir).unwrap();
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/raft-log-rocksdb-11.8.1");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), log_dir.join(entry.file_name())).unwrap();
+    }
+    log_dir
+}
+
+/// The previous releases linked RocksDB 11.8; their write-ahead log reads in RocksDB 7.x, so
+/// a log whose entries are all still in it opens and serves every znode it holds.
+#[test]
+fn a_log_written_by_rocksdb_11_without_tables_opens_and_serves() {
+    let mut server = Server::start();
+    server.kill9();
+    install_rocksdb_11_log(&server);
+    server.restart();
+    let mut client = Client::connect(server.addr());
+    let (err, data) = client.get_data("/written-by-rocksdb-11.8");
+    assert_eq!(err, ErrorCode::Ok);
+    assert_eq!(data.unwrap().0.as_deref(), Some(&b"old release"[..]));
+    for i in 0..5 {
+        assert!(client.exists(&format!("/n{i}")));
+    }
+    assert_eq!(
+        client
+            .create("/after-upgrade", b"", CreateMode::Persistent)
+            .0,
+        ErrorCode::Ok
+    );
+}
+
+/// A table (SST) in a format the linked RocksDB cannot read (11.8 writes format_version 7,
+/// 7.x reads up to 5) is refused before RocksDB opens the directory: one message naming the
+/// file and both versions, no panic, and the directory left exactly as it was. The table
+/// here is only its footer's last 12 bytes (format_version, then the block-based magic), the
+/// part the check reads.
+#[test]
+fn a_table_in_a_newer_format_is_refused_and_the_log_left_untouched() {
+    let mut server = Server::start();
+    server.kill9();
+    let log_dir = install_rocksdb_11_log(&server);
+    let mut table = vec![0u8; 256];
+    table.extend_from_slice(&7u32.to_le_bytes());
+    table.extend_from_slice(&0x88e2_41b7_85f4_cff7u64.to_le_bytes());
+    std::fs::write(log_dir.join("000009.sst"), table).unwrap();
+    let listing = || {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&log_dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing();
+    let (ok, stderr) = server.try_start_expecting_failure();
+    assert!(!ok, "raftzk opened a log its RocksDB cannot read");
+    assert!(
+        stderr.contains("000009.sst")
+            && stderr.contains("RocksDB 11.8.1")
+            && stderr.contains("format_version 7"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(listing(), before, "the refused directory was changed");
+}

@@ -23,8 +23,12 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogReader, StorageIOError, Vote};
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, DB};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, DB,
+};
 
+use super::rocksdb_link;
 use super::types::{LogId, NodeId, StorageError, TypeConfig};
 use crate::telemetry;
 
@@ -81,28 +85,72 @@ impl DiskFaults {
 
 /// Why the log database could not be opened.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot open the Raft log in {path}: {source}")]
-pub struct OpenError {
-    path: String,
-    source: rocksdb::Error,
+pub enum OpenError {
+    /// RocksDB refused it (a damaged or foreign directory, permissions, a lock held).
+    #[error("cannot open the Raft log in {path} with {linked}{written}: {source}")]
+    Rocks {
+        /// The log directory.
+        path: String,
+        /// The linked library, as `rocksdb_link::describe` says it.
+        linked: String,
+        /// Who wrote the directory last, if it recorded it.
+        written: String,
+        /// RocksDB's error.
+        source: rocksdb::Error,
+    },
+    /// The directory was written in a format the linked RocksDB cannot read.
+    #[error(transparent)]
+    Unreadable(#[from] rocksdb_link::Unreadable),
+    /// Its options file could not be read.
+    #[error("cannot read the RocksDB options in {path}: {source}")]
+    Options {
+        /// The log directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 impl LogStore {
     /// Opens (creating if needed) the log database in `dir`.
+    ///
+    /// A directory written in a table format the linked RocksDB cannot read is refused before
+    /// RocksDB opens it (`rocksdb_link`).
     pub fn open(dir: &Path) -> Result<LogStore, OpenError> {
-        let mut options = Options::default();
+        let path = dir.display().to_string();
+        let written = match rocksdb_link::linked() {
+            Some(linked) => rocksdb_link::check_readable(dir, linked).map_err(|source| {
+                OpenError::Options {
+                    path: path.clone(),
+                    source,
+                }
+            })??,
+            None => None,
+        };
+        let mut options = table_options();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         // A torn last record is an append that crashed before its fsync returned (never
         // acknowledged); damage anywhere else fails the open rather than dropping entries.
         options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
         options.set_paranoid_checks(true);
-        let cfs =
-            [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, dir, cfs).map_err(|source| OpenError {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        let cfs = [CF_LOGS, CF_META].map(|name| ColumnFamilyDescriptor::new(name, table_options()));
+        let db =
+            DB::open_cf_descriptors(&options, dir, cfs).map_err(|source| OpenError::Rocks {
+                path: path.clone(),
+                linked: rocksdb_link::describe(),
+                written: written
+                    .as_ref()
+                    .and_then(|w| w.version)
+                    .map_or_else(String::new, |v| format!(" (last written by RocksDB {v})")),
+                source,
+            })?;
+        tracing::info!(
+            dir = %path,
+            rocksdb = %rocksdb_link::describe(),
+            written_by = %written.and_then(|w| w.version).map_or_else(|| "new".to_string(), |v| v.to_string()),
+            "Raft log opened"
+        );
         Ok(LogStore {
             db: Arc::new(db),
             faults: Arc::new(DiskFaults::default()),
@@ -247,6 +295,20 @@ impl LogStore {
         }
         Ok(())
     }
+}
+
+/// Options every column family and the database share: SST `format_version` 5 and no
+/// compression, stated rather than left to the library's defaults, so the directory reads the
+/// same with the system RocksDB (built with snappy, whose default would compress) and the
+/// bundled one (built without).
+fn table_options() -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_format_version(rocksdb_link::WRITTEN_FORMAT_VERSION);
+    let mut options = Options::default();
+    options.set_block_based_table_factory(&table);
+    options.set_compression_type(DBCompressionType::None);
+    options.set_bottommost_compression_type(DBCompressionType::None);
+    options
 }
 
 fn missing_cf(name: &str) -> std::io::Error {

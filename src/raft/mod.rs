@@ -11,6 +11,7 @@ pub mod network;
 pub mod peer;
 pub mod proposer;
 pub mod reconfig;
+pub mod rocksdb_link;
 pub mod role_watch;
 pub mod snapshot;
 pub mod state_machine;
