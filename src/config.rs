@@ -93,6 +93,9 @@ pub struct Config {
     pub disk_fault_file: Option<PathBuf>,
     /// `metricsProvider.httpPort`: Prometheus `/metrics` port, 0 = off (7000, on).
     pub metrics_port: u16,
+    /// The user named the metrics port or provider (zoo.cfg or `--metrics-port`): a port in
+    /// use then stops start-up; raftzk's own default only gets a warning.
+    pub metrics_port_configured: bool,
     /// `metricsProvider.httpHost`: its address (default: the client address).
     pub metrics_host: Option<IpAddr>,
     /// `admin.enableServer`: the AdminServer's HTTP endpoint (true).
@@ -101,6 +104,9 @@ pub struct Config {
     pub admin_host: Option<IpAddr>,
     /// `admin.serverPort` (8080).
     pub admin_port: u16,
+    /// The user named the admin port (zoo.cfg or `--admin-port`): in use, it stops a
+    /// standalone start-up as in ZooKeeper; raftzk's default only gets a warning.
+    pub admin_port_configured: bool,
     /// `admin.commandURL` (`/commands`).
     pub admin_command_url: String,
     /// `raftzk.slowRequestMs`: a request answered slower than this is logged (1000; 0 = off).
@@ -168,10 +174,12 @@ impl Default for Config {
             peer_fault_file: None,
             disk_fault_file: None,
             metrics_port: 7000,
+            metrics_port_configured: false,
             metrics_host: None,
             admin_enabled: true,
             admin_host: None,
             admin_port: 8080,
+            admin_port_configured: false,
             admin_command_url: "/commands".into(),
             slow_request_ms: 1000,
             log_level: None,
@@ -433,6 +441,10 @@ impl Config {
         };
         if let Some(v) = port("metricsProvider.httpPort")? {
             config.metrics_port = v;
+            config.metrics_port_configured = true;
+        }
+        if get("metricsProvider.className").is_some() {
+            config.metrics_port_configured = true;
         }
         config.metrics_host = host("metricsProvider.httpHost")?;
         if let Some(v) = flag("admin.enableServer")? {
@@ -441,6 +453,7 @@ impl Config {
         config.admin_host = host("admin.serverAddress")?;
         if let Some(v) = port("admin.serverPort")? {
             config.admin_port = v;
+            config.admin_port_configured = true;
         }
         if let Some(v) = get("admin.commandURL") {
             if !v.starts_with('/') {

@@ -6,6 +6,7 @@
 //! the Proposer and Raft.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +75,18 @@ async fn bind(
             what,
             source,
         })
+}
+
+/// Binds the port of an optional feature; if it cannot be had, says so in one warning and
+/// runs without that feature.
+async fn bind_or_warn(addr: SocketAddr, key: &'static str, feature: &str) -> Option<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::warn!(%addr, key, %error, "{feature} not started: its port cannot be bound; serving without it");
+            None
+        }
+    }
 }
 
 /// Every member of the configured group with its addresses.
@@ -168,12 +181,22 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
     // Both ports are taken before anything else: starting a member dials its peers, and an
     // outgoing connection may be given a port this member is about to listen on.
     let listener = bind(config.client_addr, "clientPort").await?;
+    // A port only raftzk's defaults open never stops a member (drop-in: ZooKeeper opens no
+    // metrics port unless asked). One the user named does, as in ZooKeeper 3.8.0: its
+    // Prometheus provider fails start-up, and so does a standalone server's AdminServer; a
+    // quorum member's failed AdminServer is a warning there and serves on, so here too.
     let metrics_listener = match config.metrics_addr() {
-        Some(addr) => Some(bind(addr, "metricsProvider.httpPort").await?),
+        Some(addr) if config.metrics_port_configured => {
+            Some(bind(addr, "metricsProvider.httpPort").await?)
+        }
+        Some(addr) => bind_or_warn(addr, "metricsProvider.httpPort", "Prometheus /metrics").await,
         None => None,
     };
     let admin_listener = match config.admin_addr() {
-        Some(addr) => Some(bind(addr, "admin.serverPort").await?),
+        Some(addr) if config.admin_port_configured && !cluster => {
+            Some(bind(addr, "admin.serverPort").await?)
+        }
+        Some(addr) => bind_or_warn(addr, "admin.serverPort", "AdminServer").await,
         None => None,
     };
     let peer_listener = match members.get(&member_id).filter(|_| cluster) {

@@ -523,7 +523,7 @@ fn members_join_change_role_and_leave_by_reconfig_without_an_election() {
     let (h, _) = admin.call(Request::Auth(AuthPacket {
         auth_type: 0,
         scheme: "digest".into(),
-        auth: b"super:test".to_vec(),
+        auth: Some(b"super:test".to_vec()),
     }));
     assert_eq!(h.err, ErrorCode::Ok);
     assert_eq!(
@@ -627,4 +627,31 @@ fn a_follower_cut_off_and_healed_does_not_unseat_the_leader() {
         Some(term),
         "an election happened"
     );
+}
+
+/// Drop-in start-up: three members on one host whose zoo.cfg files name only ZooKeeper's keys
+/// all serve, although raftzk's default metrics (7000) and admin (8080) ports can belong to
+/// one of them at most; the others say so in a warning and serve without them.
+#[test]
+fn three_members_from_zookeeper_only_configs_on_one_host_all_serve() {
+    let cluster = Cluster::start_zookeeper_cfg(3);
+    let leader = cluster.leader().expect("a leader");
+    let mut client = Client::connect(cluster.members[leader].addr());
+    assert_eq!(
+        client.create("/dropin", b"", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    let warned = cluster
+        .members
+        .iter()
+        .filter(|m| {
+            m.log()
+                .contains("its port cannot be bound; serving without it")
+        })
+        .count();
+    assert!(
+        warned >= 2,
+        "at least two members run without the default ports"
+    );
+    assert!(cluster.all_serving());
 }

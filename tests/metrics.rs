@@ -1,5 +1,6 @@
 //! Metrics through the real binary: `/metrics` and `mntr` report true values under
-//! ZooKeeper's names, and a metrics port in use stops start-up with a clear error.
+//! ZooKeeper's names; a metrics port the user named that is in use stops start-up with a clear
+//! error, raftzk's own default ports in use only a warning.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
@@ -139,6 +140,46 @@ fn a_metrics_port_in_use_stops_start_up_naming_the_key() {
     assert!(
         stderr.contains("metricsProvider.httpPort") && stderr.contains(&port.to_string()),
         "{stderr}"
+    );
+}
+
+/// Drop-in: raftzk's own default ports (metrics 7000, admin 8080) held by someone else never
+/// stop a member whose zoo.cfg does not name them; it warns and serves.
+#[test]
+fn default_metrics_and_admin_ports_in_use_only_warn() {
+    // Held here, or already in use by another process: taken either way.
+    let _metrics = std::net::TcpListener::bind("127.0.0.1:7000");
+    let _admin = std::net::TcpListener::bind("127.0.0.1:8080");
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("raftzk.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_raftzk"))
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let served = common::wait_until(std::time::Duration::from_secs(60), || {
+        four_letter_word(addr, b"srvr").is_some()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(served, "raftzk did not serve:\n{log}");
+    assert!(
+        log.contains("Prometheus /metrics not started") && log.contains("AdminServer not started"),
+        "{log}"
     );
 }
 

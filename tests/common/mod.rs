@@ -606,6 +606,17 @@ impl Cluster {
 
     /// Starts one member per entry (true = observer) and waits until all serve.
     pub fn start_roles(observers: &[bool], extra_cfg: &str) -> Cluster {
+        Cluster::start_configured(observers, extra_cfg, false)
+    }
+
+    /// Starts `n` voting members from zoo.cfg files holding only keys ZooKeeper knows (no
+    /// metrics or admin ports: each member tries raftzk's defaults, 7000 and 8080, and only
+    /// one can have them) and waits until all serve.
+    pub fn start_zookeeper_cfg(n: usize) -> Cluster {
+        Cluster::start_configured(&vec![false; n], "", true)
+    }
+
+    fn start_configured(observers: &[bool], extra_cfg: &str, zookeeper_keys_only: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16, u16)> = observers
             .iter()
@@ -626,7 +637,16 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(i, (client, _, _))| {
-                Member::configure(dir.path(), i as u64 + 1, *client, &servers, extra_cfg)
+                let member =
+                    Member::configure(dir.path(), i as u64 + 1, *client, &servers, extra_cfg);
+                if zookeeper_keys_only {
+                    let cfg = format!(
+                        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n{servers}",
+                        member.base.join("data").display()
+                    );
+                    std::fs::write(member.base.join("zoo.cfg"), cfg).unwrap();
+                }
+                member
             })
             .collect();
         let mut members = members;
