@@ -156,7 +156,54 @@ fn protocol_errors_get_zookeepers_answers() {
         request: Request::Auth(AuthPacket {
             auth_type: 0,
             scheme: "nosuch".into(),
-            auth: b"x".to_vec(),
+            auth: Some(b"x".to_vec()),
+        }),
+    });
+    let f = c.read_frame().unwrap();
+    let (_, header) = ReplyHeader::decode(&f).unwrap();
+    assert_eq!(
+        (header.xid, header.zxid, header.err),
+        (xid::AUTH, 0, ErrorCode::AuthFailed)
+    );
+    assert!(c.closed_by_server());
+
+    // Auth's reply echoes the request's xid, whatever it is (ZooKeeper 3.8.0 copies it); an
+    // ip auth with null credentials succeeds and the connection stays open.
+    let mut c = Client::connect(server.addr());
+    c.send(&ClientRequest {
+        header: RequestHeader {
+            xid: 7,
+            op: OpCode::Auth,
+        },
+        request: Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "ip".into(),
+            auth: None,
+        }),
+    });
+    let f = c.read_frame().unwrap();
+    let (_, header) = ReplyHeader::decode(&f).unwrap();
+    assert_eq!((header.xid, header.zxid, header.err), (7, 0, ErrorCode::Ok));
+    assert!(c.exists("/witness"));
+
+    // Digest with null credentials (length −1) fails as ZooKeeper's provider does: AuthFailed
+    // with the request's xid, then a close. Empty credentials are a valid (if odd) identity.
+    let mut c = Client::connect(server.addr());
+    let (h, _) = c.call(Request::Auth(AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Some(Vec::new()),
+    }));
+    assert_eq!(h.err, ErrorCode::Ok);
+    c.send(&ClientRequest {
+        header: RequestHeader {
+            xid: xid::AUTH,
+            op: OpCode::Auth,
+        },
+        request: Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: None,
         }),
     });
     let f = c.read_frame().unwrap();

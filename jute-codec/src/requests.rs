@@ -176,8 +176,9 @@ record! {
         pub auth_type: i32,
         /// The scheme, e.g. `digest`.
         pub scheme: String,
-        /// Scheme-specific credentials, e.g. `user:password`.
-        pub auth: Vec<u8>,
+        /// Scheme-specific credentials, e.g. `user:password`; null (−1) is kept apart from
+        /// empty, since ZooKeeper's digest provider fails on null and accepts empty.
+        pub auth: Option<Vec<u8>>,
     }
 }
 

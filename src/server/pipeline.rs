@@ -170,7 +170,7 @@ impl Pipeline {
                 let txn_op = prepare_write(request, &self.rules);
                 self.propose(xid, op, txn_op, started).await
             }
-            Request::Auth(auth) => self.auth(auth, started).await,
+            Request::Auth(auth) => self.auth(xid, auth, started).await,
             Request::Sasl(_) => {
                 // No SASL here: ZooKeeper answers err 0, zxid 0, a null token, and carries on.
                 if let Err(flow) = self.wait_for_writes().await {
@@ -362,15 +362,17 @@ impl Pipeline {
             .record(op_abbreviation(op), xid, zxid, latency);
     }
 
-    /// auth (xid −4): digest and ip are ZooKeeper's default providers; any other scheme is
-    /// AuthFailed, then a close. The reply's zxid is 0.
-    async fn auth(&mut self, auth: AuthPacket, started: Instant) -> Flow {
+    /// auth (opcode 100, xid −4 from every client): digest and ip are ZooKeeper's default
+    /// providers; any other scheme, or digest without credentials (null), is AuthFailed, then
+    /// a close. The reply echoes the request's xid, whatever it was, with zxid 0, as
+    /// ZooKeeper's does.
+    async fn auth(&mut self, xid: i32, auth: AuthPacket, started: Instant) -> Flow {
         if let Err(flow) = self.wait_for_writes().await {
             return flow;
         }
-        match auth.scheme.as_str() {
-            "digest" => {
-                let id = digest_id(&String::from_utf8_lossy(&auth.auth));
+        match (auth.scheme.as_str(), &auth.auth) {
+            ("digest", Some(credentials)) => {
+                let id = digest_id(&String::from_utf8_lossy(credentials));
                 if self.server.config.super_digest.as_deref() == Some(id.as_str()) {
                     self.add_auth(Id {
                         scheme: "super".into(),
@@ -382,8 +384,8 @@ impl Pipeline {
                     id: Some(id),
                 });
             }
-            "ip" => {}
-            other => {
+            ("ip", _) => {}
+            (other, _) => {
                 self.server
                     .stats
                     .auth_failed
@@ -391,16 +393,16 @@ impl Pipeline {
                 tracing::warn!(
                     conn = self.handle.id,
                     scheme = other,
-                    "auth with an unknown scheme; closing"
+                    "auth refused (unknown scheme, or digest without credentials); closing"
                 );
                 self.handle
-                    .send_reply(xid::AUTH, 0, ErrorCode::AuthFailed, Response::Empty);
+                    .send_reply(xid, 0, ErrorCode::AuthFailed, Response::Empty);
                 return Flow::Stop(End::Done(CloseCause::Auth, "authentication failed"));
             }
         }
         self.handle
-            .send_reply(xid::AUTH, 0, ErrorCode::Ok, Response::Empty);
-        self.finish(OpCode::Auth, xid::AUTH, 0, started);
+            .send_reply(xid, 0, ErrorCode::Ok, Response::Empty);
+        self.finish(OpCode::Auth, xid, 0, started);
         Flow::Continue
     }
 
