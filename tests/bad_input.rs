@@ -378,3 +378,291 @@ fn max_client_cnxns_limits_connections_per_address() {
             .unwrap_or(false)
     }));
 }
+
+/// Null strings and lists (length −1) where requests carry paths, ACL ids and credentials:
+/// each gets the answer ZooKeeper 3.8.0 gave to the same bytes (captured live; the
+/// differential test in compat-tests/differential keeps checking them side by side).
+#[test]
+fn null_strings_get_zookeepers_answers() {
+    fn s(v: Option<&str>) -> Vec<u8> {
+        match v {
+            None => (-1i32).to_be_bytes().to_vec(),
+            Some(t) => [
+                (t.len() as i32).to_be_bytes().to_vec(),
+                t.as_bytes().to_vec(),
+            ]
+            .concat(),
+        }
+    }
+    fn i(v: i32) -> Vec<u8> {
+        v.to_be_bytes().to_vec()
+    }
+    let world = [i(1), i(31), s(Some("world")), s(Some("anyone"))].concat();
+    let null = s(None);
+    let mh = |t: i32| [i(t), vec![0], i(-1)].concat();
+    let end = [i(-1), vec![1], i(-1)].concat();
+    // (name, opcode, body, error code, reply body, connection stays open)
+    type Case<'a> = (&'a str, i32, Vec<u8>, i32, Vec<u8>, bool);
+    let cases: Vec<Case> = vec![
+        (
+            "create",
+            1,
+            [null.clone(), s(Some("x")), world.clone(), i(0)].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "create2",
+            15,
+            [null.clone(), s(Some("x")), world.clone(), i(0)].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "delete",
+            2,
+            [null.clone(), i(-1)].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "exists",
+            3,
+            [null.clone(), vec![0]].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "getData",
+            4,
+            [null.clone(), vec![0]].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "setData",
+            5,
+            [null.clone(), s(Some("x")), i(-1)].concat(),
+            -8,
+            vec![],
+            true,
+        ),
+        ("getACL", 6, null.clone(), -5, vec![], true),
+        (
+            "setACL",
+            7,
+            [null.clone(), world.clone(), i(-1)].concat(),
+            -8,
+            vec![],
+            true,
+        ),
+        (
+            "getChildren",
+            8,
+            [null.clone(), vec![0]].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        ("sync echoes null", 9, null.clone(), 0, null.clone(), true),
+        (
+            "getChildren2",
+            12,
+            [null.clone(), vec![0]].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "checkWatches",
+            17,
+            [null.clone(), i(1)].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "removeWatches",
+            18,
+            [null.clone(), i(1)].concat(),
+            -121,
+            vec![],
+            true,
+        ),
+        ("getEphemerals: all", 103, null.clone(), 0, i(0), true),
+        ("getAllChildrenNumber", 104, null.clone(), -5, vec![], true),
+        (
+            "addWatch",
+            106,
+            [null.clone(), i(0)].concat(),
+            0,
+            i(0),
+            true,
+        ),
+        (
+            "null ACL list",
+            1,
+            [s(Some("/n1")), s(Some("x")), null.clone(), i(0)].concat(),
+            -114,
+            vec![],
+            true,
+        ),
+        (
+            "ACL null scheme",
+            1,
+            [
+                s(Some("/n2")),
+                s(Some("x")),
+                i(1),
+                i(31),
+                null.clone(),
+                s(Some("anyone")),
+                i(0),
+            ]
+            .concat(),
+            -114,
+            vec![],
+            true,
+        ),
+        (
+            "ACL world null id",
+            1,
+            [
+                s(Some("/n3")),
+                s(Some("x")),
+                i(1),
+                i(31),
+                s(Some("world")),
+                null.clone(),
+                i(0),
+            ]
+            .concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "ACL digest null id",
+            1,
+            [
+                s(Some("/n4")),
+                s(Some("x")),
+                i(1),
+                i(31),
+                s(Some("digest")),
+                null.clone(),
+                i(0),
+            ]
+            .concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "ACL unknown scheme null id",
+            1,
+            [
+                s(Some("/n5")),
+                s(Some("x")),
+                i(1),
+                i(31),
+                s(Some("foo")),
+                null.clone(),
+                i(0),
+            ]
+            .concat(),
+            -114,
+            vec![],
+            true,
+        ),
+        (
+            "null data is fine",
+            1,
+            [s(Some("/n6")), null.clone(), world.clone(), i(0)].concat(),
+            0,
+            s(Some("/n6")),
+            true,
+        ),
+        (
+            "setWatches null list",
+            101,
+            [vec![0; 8], null.clone(), i(0), i(0)].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "setWatches null path",
+            101,
+            [vec![0; 8], i(1), null.clone(), i(0), i(0)].concat(),
+            -5,
+            vec![],
+            true,
+        ),
+        (
+            "multi: null path",
+            14,
+            [
+                mh(1),
+                null.clone(),
+                s(Some("x")),
+                world.clone(),
+                i(0),
+                end.clone(),
+            ]
+            .concat(),
+            -5,
+            end.clone(),
+            true,
+        ),
+        (
+            "multiRead: null path",
+            22,
+            [mh(4), null.clone(), vec![0], end.clone()].concat(),
+            -5,
+            end.clone(),
+            true,
+        ),
+        (
+            "sasl null token: closed",
+            102,
+            null.clone(),
+            0,
+            vec![],
+            false,
+        ),
+        (
+            "auth cut short: closed",
+            100,
+            [i(0), s(Some("digest"))].concat(),
+            0,
+            vec![],
+            false,
+        ),
+    ];
+    let server = Server::start();
+    let mut witness = Witness::new(&server);
+    for (name, op, body, err, reply, open) in cases {
+        let mut c = Client::connect(server.addr());
+        let xid = if op == 100 { xid::AUTH } else { 1 };
+        c.send_raw(&frame(&[i(xid), i(op), body].concat())).unwrap();
+        if !open {
+            assert!(
+                c.closed_by_server(),
+                "{name}: the connection should close unanswered"
+            );
+            continue;
+        }
+        let f = c.read_frame().unwrap_or_else(|| panic!("{name}: closed"));
+        let (rest, header) = ReplyHeader::decode(&f).unwrap();
+        assert_eq!((header.xid, header.err.as_i32()), (1, err), "{name}");
+        assert_eq!(rest, &reply[..], "{name}: reply body");
+        assert!(c.exists("/"), "{name}: the connection stays open");
+    }
+    witness.check();
+}

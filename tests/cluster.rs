@@ -14,7 +14,9 @@ use common::{wait_until, Client, Cluster};
 use jute_codec::*;
 
 fn sync(c: &mut Client) {
-    let (h, _) = c.call(Request::Sync(SyncRequest { path: "/".into() }));
+    let (h, _) = c.call(Request::Sync(SyncRequest {
+        path: Some("/".into()),
+    }));
     assert_eq!(h.err, ErrorCode::Ok);
 }
 
@@ -449,7 +451,9 @@ fn a_member_cut_off_serves_read_only_clients_until_the_quorum_is_back() {
         ro.create("/ro/x", b"", CreateMode::Persistent).0,
         ErrorCode::NotReadOnly
     );
-    let (h, _) = ro.call(Request::Sync(SyncRequest { path: "/".into() }));
+    let (h, _) = ro.call(Request::Sync(SyncRequest {
+        path: Some("/".into()),
+    }));
     assert_eq!(h.err, ErrorCode::NotReadOnly);
     // Reads still work after the refused writes, in order.
     assert!(ro.exists("/ro"));

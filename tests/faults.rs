@@ -131,7 +131,7 @@ fn register_client(shared: Arc<Shared>, id: usize) {
             let outcome = match op {
                 RegOp::Read => {
                     let synced = c.try_call(Request::Sync(SyncRequest {
-                        path: "/reg".into(),
+                        path: Some("/reg".into()),
                     }));
                     match synced.and_then(|_| {
                         c.try_call(Request::GetData(GetDataRequest {
@@ -383,7 +383,9 @@ fn faults_lose_nothing_and_histories_check() {
     let acked = shared.acked.lock().unwrap().clone();
     for m in &cluster.members {
         let mut reader = Client::connect(m.addr());
-        let (h, _) = reader.call(Request::Sync(SyncRequest { path: "/".into() }));
+        let (h, _) = reader.call(Request::Sync(SyncRequest {
+            path: Some("/".into()),
+        }));
         assert_eq!(h.err, ErrorCode::Ok);
         let present: HashSet<String> = reader.children("/acked").into_iter().collect();
         let missing: Vec<&String> = acked

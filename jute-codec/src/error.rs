@@ -37,6 +37,23 @@ pub enum DecodeError {
     /// ZooKeeper refuses to decode it.
     #[error("multi mixes read and write sub-ops")]
     MixedMultiOps,
+    /// A null string (length −1) where ZooKeeper dereferences a path: its processors fail on
+    /// the Java `null` and answer MarshallingError (checked against 3.8.0: create, delete,
+    /// exists, getData, getACL, getChildren(2), checkWatches, getAllChildrenNumber).
+    /// Carries the request as read with the null path as empty, since a create's earlier
+    /// checks (flags, TTL) come first there.
+    #[error("null path")]
+    NullPath(Box<crate::request::Request>),
+    /// A setWatches or setWatches2 whose lists hold a null path or are null: ZooKeeper 3.8.0
+    /// sets (and fires) the watches listed before it, then answers MarshallingError. Carries
+    /// those lists, cut at the null.
+    #[error("null path in setWatches")]
+    NullInSetWatches(Box<crate::requests::SetWatches2>),
+    /// A multi or multiRead that decodes but has a sub-op with a null path: ZooKeeper 3.8.0
+    /// answers MarshallingError; a multi's body is empty (nothing logged, no zxid taken), a
+    /// multiRead's holds the results of the sub-ops before the null one. Carries those.
+    #[error("null path in a multi sub-op")]
+    NullPathInMulti(Box<crate::multi::MultiRequest>),
     /// A frame too short to hold the 8-byte request header.
     #[error("frame of {0} byte(s) is shorter than a request header")]
     ShortHeader(usize),

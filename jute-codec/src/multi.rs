@@ -145,13 +145,26 @@ impl Jute for MultiRequest {
         MultiHeader::TERMINATOR.encode(buf);
     }
 
+    /// A sub-op with a null path (every sub-op record starts with its path) fails the whole
+    /// multi with [`DecodeError::NullPathInMulti`], but only once the rest decoded: a later
+    /// malformed sub-op is the plainer error, as in ZooKeeper.
     fn decode(mut input: &[u8]) -> JResult<'_, Self> {
         let mut ops = Vec::new();
         let mut kind: Option<bool> = None;
+        let mut before_null: Option<usize> = None;
         loop {
             let (rest, header) = MultiHeader::decode(input)?;
             if header.done {
+                if let Some(n) = before_null {
+                    ops.truncate(n);
+                    return Err(nom::Err::Failure(DecodeError::NullPathInMulti(Box::new(
+                        MultiRequest { ops },
+                    ))));
+                }
                 return Ok((rest, MultiRequest { ops }));
+            }
+            if before_null.is_none() && rest.get(..4) == Some(&[0xff; 4][..]) {
+                before_null = Some(ops.len());
             }
             let (rest, op) = MultiOp::decode_record(header.op_type, rest)?;
             match kind {

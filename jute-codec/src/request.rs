@@ -125,6 +125,89 @@ pub fn decode_request(frame: &[u8]) -> Result<(RequestHeader, Request), RequestE
     }
 }
 
+/// True if the request's path is null where ZooKeeper 3.8.0 needs one: ops whose record
+/// starts with the path (setData and setACL validate theirs first, and answer BadArguments
+/// for null as for empty; sync echoes null; getEphemerals, addWatch and removeWatches take
+/// null as they take empty), and setWatches lists that are null or hold a null path.
+fn null_where_a_path_belongs(op: OpCode, body: &[u8]) -> bool {
+    match op {
+        OpCode::Create
+        | OpCode::Create2
+        | OpCode::CreateContainer
+        | OpCode::CreateTtl
+        | OpCode::Delete
+        | OpCode::Exists
+        | OpCode::GetData
+        | OpCode::GetAcl
+        | OpCode::GetChildren
+        | OpCode::GetChildren2
+        | OpCode::CheckWatches
+        | OpCode::GetAllChildrenNumber => body.get(..4) == Some(&[0xff; 4][..]),
+        _ => false,
+    }
+}
+
+/// For a setWatches (3 lists) or setWatches2 (5 lists) body whose lists are null or hold a
+/// null data, exist or child path: the watches listed before that null, in a
+/// [`SetWatches2`]. `None` when there is no such null. The null persistent paths ZooKeeper
+/// takes are left to the decoder, which reads them as empty.
+fn watches_before_a_null(body: &[u8], lists: usize) -> Option<SetWatches2> {
+    let read_i32 = |at: usize| -> Option<i32> {
+        let bytes: [u8; 4] = body.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(i32::from_be_bytes(bytes))
+    };
+    let zxid: [u8; 8] = body.get(..8)?.try_into().ok()?;
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    let mut at = 8;
+    let mut null = false;
+    let mut null_persistent = false;
+    'lists: for index in 0..lists {
+        let count = read_i32(at)?;
+        let mut list = Vec::new();
+        if count == -1 {
+            seen.push(list);
+            null = true;
+            break;
+        }
+        at += 4;
+        for _ in 0..count.max(0) {
+            let len = read_i32(at)?;
+            // ZooKeeper fails on a null data, exist or child watch path. A null persistent
+            // path it takes, and a null persistent-recursive one too unless a null
+            // persistent one came first (checked live).
+            if len == -1 && (index == 3 || (index == 4 && !null_persistent)) {
+                null_persistent |= index == 3;
+                at += 4;
+                continue;
+            }
+            if len == -1 {
+                seen.push(list);
+                null = true;
+                break 'lists;
+            }
+            let len = usize::try_from(len).ok()?;
+            let start = at.checked_add(4)?;
+            let bytes = body.get(start..start.checked_add(len)?)?;
+            list.push(String::from_utf8_lossy(bytes).into_owned());
+            at = start + len;
+        }
+        seen.push(list);
+    }
+    if !null {
+        return None;
+    }
+    let mut lists = seen.into_iter();
+    let mut next = || lists.next().unwrap_or_default();
+    Some(SetWatches2 {
+        relative_zxid: i64::from_be_bytes(zxid),
+        data_watches: next(),
+        exist_watches: next(),
+        child_watches: next(),
+        persistent_watches: next(),
+        persistent_recursive_watches: next(),
+    })
+}
+
 /// Whether `op` has a request form a client may send (everything but 0, −1 and unknowns).
 pub fn has_request_form(op: OpCode) -> bool {
     !matches!(
@@ -139,7 +222,8 @@ impl Request {
         fn rec<T: Jute>(body: &[u8], f: fn(T) -> Request) -> Result<Request, DecodeError> {
             T::from_bytes(body).map(f)
         }
-        match op {
+        let null_path = null_where_a_path_belongs(op, body);
+        let request = match op {
             OpCode::Create => rec(body, Request::Create),
             OpCode::Delete => rec(body, Request::Delete),
             OpCode::Exists => rec(body, Request::Exists),
@@ -175,6 +259,20 @@ impl Request {
                 op,
                 body: body.to_vec(),
             }),
+        };
+        let lists = match op {
+            OpCode::SetWatches => 3,
+            OpCode::SetWatches2 => 5,
+            _ => 0,
+        };
+        match request {
+            Ok(request) if null_path => Err(DecodeError::NullPath(Box::new(request))),
+            // Only a well-formed body: ZooKeeper refuses a malformed one before it sets any.
+            Ok(request) if lists > 0 => match watches_before_a_null(body, lists) {
+                Some(partial) => Err(DecodeError::NullInSetWatches(Box::new(partial))),
+                None => Ok(request),
+            },
+            other => other,
         }
     }
 

@@ -118,10 +118,10 @@ record! {
 }
 
 record! {
-    /// sync (9); the path need not exist and is echoed back.
+    /// sync (9); the path need not exist and is echoed back, null as null.
     pub struct SyncRequest {
-        /// Any string.
-        pub path: String,
+        /// Any string, or null (ZooKeeper 3.8.0 echoes a null path as null).
+        pub path: Option<String>,
     }
 }
 

@@ -71,8 +71,8 @@ record! {
 record! {
     /// sync (9): echoes the path.
     pub struct SyncResponse {
-        /// The request's path.
-        pub path: String,
+        /// The request's path, null if it was null.
+        pub path: Option<String>,
     }
 }
 

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use jute_codec::{
-    decode_request, xid, AuthPacket, ErrorCode, EventType, FrameCodec, GetDataResponse, Id, OpCode,
-    Perms, ReconfigRequest, Request, RequestError, Response, SetSaslResponse, SetWatches2,
+    decode_request, xid, AuthPacket, DecodeError, ErrorCode, EventType, FrameCodec,
+    GetDataResponse, GetSaslRequest, Id, MultiResponse, OpCode, Perms, ReconfigRequest, Request,
+    RequestError, Response, SetSaslResponse, SetWatches2,
 };
 use tokio::net::tcp::OwnedReadHalf;
 
@@ -28,7 +29,7 @@ use super::{op_abbreviation, op_label, Server};
 use crate::raft::ReconfigError;
 use crate::tree::acl::{self, digest_id};
 use crate::tree::CONFIG_PATH;
-use crate::txn::{is_logged_write, prepare_write, Origin, Txn, TxnOp, WriteRules};
+use crate::txn::{create_refusal, is_logged_write, prepare_write, Origin, Txn, TxnOp, WriteRules};
 
 /// One connection's pipeline.
 pub(crate) struct Pipeline {
@@ -117,6 +118,64 @@ impl Pipeline {
             }
             Err(RequestError::Body { header, source }) => {
                 tracing::debug!(conn = self.handle.id, xid = header.xid, op = %header.op, %source, "undecodable request body");
+                // A multi with a null sub-op path decodes in ZooKeeper and fails before it is
+                // logged: MarshallingError with an empty multi body, no zxid taken.
+                // ZooKeeper reads auth and sasl packets outside its request pipeline and closes
+                // the connection, unanswered, on one it cannot read (checked live).
+                if matches!(header.op, OpCode::Auth | OpCode::Sasl) {
+                    return Flow::Stop(End::Protocol(
+                        CloseCause::Garbage,
+                        format!("undecodable {} packet: {source}", header.op),
+                    ));
+                }
+                // A null path: MarshallingError, after a create's request-only checks.
+                if let DecodeError::NullPath(request) = source {
+                    let code = match prepare_write((*request).clone(), &self.rules) {
+                        TxnOp::Fail(code) => code,
+                        _ => create_refusal(&request).unwrap_or(ErrorCode::MarshallingError),
+                    };
+                    return if header.op.is_write() {
+                        self.propose(header.xid, header.op, TxnOp::Fail(code), started)
+                            .await
+                    } else {
+                        self.reply_local(header.xid, header.op, code, Response::Empty, started)
+                            .await
+                    };
+                }
+                if let DecodeError::NullInSetWatches(partial) = source {
+                    return self
+                        .set_watches(
+                            header.xid,
+                            header.op,
+                            &partial,
+                            ErrorCode::MarshallingError,
+                            started,
+                        )
+                        .await;
+                }
+                if let DecodeError::NullPathInMulti(before) = source {
+                    if header.op == OpCode::MultiRead {
+                        let request = Request::MultiRead(*before);
+                        return self
+                            .read_answering(
+                                header.xid,
+                                header.op,
+                                &request,
+                                Some(ErrorCode::MarshallingError),
+                                started,
+                            )
+                            .await;
+                    }
+                    return self
+                        .reply_local(
+                            header.xid,
+                            header.op,
+                            ErrorCode::MarshallingError,
+                            Response::Multi(MultiResponse::default()),
+                            started,
+                        )
+                        .await;
+                }
                 // A write-type op still takes a zxid, as ZooKeeper logs an error txn.
                 return if header.op.is_write() && header.op != OpCode::CloseSession {
                     self.propose(
@@ -171,6 +230,13 @@ impl Pipeline {
                 self.propose(xid, op, txn_op, started).await
             }
             Request::Auth(auth) => self.auth(xid, auth, started).await,
+            Request::Sasl(GetSaslRequest { token: None }) => {
+                // ZooKeeper 3.8.0 closes the connection without a reply (checked live).
+                Flow::Stop(End::Protocol(
+                    CloseCause::Garbage,
+                    "sasl with a null token".to_string(),
+                ))
+            }
             Request::Sasl(_) => {
                 // No SASL here: ZooKeeper answers err 0, zxid 0, a null token, and carries on.
                 if let Err(flow) = self.wait_for_writes().await {
@@ -193,10 +259,11 @@ impl Pipeline {
                     child_watches: w.child_watches,
                     ..SetWatches2::default()
                 };
-                self.set_watches(xid, OpCode::SetWatches, &w, started).await
+                self.set_watches(xid, OpCode::SetWatches, &w, ErrorCode::Ok, started)
+                    .await
             }
             Request::SetWatches2(w) => {
-                self.set_watches(xid, OpCode::SetWatches2, &w, started)
+                self.set_watches(xid, OpCode::SetWatches2, &w, ErrorCode::Ok, started)
                     .await
             }
             Request::Sync(_) => {
@@ -290,6 +357,19 @@ impl Pipeline {
     }
 
     async fn read(&mut self, xid: i32, op: OpCode, request: &Request, started: Instant) -> Flow {
+        self.read_answering(xid, op, request, None, started).await
+    }
+
+    /// A read whose reply header says `answer` when given: a multiRead cut at a null path
+    /// answers MarshallingError with the results of the sub-ops before it, as ZooKeeper does.
+    async fn read_answering(
+        &mut self,
+        xid: i32,
+        op: OpCode,
+        request: &Request,
+        answer: Option<ErrorCode>,
+        started: Instant,
+    ) -> Flow {
         if let Err(flow) = self.wait_for_writes().await {
             return flow;
         }
@@ -301,7 +381,8 @@ impl Pipeline {
                 session_id: self.binding.session_id,
                 auth: &self.auth,
             };
-            read(&view.state, &mut watches, &who, request)
+            let (err, response) = read(&view.state, &mut watches, &who, request);
+            (answer.unwrap_or(err), response)
         };
         let zxid = view.state.last_zxid;
         if err == ErrorCode::Ok {
@@ -414,11 +495,14 @@ impl Pipeline {
 
     /// setWatches/setWatches2 after a reconnect: re-register, and fire at once what changed
     /// since the client's last zxid (`protocol.md` §8.4); the events precede the reply.
+    /// `answer` is Ok, or MarshallingError for lists cut at a null path (ZooKeeper sets the
+    /// watches before the null, then fails).
     async fn set_watches(
         &mut self,
         xid: i32,
         op: OpCode,
         w: &SetWatches2,
+        answer: ErrorCode,
         started: Instant,
     ) -> Flow {
         if let Err(flow) = self.wait_for_writes().await {
@@ -467,8 +551,7 @@ impl Pipeline {
             }
         }
         let zxid = view.state.last_zxid;
-        self.handle
-            .send_reply(xid, zxid, ErrorCode::Ok, Response::Empty);
+        self.handle.send_reply(xid, zxid, answer, Response::Empty);
         drop(view);
         self.finish(op, xid, zxid, started);
         Flow::Continue

@@ -113,11 +113,11 @@ pub fn read(
             AddWatchMode::Unknown(_) => Err(ErrorCode::MarshallingError),
         },
         // ZooKeeper lists each identity whose scheme has a provider, by its user name: the
-        // address for ip, the part before ':' for digest; `super` has no provider.
+        // address for ip, the part before ':' for digest; `super` has no provider. The order
+        // is its connection's hash set's (see `zookeeper_set_order`).
         Request::WhoAmI => Ok(Response::WhoAmI(WhoAmIResponse {
-            client_info: who
-                .auth
-                .iter()
+            client_info: zookeeper_set_order(who.auth)
+                .into_iter()
                 .filter(|id| id.scheme != "super")
                 .map(|id| {
                     let raw = id.id.as_deref().unwrap_or_default();
@@ -214,4 +214,29 @@ fn multi_read(tree: &DataTree, who: &Reader<'_>, m: &MultiRequest) -> (ErrorCode
         })
         .collect();
     (ErrorCode::Ok, Response::Multi(MultiResponse { results }))
+}
+
+/// The order ZooKeeper 3.8.0 lists a connection's identities in (`whoAmI`): they live in a
+/// `ConcurrentHashMap`-backed set of 16 bins, iterated bin by bin, insertion order within a
+/// bin; an id's bin comes from the Jute `Id.hashCode` (17, then ×37 + `String.hashCode` of
+/// scheme and id) spread as the map spreads it. Checked live: `ip` before `digest u:…`,
+/// `digest` with empty credentials before `ip`.
+fn zookeeper_set_order(ids: &[Id]) -> Vec<&Id> {
+    fn java_string_hash(s: &str) -> i32 {
+        s.encode_utf16().fold(0i32, |h, unit| {
+            h.wrapping_mul(31).wrapping_add(i32::from(unit))
+        })
+    }
+    let bin = |id: &Id| {
+        let h = 17i32
+            .wrapping_mul(37)
+            .wrapping_add(java_string_hash(&id.scheme))
+            .wrapping_mul(37)
+            .wrapping_add(java_string_hash(id.id.as_deref().unwrap_or_default()));
+        let h = h as u32;
+        ((h ^ (h >> 16)) & 0x7fff_ffff) & 15
+    };
+    let mut ordered: Vec<&Id> = ids.iter().collect();
+    ordered.sort_by_key(|id| bin(id));
+    ordered
 }

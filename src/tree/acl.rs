@@ -6,7 +6,7 @@
 //! request (they travel inside the log entry, so every member decides the same).
 
 use base64::Engine;
-use jute_codec::{Acl, Id, Perms};
+use jute_codec::{Acl, ErrorCode, Id, Perms};
 use sha1::{Digest, Sha1};
 
 /// The `world:anyone` identity.
@@ -28,20 +28,32 @@ pub fn digest_id(credentials: &str) -> String {
 /// Validates and expands an ACL list for create or setACL, as `PrepRequestProcessor.fixupACL`:
 /// duplicates are dropped (first kept), `auth` expands to every authenticated id of the caller
 /// (not `ip`), `world` must be `anyone`, digest ids must be `user:hash`, ip ids IPv4 with an
-/// optional mask. `None` means InvalidACL.
-pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Option<Vec<Acl>> {
+/// optional mask. Anything else is InvalidACL.
+///
+/// A null id (length −1) is MarshallingError where ZooKeeper 3.8.0 dereferences it (checked
+/// live): in its duplicate check, when an earlier entry has the same perms and scheme, and in
+/// validating a `world`, `digest` or `ip` entry. `auth` ignores its id (kazoo sends null).
+pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
+        let same_kind =
+            |kept: &&Acl| kept.perms == entry.perms && kept.id.scheme == entry.id.scheme;
+        if entry.id.id.is_none() && unique.iter().any(same_kind) {
+            return Err(ErrorCode::MarshallingError);
+        }
         if !unique.contains(&entry) {
             unique.push(entry);
         }
     }
     if unique.is_empty() {
-        return None;
+        return Err(ErrorCode::InvalidAcl);
     }
     let mut fixed = Vec::with_capacity(unique.len());
     for entry in unique {
         let id = &entry.id;
+        if id.id.is_none() && matches!(id.scheme.as_str(), "world" | "digest" | "ip") {
+            return Err(ErrorCode::MarshallingError);
+        }
         if is_world_anyone(id) {
             fixed.push(entry.clone());
         } else if id.scheme == "auth" {
@@ -54,15 +66,15 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Option<Vec<Acl>> {
                 });
             }
             if !any {
-                return None;
+                return Err(ErrorCode::InvalidAcl);
             }
         } else if is_valid_id(&id.scheme, id.id.as_deref()) {
             fixed.push(entry.clone());
         } else {
-            return None;
+            return Err(ErrorCode::InvalidAcl);
         }
     }
-    Some(fixed)
+    Ok(fixed)
 }
 
 /// Schemes whose ids count as "authenticated" for the `auth` ACL scheme. The automatic `ip`
@@ -196,19 +208,37 @@ mod tests {
     #[test]
     fn fixup_rules() {
         let world = acl(31, "world", "anyone");
-        assert_eq!(fixup_acl(&[], &[]), None);
+        assert_eq!(fixup_acl(&[], &[]), Err(ErrorCode::InvalidAcl));
         assert_eq!(
             fixup_acl(&[world.clone(), world.clone()], &[]),
-            Some(vec![world.clone()])
+            Ok(vec![world.clone()])
         );
-        assert_eq!(fixup_acl(&[acl(31, "world", "someone")], &[]), None);
-        assert_eq!(fixup_acl(&[acl(31, "super", "x")], &[]), None);
-        assert_eq!(fixup_acl(&[acl(31, "digest", "user")], &[]), None);
-        assert_eq!(fixup_acl(&[acl(31, "digest", "a:b:c")], &[]), None);
-        assert!(fixup_acl(&[acl(31, "digest", "user:hash")], &[]).is_some());
-        assert!(fixup_acl(&[acl(31, "ip", "10.0.0.0/8")], &[]).is_some());
-        assert_eq!(fixup_acl(&[acl(31, "ip", "::1")], &[]), None);
-        assert_eq!(fixup_acl(&[acl(31, "ip", "10.0.0.1/33")], &[]), None);
+        assert_eq!(
+            fixup_acl(&[acl(31, "world", "someone")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(31, "super", "x")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(31, "digest", "user")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(31, "digest", "a:b:c")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert!(fixup_acl(&[acl(31, "digest", "user:hash")], &[]).is_ok());
+        assert!(fixup_acl(&[acl(31, "ip", "10.0.0.0/8")], &[]).is_ok());
+        assert_eq!(
+            fixup_acl(&[acl(31, "ip", "::1")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(31, "ip", "10.0.0.1/33")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
         // auth with only the automatic ip id is invalid; with a digest id it expands.
         let null_auth = Acl {
             perms: Perms(31),
@@ -219,15 +249,44 @@ mod tests {
         };
         assert_eq!(
             fixup_acl(std::slice::from_ref(&null_auth), &[id("ip", "127.0.0.1")]),
-            None
+            Err(ErrorCode::InvalidAcl)
         );
         let me = id("digest", "user:hash");
         assert_eq!(
             fixup_acl(&[null_auth], &[id("ip", "127.0.0.1"), me.clone()]),
-            Some(vec![Acl {
+            Ok(vec![Acl {
                 perms: Perms(31),
                 id: me
             }])
+        );
+        // Null ids, as ZooKeeper 3.8.0 answers them: MarshallingError where it dereferences
+        // the id (world, digest, ip; a duplicate check against the same perms and scheme),
+        // InvalidACL where it never looks (unknown schemes).
+        let null = |perms: i32, scheme: &str| Acl {
+            perms: Perms(perms),
+            id: Id {
+                scheme: scheme.into(),
+                id: None,
+            },
+        };
+        for scheme in ["world", "digest", "ip"] {
+            assert_eq!(
+                fixup_acl(&[null(31, scheme)], &[]),
+                Err(ErrorCode::MarshallingError)
+            );
+        }
+        assert_eq!(
+            fixup_acl(&[null(31, "foo")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[world.clone(), null(31, "world")], &[]),
+            Err(ErrorCode::MarshallingError)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(1, "foo", "x"), null(31, "foo")], &[]),
+            Err(ErrorCode::InvalidAcl),
+            "different perms: no comparison of ids"
         );
     }
 

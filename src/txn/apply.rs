@@ -126,6 +126,13 @@ fn client_write(ctx: &mut Ctx<'_>, request: &Request) -> Result<(ErrorCode, Resp
             ctx.check_session()?;
             Ok(apply_multi(ctx, m))
         }
+        // check (13) outside a multi: ZooKeeper 3.8.0 runs its checks (BadArguments, NoNode,
+        // NoAuth, BadVersion, checked live) and, when they all pass, never answers. raftzk
+        // gives the same answers and BadArguments where ZooKeeper would hang.
+        Request::Check(r) => {
+            ctx.check(&r.path, r.version)?;
+            Err(ErrorCode::BadArguments)
+        }
         // prepare_write never logs anything else as a client write.
         _ => Err(ErrorCode::MarshallingError),
     }
@@ -141,6 +148,40 @@ fn create(
     ttl: Option<i64>,
 ) -> Result<Response, ErrorCode> {
     let mode = r.flags;
+    let kind = create_kind(op, mode, ttl)?;
+    let (path, stat) = ctx.create(CreateSpec {
+        path: &r.path,
+        data: &r.data,
+        acl: &r.acl,
+        mode,
+        kind,
+    })?;
+    Ok(if op == OpCode::Create {
+        Response::Create(CreateResponse { path })
+    } else {
+        Response::Create2(Create2Response { path, stat })
+    })
+}
+
+/// The create checks that need nothing but the request (flags valid, TTL value, mode and
+/// opcode agree), in ZooKeeper's order: for a top-level create whose path is null they come
+/// before the path's MarshallingError. `None` for any other request.
+pub fn create_refusal(request: &Request) -> Option<ErrorCode> {
+    let result = match request {
+        Request::Create(r) => create_kind(OpCode::Create, r.flags, None),
+        Request::Create2(r) => create_kind(OpCode::Create2, r.flags, None),
+        Request::CreateContainer(r) => create_kind(OpCode::CreateContainer, r.flags, None),
+        Request::CreateTtl(r) => create_kind(OpCode::CreateTtl, r.flags, Some(r.ttl)),
+        _ => return None,
+    };
+    result.err()
+}
+
+fn create_kind(
+    op: OpCode,
+    mode: jute_codec::CreateMode,
+    ttl: Option<i64>,
+) -> Result<CreateKind, ErrorCode> {
     if matches!(mode, jute_codec::CreateMode::Unknown(_)) {
         return Err(ErrorCode::BadArguments);
     }
@@ -159,16 +200,5 @@ fn create(
         }
         _ => return Err(ErrorCode::BadArguments),
     };
-    let (path, stat) = ctx.create(CreateSpec {
-        path: &r.path,
-        data: &r.data,
-        acl: &r.acl,
-        mode,
-        kind,
-    })?;
-    Ok(if op == OpCode::Create {
-        Response::Create(CreateResponse { path })
-    } else {
-        Response::Create2(Create2Response { path, stat })
-    })
+    Ok(kind)
 }

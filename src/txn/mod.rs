@@ -14,7 +14,7 @@ mod ops;
 mod prepare;
 mod state;
 
-pub use apply::apply_entry;
+pub use apply::{apply_entry, create_refusal};
 pub use prepare::{is_logged_write, prepare_write, WriteRules};
 pub use state::{ReplicatedState, SnapshotError};
 

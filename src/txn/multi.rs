@@ -14,19 +14,23 @@ use super::ops::{CreateKind, CreateSpec, Ctx, MAX_TTL_MS};
 
 /// Applies a multi request; returns the header code and the reply body.
 pub(crate) fn apply_multi(ctx: &mut Ctx<'_>, request: &MultiRequest) -> (ErrorCode, Response) {
-    // A multi of reads, or a plain create sub-op with TTL flags (its record has no ttl), is
-    // refused whole with a header-only MarshallingError.
-    let ttl_without_ttl = request.ops.iter().any(|op| match op {
-        MultiOp::Create(r) | MultiOp::Create2(r) | MultiOp::CreateContainer(r) => r.flags.is_ttl(),
-        _ => false,
-    });
-    if request.is_read() || ttl_without_ttl {
+    // A multi of reads is refused whole with a header-only MarshallingError. So is one that
+    // reaches a plain create sub-op with TTL flags (its record has no ttl) or another sub-op
+    // ZooKeeper cannot prepare (below); an earlier failing sub-op ends the multi before it
+    // (ZooKeeper 3.8.0 prepares sub-ops in order, checked live).
+    if request.is_read() {
         return (ErrorCode::MarshallingError, Response::Empty);
     }
     let mut results = Vec::with_capacity(request.ops.len());
     for (failed_at, op) in request.ops.iter().enumerate() {
         match run_op(ctx, op) {
             Ok(result) => results.push(result),
+            // A sub-op ZooKeeper cannot even prepare (a null ACL id it dereferences) fails the
+            // whole multi with a header-only MarshallingError, as 3.8.0 answers it.
+            Err(ErrorCode::MarshallingError) => {
+                ctx.rollback();
+                return (ErrorCode::MarshallingError, Response::Empty);
+            }
             Err(code) => {
                 ctx.rollback();
                 let results = (0..request.ops.len())

@@ -111,7 +111,7 @@ impl<'a> Ctx<'a> {
         if spec.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = acl::fixup_acl(spec.acl, self.auth).ok_or(ErrorCode::InvalidAcl)?;
+        let acl = acl::fixup_acl(spec.acl, self.auth)?;
         let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&parent.acl, Perms::CREATE, self.auth) {
             return Err(ErrorCode::NoAuth);
@@ -276,7 +276,7 @@ impl<'a> Ctx<'a> {
     pub fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
         self.check_session()?;
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = acl::fixup_acl(acl, self.auth).ok_or(ErrorCode::InvalidAcl)?;
+        let acl = acl::fixup_acl(acl, self.auth)?;
         let node = self.tree.get_mut(path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&node.acl, Perms::ADMIN, self.auth) {
             return Err(ErrorCode::NoAuth);

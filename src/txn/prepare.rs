@@ -42,9 +42,9 @@ pub fn prepare_write(request: Request, rules: &WriteRules) -> TxnOp {
         // A standalone member answers reconfig as standalone ZooKeeper does.
         Request::Reconfig(_) if rules.reconfig_enabled => Some(ErrorCode::Unimplemented),
         Request::Reconfig(_) => Some(ErrorCode::ReconfigDisabled),
-        // deleteContainer is the server's own; a top-level check is not a ZooKeeper op
-        // (3.8.0 mishandles it): both are BadArguments (protocol.md §9.1, §13).
-        Request::DeleteContainer(_) | Request::Check(_) => Some(ErrorCode::BadArguments),
+        // deleteContainer is the server's own: BadArguments (protocol.md §9.1). A top-level
+        // check runs its checks in apply (see `client_write`).
+        Request::DeleteContainer(_) => Some(ErrorCode::BadArguments),
         _ => None,
     };
     match fail {
