@@ -34,6 +34,18 @@ cargo check --release --locked --manifest-path jute-codec/fuzz/Cargo.toml
 step "compat: every suite, ZooKeeper 3.8.0 and raftzk (scripts/compat.sh --server both --cluster)"
 scripts/compat.sh --server both --cluster
 
+# The same seeded raw request streams (valid, edge-case and malformed: nulls, every opcode,
+# multi mixes, watches, ACLs, several sessions) against both servers; every reply and event
+# must match after normalising zxids, times and session ids. `--long` runs 400 streams.
+step "differential: seeded request streams, ZooKeeper 3.8.0 beside raftzk"
+(
+  if [ -z "${RAFTZK_BIN:-}" ] && [ -z "${CARGO_TARGET_DIR:-}" ] && [ ! -x target/release/raftzk ] \
+     && [ -x "$HOME/.cache/raftzk-target/release/raftzk" ]; then
+    export CARGO_TARGET_DIR="$HOME/.cache/raftzk-target"
+  fi
+  python3 compat-tests/differential/differential.py --seed 7 --streams 40 --requests 40
+)
+
 # A 3-member raftzk cluster under a bounded load, scraped by a real Prometheus: every target
 # of every panel of grafana/raftzk-dashboard.json must return data. The binary is found as
 # scripts/compat.sh finds it.
