@@ -538,6 +538,14 @@ fn members_join_change_role_and_leave_by_reconfig_without_an_election() {
     // A new member, started with the group in its zoo.cfg, waits outside until added.
     let (joiner, line) = cluster.spawn_joiner(false);
     assert!(wait_for_mode(&cluster, joiner, "looking", 20));
+    // Without WRITE on /zookeeper/config: a malformed request is BadArguments (ZooKeeper
+    // parses before it checks permission), a well-formed one NoAuth, and nothing changes.
+    let mut plain = Client::connect(cluster.members[leader].addr());
+    assert_eq!(
+        reconfig(&mut plain, Some("server.9=nonsense"), None).0,
+        ErrorCode::BadArguments
+    );
+    assert_eq!(reconfig(&mut plain, Some(&line), None).0, ErrorCode::NoAuth);
     let (err, data) = reconfig(&mut admin, Some(&line), None);
     assert_eq!(err, ErrorCode::Ok);
     let (servers, version) = parse_config(&data);

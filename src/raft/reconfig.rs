@@ -42,6 +42,10 @@ pub struct ReconfigRequest {
     pub change: MembershipChange,
     /// The version the client saw, if it wants it checked.
     pub expected_version: Option<i64>,
+    /// The client may write `/zookeeper/config`. ZooKeeper checks that permission after the
+    /// request's other checks, so the leader refuses an unauthorized change only once the
+    /// version and the plan have passed.
+    pub authorized: bool,
 }
 
 /// Why a reconfig was refused or did not finish.
@@ -50,6 +54,9 @@ pub enum ReconfigError {
     /// The request names an impossible membership (BadArguments to the client).
     #[error("bad arguments: {0}")]
     BadArguments(String),
+    /// The client may not write `/zookeeper/config` (NoAuth).
+    #[error("not authorized to change the configuration")]
+    NoAuth,
     /// The client's configuration version is not the current one (BadVersion).
     #[error("the configuration version is {0:x}")]
     BadVersion(i64),
@@ -219,6 +226,9 @@ impl Replica {
             }
         }
         let plan = Plan::new(&nodes, &voters, request.change, self.member_id)?;
+        if !request.authorized {
+            return Err(ReconfigError::NoAuth);
+        }
         if plan.is_empty(&voters) {
             return Ok(index);
         }

@@ -567,19 +567,9 @@ impl Pipeline {
         if let Err(flow) = self.wait_for_writes().await {
             return flow;
         }
-        let allowed = {
-            let view = self.server.replica.state.read();
-            view.state
-                .tree
-                .get(CONFIG_PATH)
-                .is_some_and(|node| acl::check(&node.acl, Perms::WRITE, &self.auth))
-        };
-        if !allowed {
-            return self
-                .reply_local(xid, OP, ErrorCode::NoAuth, Response::Empty, started)
-                .await;
-        }
-        let request = match reconfig::parse(&wire, self.server.config.client_addr.port()) {
+        // ZooKeeper parses and checks the request (version, membership) before it checks
+        // WRITE on /zookeeper/config: a malformed one is BadArguments whoever sends it.
+        let mut request = match reconfig::parse(&wire, self.server.config.client_addr.port()) {
             Ok(request) => request,
             Err(reason) => {
                 tracing::info!(conn = self.handle.id, %reason, "reconfig refused");
@@ -588,12 +578,20 @@ impl Pipeline {
                     .await;
             }
         };
+        request.authorized = {
+            let view = self.server.replica.state.read();
+            view.state
+                .tree
+                .get(CONFIG_PATH)
+                .is_some_and(|node| acl::check(&node.acl, Perms::WRITE, &self.auth))
+        };
         let timeout = Duration::from_millis(self.server.config.write_timeout_ms);
         let index = match self.server.replica.reconfigure(request, timeout).await {
             Ok(index) => index,
             Err(e) => {
                 let code = match e {
                     ReconfigError::BadArguments(_) => ErrorCode::BadArguments,
+                    ReconfigError::NoAuth => ErrorCode::NoAuth,
                     ReconfigError::BadVersion(_) => ErrorCode::BadVersion,
                     ReconfigError::InProgress => ErrorCode::ReconfigInProgress,
                     ReconfigError::NoQuorum(_) => ErrorCode::NewConfigNoQuorum,

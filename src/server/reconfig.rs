@@ -31,6 +31,7 @@ pub fn parse(wire: &WireReconfig, default_client_port: u16) -> Result<ReconfigRe
     Ok(ReconfigRequest {
         change,
         expected_version: (wire.cur_config_id != -1).then_some(wire.cur_config_id),
+        authorized: false,
     })
 }
 
