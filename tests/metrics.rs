@@ -143,6 +143,61 @@ fn a_metrics_port_in_use_stops_start_up_naming_the_key() {
     );
 }
 
+/// A raftzk started from a zoo.cfg of exactly `cfg` (plus dataDir and clientPort), its
+/// stderr in `log`; killed when dropped, even when an assertion fails.
+struct RawServer {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RawServer {
+    fn start(cfg: &str, args: &[&str]) -> RawServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::free_port();
+        let path = dir.path().join("zoo.cfg");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &path,
+            format!("dataDir={}\nclientPort={port}\n{cfg}", data.display()),
+        )
+        .unwrap();
+        let log = dir.path().join("log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_raftzk"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        RawServer {
+            child,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the process; its directory (and log) stay until the value is dropped.
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Drop-in: raftzk's own default ports (metrics 7000, admin 8080) held by someone else never
 /// stop a member whose zoo.cfg does not name them; it warns and serves.
 #[test]
@@ -150,32 +205,11 @@ fn default_metrics_and_admin_ports_in_use_only_warn() {
     // Held here, or already in use by another process: taken either way.
     let _metrics = std::net::TcpListener::bind("127.0.0.1:7000");
     let _admin = std::net::TcpListener::bind("127.0.0.1:8080");
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let log_path = dir.path().join("raftzk.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_raftzk"))
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let server = RawServer::start("tickTime=2000\nclientPortAddress=127.0.0.1\n", &[]);
     let served = common::wait_until(std::time::Duration::from_secs(60), || {
-        four_letter_word(addr, b"srvr").is_some()
+        four_letter_word(server.addr, b"srvr").is_some()
     });
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = server.log();
     assert!(served, "raftzk did not serve:\n{log}");
     assert!(
         log.contains("Prometheus /metrics not started") && log.contains("AdminServer not started"),
@@ -313,38 +347,11 @@ fn a_cluster_reports_leader_and_follower_metrics_under_zookeepers_names() {
 
 #[test]
 fn json_logs_are_one_object_per_line_with_session_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nmetricsProvider.httpPort=0\nadmin.enableServer=false\nraftzk.logLevel=info\n4lw.commands.whitelist=*\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let log_path = dir.path().join("log");
-    /// Kills the server even when an assertion fails.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_raftzk"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--log-format")
-        .arg("json")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let child = Killed(child);
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = RawServer::start(
+        "clientPortAddress=127.0.0.1\nmetricsProvider.httpPort=0\nadmin.enableServer=false\nraftzk.logLevel=info\n4lw.commands.whitelist=*\n",
+        &["--log-format", "json"],
+    );
+    let (addr, log_path) = (server.addr, server.log.clone());
     assert!(common::wait_until(
         std::time::Duration::from_secs(30),
         || { four_letter_word(addr, b"ruok").as_deref() == Some(b"imok".as_slice()) }
@@ -363,7 +370,7 @@ fn json_logs_are_one_object_per_line_with_session_lines() {
         std::time::Duration::from_secs(10),
         || { lines_with("session closed by the client") == 1 }
     ));
-    drop(child);
+    server.stop();
     let text = std::fs::read_to_string(&log_path).unwrap();
     let mut established = None;
     for line in text.lines() {
