@@ -118,8 +118,6 @@ impl Pipeline {
             }
             Err(RequestError::Body { header, source }) => {
                 tracing::debug!(conn = self.handle.id, xid = header.xid, op = %header.op, %source, "undecodable request body");
-                // A multi with a null sub-op path decodes in ZooKeeper and fails before it is
-                // logged: MarshallingError with an empty multi body, no zxid taken.
                 // ZooKeeper reads auth and sasl packets outside its request pipeline and closes
                 // the connection, unanswered, on one it cannot read (checked live).
                 if matches!(header.op, OpCode::Auth | OpCode::Sasl) {
@@ -128,33 +126,23 @@ impl Pipeline {
                         format!("undecodable {} packet: {source}", header.op),
                     ));
                 }
-                // A null path: MarshallingError, after a create's request-only checks.
-                if let DecodeError::NullPath(request) = source {
-                    let code = match prepare_write((*request).clone(), &self.rules) {
-                        TxnOp::Fail(code) => code,
-                        _ => create_refusal(&request).unwrap_or(ErrorCode::MarshallingError),
-                    };
-                    return if header.op.is_write() {
-                        self.propose(header.xid, header.op, TxnOp::Fail(code), started)
-                            .await
-                    } else {
-                        self.reply_local(header.xid, header.op, code, Response::Empty, started)
-                            .await
-                    };
-                }
-                if let DecodeError::NullInSetWatches(partial) = source {
-                    return self
-                        .set_watches(
-                            header.xid,
-                            header.op,
-                            &partial,
-                            ErrorCode::MarshallingError,
-                            started,
-                        )
-                        .await;
-                }
-                if let DecodeError::NullPathInMulti(before) = source {
-                    if header.op == OpCode::MultiRead {
+                let code = match source {
+                    // The watches before the null are set (and fire), then MarshallingError.
+                    DecodeError::NullInSetWatches(partial) => {
+                        return self
+                            .set_watches(
+                                header.xid,
+                                header.op,
+                                &partial,
+                                ErrorCode::MarshallingError,
+                                started,
+                            )
+                            .await;
+                    }
+                    // A multi with a null sub-op path decodes in ZooKeeper and fails before it
+                    // is logged: MarshallingError, no zxid taken; a multi's body is empty, a
+                    // multiRead's holds the results of the sub-ops before the null one.
+                    DecodeError::NullPathInMulti(before) if header.op == OpCode::MultiRead => {
                         let request = Request::MultiRead(*before);
                         return self
                             .read_answering(
@@ -166,34 +154,34 @@ impl Pipeline {
                             )
                             .await;
                     }
-                    return self
-                        .reply_local(
-                            header.xid,
-                            header.op,
-                            ErrorCode::MarshallingError,
-                            Response::Multi(MultiResponse::default()),
-                            started,
-                        )
-                        .await;
-                }
+                    DecodeError::NullPathInMulti(_) => {
+                        return self
+                            .reply_local(
+                                header.xid,
+                                header.op,
+                                ErrorCode::MarshallingError,
+                                Response::Multi(MultiResponse::default()),
+                                started,
+                            )
+                            .await;
+                    }
+                    // A null path: MarshallingError, after a create's request-only checks.
+                    DecodeError::NullPath(request) => {
+                        let refusal = create_refusal(&request);
+                        match prepare_write(*request, &self.rules) {
+                            TxnOp::Fail(code) => code,
+                            _ => refusal.unwrap_or(ErrorCode::MarshallingError),
+                        }
+                    }
+                    _ => ErrorCode::MarshallingError,
+                };
                 // A write-type op still takes a zxid, as ZooKeeper logs an error txn.
                 return if header.op.is_write() && header.op != OpCode::CloseSession {
-                    self.propose(
-                        header.xid,
-                        header.op,
-                        TxnOp::Fail(ErrorCode::MarshallingError),
-                        started,
-                    )
-                    .await
+                    self.propose(header.xid, header.op, TxnOp::Fail(code), started)
+                        .await
                 } else {
-                    self.reply_local(
-                        header.xid,
-                        header.op,
-                        ErrorCode::MarshallingError,
-                        Response::Empty,
-                        started,
-                    )
-                    .await
+                    self.reply_local(header.xid, header.op, code, Response::Empty, started)
+                        .await
                 };
             }
         };
