@@ -118,13 +118,13 @@ impl LogStore {
     /// RocksDB opens it (`rocksdb_link`).
     pub fn open(dir: &Path) -> Result<LogStore, OpenError> {
         let path = dir.display().to_string();
-        let written = match rocksdb_link::linked() {
-            Some(linked) => rocksdb_link::check_readable(dir, linked).map_err(|source| {
-                OpenError::Options {
+        let writer = match rocksdb_link::linked() {
+            Some(linked) => rocksdb_link::check_readable(dir, linked)
+                .map_err(|source| OpenError::Options {
                     path: path.clone(),
                     source,
-                }
-            })??,
+                })??
+                .and_then(|written| written.version),
             None => None,
         };
         let mut options = table_options();
@@ -139,16 +139,14 @@ impl LogStore {
             DB::open_cf_descriptors(&options, dir, cfs).map_err(|source| OpenError::Rocks {
                 path: path.clone(),
                 linked: rocksdb_link::describe(),
-                written: written
-                    .as_ref()
-                    .and_then(|w| w.version)
+                written: writer
                     .map_or_else(String::new, |v| format!(" (last written by RocksDB {v})")),
                 source,
             })?;
         tracing::info!(
             dir = %path,
             rocksdb = %rocksdb_link::describe(),
-            written_by = %written.and_then(|w| w.version).map_or_else(|| "new".to_string(), |v| v.to_string()),
+            written_by = %writer.map_or_else(|| "new".to_string(), |v| v.to_string()),
             "Raft log opened"
         );
         Ok(LogStore {

@@ -70,10 +70,11 @@ pub struct WrittenBy {
     pub version: Option<Version>,
 }
 
-/// The directory's own record of its last writer, or `None` for a new directory.
-pub fn written_by(dir: &Path) -> std::io::Result<Option<WrittenBy>> {
-    let mut newest: Option<(u64, PathBuf)> = None;
-    for (name, path) in files(dir)? {
+/// What the newest options file among a directory's `files` records of the directory's last
+/// writer, or `None` for a new directory.
+fn newest_options(files: &[(String, PathBuf)]) -> std::io::Result<Option<WrittenBy>> {
+    let mut newest: Option<(u64, &PathBuf)> = None;
+    for (name, path) in files {
         let Some(number) = name
             .strip_prefix("OPTIONS-")
             .and_then(|n| n.parse::<u64>().ok())
@@ -87,6 +88,7 @@ pub fn written_by(dir: &Path) -> std::io::Result<Option<WrittenBy>> {
     let Some((_, options_file)) = newest else {
         return Ok(None);
     };
+    let options_file = options_file.clone();
     let text = std::fs::read_to_string(&options_file)?;
     let version = text.lines().find_map(|line| {
         let (key, value) = line.trim().split_once('=')?;
@@ -167,12 +169,12 @@ pub fn check_readable(
     dir: &Path,
     linked: Version,
 ) -> std::io::Result<Result<Option<WrittenBy>, Unreadable>> {
-    let written = written_by(dir)?;
+    let mut files = files(dir)?;
+    let written = newest_options(&files)?;
     let readable = linked.readable_format_version();
-    let mut tables = files(dir)?;
-    tables.retain(|(name, _)| name.ends_with(".sst"));
-    tables.sort();
-    for (_, path) in tables {
+    files.retain(|(name, _)| name.ends_with(".sst"));
+    files.sort();
+    for (_, path) in files {
         if let Some(format) = table_format(&path)?.filter(|f| *f > readable) {
             return Ok(Err(Unreadable {
                 file: path.display().to_string(),
