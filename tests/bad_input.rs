@@ -58,6 +58,29 @@ fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Sends an auth packet with `xid` and returns its reply header's (xid, zxid, err).
+fn auth_reply(
+    c: &mut Client,
+    xid: i32,
+    scheme: &str,
+    auth: Option<&[u8]>,
+) -> (i32, i64, ErrorCode) {
+    c.send(&ClientRequest {
+        header: RequestHeader {
+            xid,
+            op: OpCode::Auth,
+        },
+        request: Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: scheme.into(),
+            auth: auth.map(<[u8]>::to_vec),
+        }),
+    });
+    let f = c.read_frame().expect("an auth reply");
+    let (_, header) = ReplyHeader::decode(&f).expect("a reply header");
+    (header.xid, header.zxid, header.err)
+}
+
 #[test]
 fn garbage_and_bad_frames_close_only_their_connection() {
     let server = Server::start();
@@ -148,21 +171,8 @@ fn protocol_errors_get_zookeepers_answers() {
 
     // Auth with an unknown scheme: AuthFailed (zxid 0), then a close.
     let mut c = Client::connect(server.addr());
-    c.send(&ClientRequest {
-        header: RequestHeader {
-            xid: xid::AUTH,
-            op: OpCode::Auth,
-        },
-        request: Request::Auth(AuthPacket {
-            auth_type: 0,
-            scheme: "nosuch".into(),
-            auth: Some(b"x".to_vec()),
-        }),
-    });
-    let f = c.read_frame().unwrap();
-    let (_, header) = ReplyHeader::decode(&f).unwrap();
     assert_eq!(
-        (header.xid, header.zxid, header.err),
+        auth_reply(&mut c, xid::AUTH, "nosuch", Some(b"x")),
         (xid::AUTH, 0, ErrorCode::AuthFailed)
     );
     assert!(c.closed_by_server());
@@ -170,46 +180,18 @@ fn protocol_errors_get_zookeepers_answers() {
     // Auth's reply echoes the request's xid, whatever it is (ZooKeeper 3.8.0 copies it); an
     // ip auth with null credentials succeeds and the connection stays open.
     let mut c = Client::connect(server.addr());
-    c.send(&ClientRequest {
-        header: RequestHeader {
-            xid: 7,
-            op: OpCode::Auth,
-        },
-        request: Request::Auth(AuthPacket {
-            auth_type: 0,
-            scheme: "ip".into(),
-            auth: None,
-        }),
-    });
-    let f = c.read_frame().unwrap();
-    let (_, header) = ReplyHeader::decode(&f).unwrap();
-    assert_eq!((header.xid, header.zxid, header.err), (7, 0, ErrorCode::Ok));
+    assert_eq!(auth_reply(&mut c, 7, "ip", None), (7, 0, ErrorCode::Ok));
     assert!(c.exists("/witness"));
 
     // Digest with null credentials (length −1) fails as ZooKeeper's provider does: AuthFailed
     // with the request's xid, then a close. Empty credentials are a valid (if odd) identity.
     let mut c = Client::connect(server.addr());
-    let (h, _) = c.call(Request::Auth(AuthPacket {
-        auth_type: 0,
-        scheme: "digest".into(),
-        auth: Some(Vec::new()),
-    }));
-    assert_eq!(h.err, ErrorCode::Ok);
-    c.send(&ClientRequest {
-        header: RequestHeader {
-            xid: xid::AUTH,
-            op: OpCode::Auth,
-        },
-        request: Request::Auth(AuthPacket {
-            auth_type: 0,
-            scheme: "digest".into(),
-            auth: None,
-        }),
-    });
-    let f = c.read_frame().unwrap();
-    let (_, header) = ReplyHeader::decode(&f).unwrap();
     assert_eq!(
-        (header.xid, header.zxid, header.err),
+        auth_reply(&mut c, xid::AUTH, "digest", Some(b"")),
+        (xid::AUTH, 0, ErrorCode::Ok)
+    );
+    assert_eq!(
+        auth_reply(&mut c, xid::AUTH, "digest", None),
         (xid::AUTH, 0, ErrorCode::AuthFailed)
     );
     assert!(c.closed_by_server());
