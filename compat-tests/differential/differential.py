@@ -49,18 +49,15 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "kazoo"))
+import rawzk  # noqa: E402
 import servers  # noqa: E402
 
 # ---------------------------------------------------------------------------------------
 # Jute encoding
 
 
-def i32(v):
-    return struct.pack(">i", v)
-
-
-def i64(v):
-    return struct.pack(">q", v)
+i32, i64 = rawzk.i32, rawzk.i64
 
 
 def boolean(v):
@@ -68,12 +65,8 @@ def boolean(v):
 
 
 def ustr(v):
-    """A ustring or buffer; None is null (length -1)."""
-    if v is None:
-        return i32(-1)
-    if isinstance(v, str):
-        v = v.encode()
-    return i32(len(v)) + v
+    """A ustring (str) or buffer (bytes); None is null (length -1)."""
+    return rawzk.buf(v) if isinstance(v, bytes) else rawzk.ustr(v)
 
 
 def vec(items, enc):
@@ -82,17 +75,11 @@ def vec(items, enc):
     return i32(len(items)) + b"".join(enc(x) for x in items)
 
 
-def acl_entry(perms, scheme, ident):
-    return i32(perms) + ustr(scheme) + ustr(ident)
-
-
 WORLD = [(31, "world", "anyone")]
 
 
 def acl_list(entries):
-    if entries is None:
-        return i32(-1)
-    return i32(len(entries)) + b"".join(acl_entry(*e) for e in entries)
+    return i32(-1) if entries is None else rawzk.acl_vector(entries)
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,19 +251,22 @@ KNOWN_OPS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 
 
 
 class Session:
+    """One session's connection, over compat-tests/kazoo/rawzk.py's RawClient; a read that
+    times out or finds the connection closed is a word ("timeout", None) rather than an
+    exception, since both are outcomes to compare."""
+
     def __init__(self, port, resume=None):
         self.port = port
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self.closed = False
         self.xid = 0
         sid, passwd = resume or (0, b"\0" * 16)
-        self.send(i32(0) + i64(0) + i32(10000) + i64(sid) + ustr(passwd) + boolean(False))
-        reply = self.frame()
-        if not isinstance(reply, bytes):
-            raise RuntimeError("no handshake reply")
-        proto, timeout, self.sid, n = struct.unpack(">iiqi", reply[:20])
-        self.passwd = reply[20:20 + n]
-        self.handshake = (proto, timeout, len(reply))
+        try:
+            self.client = rawzk.RawClient("127.0.0.1", port, timeout=TIMEOUT)
+            r = self.client.connect(timeout_ms=10000, session_id=sid, passwd=passwd)
+        except (rawzk.ConnectionClosed, OSError, struct.error) as e:
+            raise RuntimeError("no handshake reply") from e
+        self.sid, self.passwd = r.session_id, r.passwd
+        self.handshake = (r.protocol_version, r.timeout, len(r.passwd), r.read_only)
 
     def end(self):
         """closeSession, on a resumed connection if the server closed this one, so that the
@@ -285,7 +275,7 @@ class Session:
         if self.closed:
             try:
                 conn = Session(self.port, (self.sid, self.passwd))
-            except (OSError, RuntimeError, struct.error):
+            except RuntimeError:
                 return
             if conn.handshake[1] <= 0:
                 conn.close()
@@ -295,30 +285,17 @@ class Session:
 
     def send(self, body):
         try:
-            self.sock.sendall(i32(len(body)) + body)
+            self.client.send_frame(body)
         except OSError:
             self.closed = True
 
-    def _read(self, n):
-        out = b""
-        while len(out) < n:
-            try:
-                chunk = self.sock.recv(n - len(out))
-            except socket.timeout:
-                return "timeout"
-            except OSError:
-                return None
-            if not chunk:
-                return None
-            out += chunk
-        return out
-
     def frame(self):
-        head = self._read(4)
-        if not isinstance(head, bytes):
-            return head
-        (n,) = struct.unpack(">i", head)
-        return self._read(n)
+        try:
+            return self.client.recv_frame()
+        except socket.timeout:
+            return "timeout"
+        except (rawzk.ConnectionClosed, OSError):
+            return None
 
     def call(self, op, body):
         """Events read before the reply, then the reply: (xid, err, body) or a word."""
@@ -350,15 +327,15 @@ class Session:
             if err == -6 and op not in KNOWN_OPS:
                 # Unimplemented, then the server closes: wait for it, so that the next
                 # request does not race the close.
-                self.sock.settimeout(2)
-                if self._read(1) is None:
+                self.client.sock.settimeout(2)
+                if self.frame() is None:
                     self.closed = True
-                self.sock.settimeout(TIMEOUT)
+                self.client.sock.settimeout(TIMEOUT)
             return events, (rx, err, f[16:])
 
     def close(self):
         try:
-            self.sock.close()
+            self.client.sock.close()
         except OSError:
             pass
 
