@@ -13,6 +13,7 @@
 //! - [`config`], [`node`]: zoo.cfg and wiring.
 
 pub mod config;
+pub mod durable;
 pub mod leader;
 pub mod node;
 pub mod raft;

@@ -371,6 +371,11 @@ pub static SNAP_COUNT: Count = Count::new(
 /// Writes this leader committed (0 elsewhere, as in ZooKeeper).
 pub static COMMIT_COUNT: Count =
     Count::new("commit_count", "Writes committed while this member led");
+/// Entries whose leader's tree digest differed from this member's at the same zxid.
+pub static DIGEST_MISMATCHES: Count = Count::new(
+    "digest_mismatches_count",
+    "Data tree digest mismatches detected when applying entries",
+);
 /// Writes this leader proposed (0 elsewhere).
 pub static PROPOSAL_COUNT: Count =
     Count::new("proposal_count", "Writes proposed while this member led");
@@ -756,6 +761,7 @@ pub static COUNTS: &[&Count] = &[
     &LOOKING_COUNT,
     &STALE_SESSIONS_EXPIRED,
     &STALE_REPLIES,
+    &DIGEST_MISMATCHES,
 ];
 
 /// raftzk's own process-wide counts.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{wait_until, Client, Cluster};
+use common::{four_letter_word, http_get, mntr_value, wait_until, Client, Cluster};
 use jute_codec::*;
 
 fn sync(c: &mut Client) {
@@ -666,4 +666,81 @@ fn three_members_from_zookeeper_only_configs_on_one_host_all_serve() {
         "at least two members run without the default ports"
     );
     assert!(cluster.all_serving());
+}
+
+/// The admin `hash` command's `latest` digest of member `i`: (zxid, digest).
+fn latest_digest(cluster: &Cluster, i: usize) -> Option<(i64, u64)> {
+    let (_, body) = http_get(cluster.members[i].admin_port, "/commands/hash")?;
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let latest = &json["latest"];
+    Some((latest["zxid"].as_i64()?, latest["digest"].as_u64()?))
+}
+
+fn digest_mismatches(cluster: &Cluster, i: usize) -> u64 {
+    let mntr = four_letter_word(cluster.members[i].addr(), b"mntr").unwrap_or_default();
+    mntr_value(
+        &String::from_utf8_lossy(&mntr),
+        "zk_digest_mismatches_count",
+    )
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0)
+}
+
+/// A member that applies one entry differently (a test-only switch standing in for a bug in
+/// apply or a bad disk) is caught: the leader's digest in later entries differs from its own
+/// at the same zxid, so it logs an error and counts `digest_mismatches_count`, while the
+/// others agree with each other and count nothing.
+#[test]
+fn a_member_that_applies_an_entry_differently_is_caught_by_the_digest() {
+    let mut cluster = Cluster::start(3, "");
+    let leader = cluster.leader().unwrap();
+    let mut writer = Client::connect(cluster.members[leader].addr());
+    for i in 0..20 {
+        let path = format!("/d{i}");
+        assert_eq!(
+            writer.create(&path, b"x", CreateMode::Persistent).0,
+            ErrorCode::Ok
+        );
+    }
+    let diverged = (leader + 1) % 3;
+    let healthy = (leader + 2) % 3;
+    // Restarted, it re-applies its log and applies entry 3 differently.
+    cluster.members[diverged]
+        .env
+        .push(("RAFTZK_TEST_DIVERGE_AT".into(), "3".into()));
+    cluster.restart(diverged);
+    assert!(wait_until(Duration::from_secs(30), || cluster.members
+        [diverged]
+        .mode()
+        .is_some_and(|m| m == "follower")));
+    let mut more = 0;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            more += 1;
+            writer.create(&format!("/e{more}"), b"y", CreateMode::Persistent);
+            digest_mismatches(&cluster, diverged) > 0
+        }),
+        "no mismatch counted; log:\n{}",
+        cluster.members[diverged].log()
+    );
+    assert!(cluster.members[diverged]
+        .log()
+        .contains("tree digest mismatch"));
+    assert_eq!(digest_mismatches(&cluster, leader), 0);
+    assert_eq!(digest_mismatches(&cluster, healthy), 0);
+    // Quiet: every member reaches the same zxid; the healthy ones share its digest.
+    let mut last = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let all: Vec<_> = (0..3).map(|i| latest_digest(&cluster, i)).collect();
+            last = Some(all.clone());
+            all.iter()
+                .all(|d| d.is_some_and(|d| Some(d.0) == all[leader].map(|l| l.0)))
+        }),
+        "{last:?}"
+    );
+    let digests: Vec<(i64, u64)> = last.unwrap().into_iter().map(Option::unwrap).collect();
+    eprintln!("digests after divergence: {digests:?}");
+    assert_eq!(digests[leader], digests[healthy]);
+    assert_ne!(digests[leader].1, digests[diverged].1);
 }

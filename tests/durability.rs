@@ -182,8 +182,7 @@ fn install_rocksdb_11_log(server: &Server) -> std::path::PathBuf {
     let log_dir = server.data_dir().join("raft-log");
     std::fs::remove_dir_all(&log_dir).unwrap();
     std::fs::create_dir_all(&log_dir).unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/raft-log-rocksdb-11.8.1");
+    let fixture = common::repo_dir().join("tests/fixtures/raft-log-rocksdb-11.8.1");
     for entry in std::fs::read_dir(&fixture).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), log_dir.join(entry.file_name())).unwrap();

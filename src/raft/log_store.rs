@@ -10,8 +10,10 @@
 //!   re-apply at start, never a lost write (the entries themselves are synced).
 //! - **`purge` records the purged id**, so `get_log_state` never consults the state machine.
 //! - Keys are big-endian u64 indexes, so RocksDB's order is log order.
-//! - Every stored entry starts with a format byte; an unknown format or undecodable bytes is a
-//!   storage error naming the index, never a silently skipped entry.
+//! - Every stored entry is in raftzk's durable format (`raft::durable`: a format byte, then the
+//!   entry with explicit tags). A log whose first or last entry is in a format newer than this
+//!   build reads is refused at open; undecodable bytes are a storage error naming the index,
+//!   never a silently skipped entry.
 
 // openraft's storage traits return its 224-byte StorageError; the helpers return it too.
 #![allow(clippy::result_large_err)]
@@ -28,6 +30,7 @@ use rocksdb::{
     WriteBatch, DB,
 };
 
+use super::durable;
 use super::rocksdb_link;
 use super::types::{LogId, NodeId, StorageError, TypeConfig};
 use crate::telemetry;
@@ -41,7 +44,6 @@ const CF_META: &str = "meta";
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_PURGED: &[u8] = b"last_purged";
-const ENTRY_FORMAT: u8 = 1;
 
 /// The RocksDB-backed log store. Cheap to clone (shares the database).
 #[derive(Clone)]
@@ -101,6 +103,19 @@ pub enum OpenError {
     /// The directory was written in a format the linked RocksDB cannot read.
     #[error(transparent)]
     Unreadable(#[from] rocksdb_link::Unreadable),
+    /// An entry is in a format this build does not read (a newer raftzk wrote it).
+    #[error(
+        "the Raft log in {path} holds entry {index} in format {format}, newer than this build \
+         reads (formats 1 and 2): run the raftzk release that wrote it"
+    )]
+    NewerFormat {
+        /// The log directory.
+        path: String,
+        /// The entry's index.
+        index: u64,
+        /// Its format byte.
+        format: u8,
+    },
     /// Its options file could not be read.
     #[error("cannot read the RocksDB options in {path}: {source}")]
     Options {
@@ -143,16 +158,54 @@ impl LogStore {
                     .map_or_else(String::new, |v| format!(" (last written by RocksDB {v})")),
                 source,
             })?;
+        let store = LogStore {
+            db: Arc::new(db),
+            faults: Arc::new(DiskFaults::default()),
+        };
+        let formats = store.end_formats().map_err(|source| OpenError::Options {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(&(index, format)) = formats
+            .iter()
+            .find(|(_, format)| *format > durable::ENTRY_FORMAT)
+        {
+            return Err(OpenError::NewerFormat {
+                path,
+                index,
+                format,
+            });
+        }
         tracing::info!(
             dir = %path,
             rocksdb = %rocksdb_link::describe(),
             written_by = %writer.map_or_else(|| "new".to_string(), |v| v.to_string()),
+            entry_formats = ?formats.iter().map(|(_, f)| *f).collect::<Vec<_>>(),
             "Raft log opened"
         );
-        Ok(LogStore {
-            db: Arc::new(db),
-            faults: Arc::new(DiskFaults::default()),
-        })
+        Ok(store)
+    }
+
+    /// (index, format byte) of the first and the last stored entry: a log is written in one
+    /// format at a time, so its ends say which formats it holds.
+    fn end_formats(&self) -> Result<Vec<(u64, u8)>, std::io::Error> {
+        let cf = self
+            .db
+            .cf_handle(CF_LOGS)
+            .ok_or_else(|| missing_cf(CF_LOGS))?;
+        let mut ends = Vec::new();
+        for mode in [IteratorMode::Start, IteratorMode::End] {
+            if let Some(item) = self.db.iterator_cf(cf, mode).next() {
+                let (key, value) = item.map_err(std::io::Error::other)?;
+                let index = index_of_key(&key).unwrap_or(0);
+                if let Some(&format) = value.first() {
+                    if !ends.contains(&(index, format)) {
+                        ends.push((index, format));
+                    }
+                }
+            }
+        }
+        Ok(ends)
     }
 
     fn logs(&self) -> Result<&rocksdb::ColumnFamily, StorageError> {
@@ -321,23 +374,10 @@ fn index_of_key(key: &[u8]) -> Option<u64> {
     key.try_into().ok().map(u64::from_be_bytes)
 }
 
-fn encode_entry(entry: &Entry) -> Result<Vec<u8>, postcard::Error> {
-    let mut bytes = vec![ENTRY_FORMAT];
-    bytes.extend(postcard::to_stdvec(entry)?);
-    Ok(bytes)
-}
-
 fn decode_entry(index: u64, bytes: &[u8]) -> Result<Entry, StorageError> {
-    match bytes.split_first() {
-        Some((&ENTRY_FORMAT, body)) => postcard::from_bytes(body).map_err(|e| {
-            StorageIOError::read_log_at_index(index, &corrupt(format!("entry {index}: {e}"))).into()
-        }),
-        _ => Err(StorageIOError::read_log_at_index(
-            index,
-            &corrupt(format!("entry {index}: unknown format byte")),
-        )
-        .into()),
-    }
+    durable::decode_entry(bytes).map_err(|e| {
+        StorageIOError::read_log_at_index(index, &corrupt(format!("entry {index}: {e}"))).into()
+    })
 }
 
 fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
@@ -438,8 +478,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut proposed_at = None;
         let leading = telemetry::LEADING.load(std::sync::atomic::Ordering::Relaxed);
         for entry in entries {
-            let bytes = encode_entry(&entry)
-                .map_err(|e| StorageIOError::write_log_entry(entry.log_id, &e))?;
+            let bytes = durable::encode_entry(&entry);
             if let openraft::EntryPayload::Normal(e) = &entry.payload {
                 writes += e.txns.len();
                 proposed_at = Some(e.time_ms);
@@ -533,7 +572,7 @@ mod tests {
                 log_id: openraft::testing::log_id(1, 1, index),
                 payload: openraft::EntryPayload::Blank,
             };
-            let bytes = encode_entry(&entry).unwrap();
+            let bytes = durable::encode_entry(&entry);
             sizes.push(bytes.len());
             log.db.put_cf(cf, index.to_be_bytes(), bytes).unwrap();
         }

@@ -5,6 +5,7 @@
 //! [`Replica`] facade (propose a Txn, read the state, wait for an index) and implements
 //! [`Delivery`] to receive outcomes as entries are applied.
 
+pub mod durable;
 pub mod election_gate;
 pub mod log_store;
 pub mod network;
@@ -645,6 +646,7 @@ pub async fn start(
         delivery,
         settings.proposer,
         network.clone(),
+        shared.latest_digest(),
     );
     let gate = Arc::new(election_gate::ElectionGate::new(Duration::from_millis(
         settings.election_timeout_ms.0,

@@ -356,6 +356,7 @@ mod tests {
             payload: openraft::EntryPayload::Normal(LogEntry {
                 time_ms: 0,
                 txns: vec![txn],
+                digest: None,
             }),
         }
     }

@@ -19,14 +19,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::network::PeerNetwork;
 use super::peer::{PeerRequest, PeerResponse};
 use super::types::{NodeId, Raft};
 use super::Delivery;
-use crate::txn::{LogEntry, Origin, Txn, MAX_TXNS_PER_ENTRY};
+use crate::txn::{LogEntry, Origin, Txn, ZxidDigest, MAX_TXNS_PER_ENTRY};
 
 /// How the Proposer batches.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +93,7 @@ impl Proposer {
         delivery: Arc<dyn Delivery>,
         config: ProposerConfig,
         network: Option<PeerNetwork>,
+        digest: watch::Receiver<Option<ZxidDigest>>,
     ) -> (Proposer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue);
         let task = tokio::spawn(run(Batcher {
@@ -102,6 +103,7 @@ impl Proposer {
             delivery,
             config,
             network,
+            digest,
             poisoned: HashMap::new(),
         }));
         (Proposer { tx }, task)
@@ -121,6 +123,8 @@ struct Batcher {
     delivery: Arc<dyn Delivery>,
     config: ProposerConfig,
     network: Option<PeerNetwork>,
+    /// This member's tree digest after its last applied entry, stamped into each entry.
+    digest: watch::Receiver<Option<ZxidDigest>>,
     /// Connections of this member whose write failed, and when: their later writes fail too.
     poisoned: HashMap<u64, Instant>,
 }
@@ -161,6 +165,7 @@ async fn run(mut b: Batcher) {
                 let entry = LogEntry {
                     time_ms: now_ms(),
                     txns,
+                    digest: *b.digest.borrow(),
                 };
                 let receiver = match b.raft.client_write_ff(entry).await {
                     Ok(receiver) => receiver,

@@ -3,20 +3,31 @@
 //! openraft purges only logs a snapshot covers, snapshot + log tail is the complete durable
 //! state of the in-memory machine.
 //!
-//! File layout: `"RZKRAFT\0"` · `u32 meta length` · meta (postcard) · `u32 CRC-32 of meta` ·
-//! the state snapshot (which carries its own length and checksum, `txn::state`).
+//! File layout: `"RZKRAFT"` · a format byte · `u32 meta length` · meta · `u32 CRC-32 of meta` ·
+//! the state snapshot (which carries its own length, format and checksum, `txn::state`).
+//! Format 2 (written) encodes the meta in raftzk's durable format (`raft::durable`); format 1
+//! (the byte is 0: files written before the byte meant anything) encoded it with postcard and
+//! is still read. A newer format is refused with the file's name and the format.
 //! Files are named `snap-<last index, 20 digits>-<term>.rzk`; the highest index is current.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bytes::BytesMut;
+
+use super::durable;
 use super::types::SnapshotMeta;
+use crate::durable::Reader;
 use crate::txn::{ReplicatedState, SnapshotError};
 
 /// Bytes written between two syncs of a snapshot file.
 const SYNC_CHUNK: usize = 4 << 20;
-const MAGIC: &[u8; 8] = b"RZKRAFT\0";
+const MAGIC: &[u8; 7] = b"RZKRAFT";
+/// The format byte written after the magic.
+const FILE_FORMAT: u8 = 2;
+/// The format byte of format-1 files.
+const FILE_FORMAT_POSTCARD: u8 = 0;
 
 /// Why a snapshot file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +41,7 @@ pub enum SnapshotFileError {
         source: std::io::Error,
     },
     /// The file is damaged: the member must not start from it.
-    #[error("{path}: corrupt snapshot: {reason}")]
+    #[error("{path}: unusable snapshot: {reason}")]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -71,15 +82,18 @@ impl SnapshotStore {
     }
 
     /// Encodes a snapshot file's bytes.
-    pub fn encode(meta: &SnapshotMeta, state_bytes: &[u8]) -> Result<Vec<u8>, postcard::Error> {
-        let meta = postcard::to_stdvec(meta)?;
+    pub fn encode(meta: &SnapshotMeta, state_bytes: &[u8]) -> Vec<u8> {
+        let mut encoded = BytesMut::new();
+        durable::put_snapshot_meta(&mut encoded, meta);
+        let meta = encoded;
         let mut out = Vec::with_capacity(meta.len() + state_bytes.len() + 16);
         out.extend_from_slice(MAGIC);
+        out.push(FILE_FORMAT);
         out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
         out.extend_from_slice(&meta);
         out.extend_from_slice(&crc32fast::hash(&meta).to_be_bytes());
         out.extend_from_slice(state_bytes);
-        Ok(out)
+        out
     }
 
     /// Decodes a snapshot file's bytes.
@@ -95,6 +109,14 @@ impl SnapshotStore {
         let rest = bytes
             .strip_prefix(MAGIC.as_slice())
             .ok_or_else(|| "bad magic".to_string())?;
+        let (&format, rest) = rest
+            .split_first()
+            .ok_or_else(|| "truncated header".to_string())?;
+        if format != FILE_FORMAT && format != FILE_FORMAT_POSTCARD {
+            return Err(format!(
+                "file format {format} is newer than this build reads (formats 1 and 2)"
+            ));
+        }
         let (len, rest) = rest
             .split_first_chunk::<4>()
             .ok_or_else(|| "truncated header".to_string())?;
@@ -108,8 +130,15 @@ impl SnapshotStore {
         if u32::from_be_bytes(*crc) != crc32fast::hash(meta) {
             return Err("metadata checksum mismatch".into());
         }
-        let meta: SnapshotMeta =
-            postcard::from_bytes(meta).map_err(|e| format!("undecodable metadata: {e}"))?;
+        let meta = if format == FILE_FORMAT {
+            let mut reader = Reader::new(meta);
+            let decoded = durable::take_snapshot_meta(&mut reader);
+            decoded
+                .and_then(|meta| reader.finish().map(|()| meta))
+                .map_err(|e| format!("undecodable metadata: {e}"))?
+        } else {
+            postcard::from_bytes(meta).map_err(|e| format!("undecodable metadata: {e}"))?
+        };
         Ok((meta, rest))
     }
 

@@ -18,7 +18,7 @@ use super::snapshot::{LoadedSnapshot, SnapshotStore};
 use super::types::{EntryApplied, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use super::Delivery;
 use crate::telemetry;
-use crate::txn::{apply_entry, ReplicatedState};
+use crate::txn::{apply_entry, DigestCheck, DigestLog, ReplicatedState, ZxidDigest};
 
 type Entry = openraft::Entry<TypeConfig>;
 
@@ -31,6 +31,8 @@ pub struct StateInner {
     pub last_applied: Option<LogId>,
     /// The last applied membership.
     pub membership: StoredMembership,
+    /// The tree digest after recent entries, and the history `hash` prints.
+    pub digests: DigestLog,
 }
 
 /// A read view of the applied state (a read-lock guard: keep it short, never across `.await`).
@@ -41,15 +43,18 @@ pub type StateView<'a> = RwLockReadGuard<'a, StateInner>;
 pub struct SharedState {
     inner: RwLock<StateInner>,
     applied: watch::Sender<u64>,
+    digest: watch::Sender<Option<ZxidDigest>>,
 }
 
 impl SharedState {
     /// A shared state starting from `inner`.
     pub fn new(inner: StateInner) -> SharedState {
         let index = inner.last_applied.map_or(0, |id| id.index);
+        let digest = inner.digests.latest();
         SharedState {
             inner: RwLock::new(inner),
             applied: watch::channel(index).0,
+            digest: watch::channel(digest).0,
         }
     }
 
@@ -66,6 +71,11 @@ impl SharedState {
     pub fn applied_index(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()
     }
+
+    /// The tree digest after the last applied entry: what a leader puts in the next entry.
+    pub fn latest_digest(&self) -> watch::Receiver<Option<ZxidDigest>> {
+        self.digest.subscribe()
+    }
 }
 
 /// The openraft state machine.
@@ -73,7 +83,17 @@ pub struct StateMachine {
     shared: Arc<SharedState>,
     delivery: Arc<dyn Delivery>,
     snapshots: SnapshotStore,
+    /// Test only: the log index whose entry this member applies differently (see
+    /// [`DIVERGE_AT_ENV`]), to prove digests catch a diverged member.
+    diverge_at: Option<u64>,
+    /// When a digest mismatch was last logged (they are counted every time, logged at most
+    /// once a second).
+    mismatch_logged: Option<std::time::Instant>,
 }
+
+/// Test only: `RAFTZK_TEST_DIVERGE_AT=<log index>` makes this member flip its root's mtime
+/// after applying that entry, as a bug in apply would leave a member's tree different.
+pub const DIVERGE_AT_ENV: &str = "RAFTZK_TEST_DIVERGE_AT";
 
 impl StateMachine {
     /// A state machine over `shared`, delivering outcomes to `delivery`, keeping snapshots in
@@ -83,10 +103,21 @@ impl StateMachine {
         delivery: Arc<dyn Delivery>,
         snapshots: SnapshotStore,
     ) -> StateMachine {
+        let diverge_at = std::env::var(DIVERGE_AT_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok());
+        if let Some(index) = diverge_at {
+            tracing::warn!(
+                index,
+                "{DIVERGE_AT_ENV} is set: this member will apply entry {index} differently"
+            );
+        }
         StateMachine {
             shared,
             delivery,
             snapshots,
+            diverge_at,
+            mismatch_logged: None,
         }
     }
 
@@ -94,23 +125,37 @@ impl StateMachine {
     pub fn initial_state(loaded: Option<&LoadedSnapshot>) -> StateInner {
         match loaded {
             Some(snap) => StateInner {
+                digests: DigestLog::starting_at(snap.state.last_zxid, snap.state.tree.digest()),
                 state: snap.state.clone(),
                 last_applied: snap.meta.last_log_id,
                 membership: snap.meta.last_membership.clone(),
             },
-            None => StateInner {
-                state: ReplicatedState::new(),
-                ..StateInner::default()
-            },
+            None => {
+                let state = ReplicatedState::new();
+                StateInner {
+                    digests: DigestLog::starting_at(state.last_zxid, state.tree.digest()),
+                    state,
+                    ..StateInner::default()
+                }
+            }
         }
     }
 
-    fn apply_one(&self, entry: Entry) -> EntryApplied {
-        let mut inner = self.shared.write();
+    fn apply_one(&mut self, entry: Entry) -> EntryApplied {
+        let shared = self.shared.clone();
+        let mut inner = shared.write();
         let index = entry.log_id.index;
         match entry.payload {
             EntryPayload::Normal(log_entry) => {
+                if let Some(theirs) = &log_entry.digest {
+                    if let DigestCheck::Mismatch(ours) = inner.digests.check(theirs) {
+                        self.digest_mismatch(index, theirs, ours);
+                    }
+                }
                 let outcomes = apply_entry(&mut inner.state, index, &log_entry);
+                if self.diverge_at == Some(index) {
+                    inner.state.tree.update("/", |root| root.meta.mtime ^= 1);
+                }
                 if telemetry::SERVING.load(std::sync::atomic::Ordering::Relaxed) {
                     telemetry::PROPAGATION_LATENCY.record(telemetry::ms_since(log_entry.time_ms));
                 }
@@ -146,12 +191,36 @@ impl StateMachine {
             }
         }
         inner.last_applied = Some(entry.log_id);
-        let applied = EntryApplied {
-            last_zxid: inner.state.last_zxid,
-        };
+        let (zxid, digest) = (inner.state.last_zxid, inner.state.tree.digest());
+        inner.digests.record(index, zxid, digest);
+        let latest = inner.digests.latest();
+        let applied = EntryApplied { last_zxid: zxid };
         drop(inner);
-        self.shared.applied.send_replace(index);
+        shared.applied.send_replace(index);
+        shared.digest.send_replace(latest);
         applied
+    }
+
+    /// Counts a digest mismatch and logs it (at most once a second: a diverged member
+    /// mismatches on every entry after).
+    fn digest_mismatch(&mut self, index: u64, leaders: &ZxidDigest, ours: u64) {
+        telemetry::DIGEST_MISMATCHES.bump();
+        let now = std::time::Instant::now();
+        if self
+            .mismatch_logged
+            .is_some_and(|at| now.duration_since(at) < std::time::Duration::from_secs(1))
+        {
+            return;
+        }
+        self.mismatch_logged = Some(now);
+        tracing::error!(
+            zxid = format_args!("{:#x}", leaders.zxid),
+            leader_digest = leaders.digest,
+            our_digest = ours,
+            entry = index,
+            mismatches = telemetry::DIGEST_MISMATCHES.get(),
+            "tree digest mismatch: this member's tree differs from the leader's at the same zxid"
+        );
     }
 }
 
@@ -218,11 +287,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             Err(e) => return Err(StorageIOError::write_snapshot(Some(meta.signature()), &e).into()),
         };
         let mut inner = self.shared.write();
+        inner.digests = DigestLog::starting_at(state.last_zxid, state.tree.digest());
+        let latest = inner.digests.latest();
         let replaced = std::mem::replace(&mut inner.state, state);
         inner.last_applied = meta.last_log_id.or(file_meta.last_log_id);
         inner.membership = meta.last_membership.clone();
         let index = inner.last_applied.map_or(0, |id| id.index);
         drop(inner);
+        self.shared.digest.send_replace(latest);
         // Freeing a large old tree takes a while too; not under the lock.
         drop(tokio::task::spawn_blocking(move || drop(replaced)));
         let took = started.elapsed();
@@ -322,7 +394,7 @@ fn encode_and_save(
     snapshots: &SnapshotStore,
 ) -> Result<(SnapshotMeta, Vec<u8>, std::time::Duration), String> {
     let started = std::time::Instant::now();
-    let state_bytes = state.encode_snapshot().map_err(|e| e.to_string())?;
+    let state_bytes = state.encode_snapshot();
     drop(state);
     let meta = SnapshotMeta {
         last_log_id: last,
@@ -336,7 +408,7 @@ fn encode_and_save(
                 .map_or(0, |d| d.as_millis())
         ),
     };
-    let bytes = SnapshotStore::encode(&meta, &state_bytes).map_err(|e| e.to_string())?;
+    let bytes = SnapshotStore::encode(&meta, &state_bytes);
     drop(state_bytes);
     snapshots.save(&meta, &bytes).map_err(|e| e.to_string())?;
     Ok((meta, bytes, started.elapsed()))

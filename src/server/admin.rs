@@ -2,7 +2,7 @@
 //! under the same names and aliases (`/commands/monitor` or `/commands/mntr`), plus `/ready`
 //! and `/health` for load balancers and orchestrators. Unknown commands answer 200 with an
 //! `error`, as ZooKeeper's do. Commands with no raftzk meaning (Java system properties, ZAB
-//! state, trace masks, tree digests) are not served.
+//! state, trace masks) are not served.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ const COMMANDS: &[(&str, &[&str])] = &[
     ("dirs", &[]),
     ("dump", &[]),
     ("environment", &["env", "envi"]),
+    ("hash", &[]),
     ("initial_configuration", &["icfg"]),
     ("is_read_only", &["isro"]),
     ("last_snapshot", &["lsnp"]),
@@ -87,6 +88,16 @@ impl AdminEndpoint {
             }),
             "dump" => dump(s),
             "environment" => environment(),
+            "hash" => {
+                let view = s.replica.state.read();
+                let entry = |d: &crate::txn::ZxidDigest| json!({ "zxid": d.zxid, "digest_version": d.version, "digest": d.digest });
+                // ZooKeeper's `digests`, and raftzk's `latest`: the digest after the last
+                // applied entry, which members that applied the same entries share.
+                json!({
+                    "digests": view.digests.history().map(entry).collect::<Vec<_>>(),
+                    "latest": view.digests.latest().as_ref().map(entry),
+                })
+            }
             "initial_configuration" => json!({
                 "initial_configuration": s.config.source.as_ref()
                     .and_then(|p| std::fs::read_to_string(p).ok()),

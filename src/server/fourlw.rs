@@ -101,8 +101,14 @@ pub fn respond(server: &Server, word: FourLetterWord, extra: &[u8]) -> Vec<u8> {
             }
             None => String::new(),
         },
-        // raftzk keeps no tree digests yet: ZooKeeper too prints nothing until it has one.
-        FourLetterWord::Hash => String::new(),
+        // ZooKeeper's format: one `<hex zxid>: <digest>` line per logged digest, oldest first.
+        FourLetterWord::Hash => {
+            let view = server.replica.state.read();
+            view.digests
+                .history()
+                .map(|d| format!("{:x}: {}\n", d.zxid, d.digest))
+                .collect()
+        }
         FourLetterWord::TelnetClose => String::new(),
     };
     text.into_bytes()

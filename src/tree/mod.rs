@@ -3,11 +3,12 @@
 //! owner (the state machine) serialises access.
 //!
 //! Mutations are low-level and unchecked (`insert`, `remove`, field updates through
-//! `get_mut`); the rules that decide whether a create or delete is allowed live in `txn`.
+//! `update`); the rules that decide whether a create or delete is allowed live in `txn`.
 //! Iteration order that can be observed (ephemerals of a closing session, snapshot bytes) is
 //! always sorted.
 
 pub mod acl;
+pub mod digest;
 pub mod path;
 pub mod quota;
 
@@ -142,6 +143,8 @@ pub struct DataTree {
     quotas: OrdSet<String>,
     /// Σ (path length + data length), ZooKeeper's `approximate_data_size`.
     data_size: u64,
+    /// Σ of every node's digest ([`digest`]), kept up to date by every mutation.
+    digest: u64,
 }
 
 impl Default for DataTree {
@@ -177,7 +180,13 @@ impl DataTree {
 
     fn insert_root(&mut self, node: Node) {
         self.data_size += 1 + node.data_len() as u64;
+        self.digest = self.digest.wrapping_add(digest::node_digest("/", &node));
         self.nodes.insert("/".to_string(), node);
+    }
+
+    /// The tree's digest ([`digest`]): equal on every member that applied the same entries.
+    pub fn digest(&self) -> u64 {
+        self.digest
     }
 
     /// The node at `path`.
@@ -185,18 +194,25 @@ impl DataTree {
         self.nodes.get(path)
     }
 
-    /// The node at `path`, for in-place updates of data, ACL or metadata (not children: use
-    /// [`DataTree::insert`] and [`DataTree::remove`], which keep the indexes).
-    pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
-        self.nodes.get_mut(path)
+    /// Changes the node at `path` in place: its ACL or metadata (data through
+    /// [`DataTree::set_data`], children through [`DataTree::insert`] and
+    /// [`DataTree::remove`], which keep the indexes). Keeps the digest right. `None` if there
+    /// is no such node.
+    pub fn update<R>(&mut self, path: &str, change: impl FnOnce(&mut Node) -> R) -> Option<R> {
+        let node = self.nodes.get_mut(path)?;
+        let before = digest::node_digest(path, node);
+        let result = change(node);
+        let after = digest::node_digest(path, node);
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        Some(result)
     }
 
-    /// Replaces a node's data, keeping `approximate_data_size` right.
+    /// Replaces a node's data, keeping `approximate_data_size` and the digest right.
     pub fn set_data(&mut self, path: &str, data: Option<Vec<u8>>) {
-        if let Some(node) = self.nodes.get_mut(path) {
-            let old = node.data_len() as u64;
-            node.data = data;
-            self.data_size = self.data_size.saturating_sub(old) + node.data_len() as u64;
+        let old = self.nodes.get(path).map_or(0, |n| n.data_len() as u64);
+        let new = data.as_ref().map_or(0, Vec::len) as u64;
+        if self.update(path, |node| node.data = data).is_some() {
+            self.data_size = self.data_size.saturating_sub(old) + new;
         }
     }
 
@@ -221,6 +237,7 @@ impl DataTree {
             ttls: OrdSet::new(),
             quotas: OrdSet::new(),
             data_size: 0,
+            digest: 0,
         }
     }
 
@@ -228,6 +245,12 @@ impl DataTree {
     /// data size.
     fn index(&mut self, path: &str, node: &Node, add: bool) {
         let size = (path.len() + node.data_len()) as u64;
+        let node_digest = digest::node_digest(path, node);
+        self.digest = if add {
+            self.digest.wrapping_add(node_digest)
+        } else {
+            self.digest.wrapping_sub(node_digest)
+        };
         fn set(set: &mut OrdSet<String>, path: &str, add: bool) {
             if add {
                 set.insert(path.to_string());
@@ -354,13 +377,26 @@ impl DataTree {
         all
     }
 
-    /// Rebuilds a tree from snapshot nodes (any order). Children sets come with the nodes;
-    /// indexes and sizes are recomputed.
+    /// Rebuilds a tree from snapshot nodes (any order). Children sets are linked from the
+    /// paths (a format-1 snapshot's nodes also carry them: linking again changes nothing);
+    /// indexes, sizes and the digest are recomputed.
     pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Node)>) -> DataTree {
         let mut tree = DataTree::empty();
+        let mut links: Vec<(String, String)> = Vec::new();
         for (path, node) in nodes {
+            match path::split_parent(&path) {
+                Some((parent, name)) if path != "/" => {
+                    links.push((parent.to_string(), name.to_string()));
+                }
+                _ => {}
+            }
             tree.index(&path, &node, true);
             tree.nodes.insert(path, node);
+        }
+        for (parent, name) in links {
+            if let Some(parent) = tree.nodes.get_mut(&parent) {
+                parent.children.insert(name);
+            }
         }
         tree
     }

@@ -9,12 +9,15 @@
 //! zxid = (entry index << 16) | position of the Txn in the entry (`design.md`).
 
 mod apply;
+mod digest_log;
+mod durable;
 mod multi;
 mod ops;
 mod prepare;
 mod state;
 
 pub use apply::{apply_entry, create_refusal};
+pub use digest_log::{DigestCheck, DigestLog};
 pub use prepare::{is_logged_write, prepare_write, WriteRules};
 pub use state::{ReplicatedState, SnapshotError};
 
@@ -42,6 +45,20 @@ pub struct LogEntry {
     pub time_ms: i64,
     /// The batch, in proposal order.
     pub txns: Vec<Txn>,
+    /// The proposing leader's tree digest at a zxid it had applied when it built the entry;
+    /// every member compares its own digest at that zxid (`digest_mismatches_count`).
+    pub digest: Option<ZxidDigest>,
+}
+
+/// A tree digest as of a zxid: what the digest log keeps and entries carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZxidDigest {
+    /// The state's last zxid when the digest was taken (after a whole entry).
+    pub zxid: i64,
+    /// The digest's definition (`tree::digest::DIGEST_VERSION`).
+    pub version: i32,
+    /// The tree's digest.
+    pub digest: u64,
 }
 
 /// One change, with everything apply needs to decide it the same way on every member.

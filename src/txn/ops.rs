@@ -150,10 +150,11 @@ impl<'a> Ctx<'a> {
         let node = Node::new(spec.data.clone(), Arc::from(acl), meta, kind);
         let stat = node.stat();
         self.tree.insert(&path, node);
-        if let Some(parent) = self.tree.get_mut(&parent_path) {
+        let zxid = self.zxid;
+        self.tree.update(&parent_path, |parent| {
             parent.meta.cversion = parent.meta.cversion.wrapping_add(1);
-            parent.meta.pzxid = self.zxid;
-        }
+            parent.meta.pzxid = zxid;
+        });
         self.undo.push(Undo::Created {
             path: path.clone(),
             parent: parent_path.clone(),
@@ -221,9 +222,9 @@ impl<'a> Ctx<'a> {
         let Some(node) = self.tree.remove(path) else {
             return;
         };
-        if let Some(parent) = self.tree.get_mut(&parent_path) {
-            parent.meta.pzxid = self.zxid;
-        }
+        let zxid = self.zxid;
+        self.tree
+            .update(&parent_path, |parent| parent.meta.pzxid = zxid);
         let removed_len = node.data.as_ref().map_or(0, Vec::len) as i64;
         self.undo.push(Undo::Deleted {
             path: path.to_string(),
@@ -253,13 +254,16 @@ impl<'a> Ctx<'a> {
         let old_meta = node.meta;
         let old_data = node.data.clone();
         self.tree.set_data(path, data.clone());
-        let Some(node) = self.tree.get_mut(path) else {
-            return Err(ErrorCode::NoNode);
-        };
-        node.meta.version = node.meta.version.wrapping_add(1);
-        node.meta.mzxid = self.zxid;
-        node.meta.mtime = self.time_ms;
-        let stat = node.stat();
+        let (zxid, time_ms) = (self.zxid, self.time_ms);
+        let stat = self
+            .tree
+            .update(path, |node| {
+                node.meta.version = node.meta.version.wrapping_add(1);
+                node.meta.mzxid = zxid;
+                node.meta.mtime = time_ms;
+                node.stat()
+            })
+            .ok_or(ErrorCode::NoNode)?;
         let bytes_diff =
             data.as_ref().map_or(0, Vec::len) as i64 - old_data.as_ref().map_or(0, Vec::len) as i64;
         self.undo.push(Undo::DataSet {
@@ -277,7 +281,7 @@ impl<'a> Ctx<'a> {
         self.check_session()?;
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
         let acl = acl::fixup_acl(acl, self.auth)?;
-        let node = self.tree.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&node.acl, Perms::ADMIN, self.auth) {
             return Err(ErrorCode::NoAuth);
         }
@@ -287,9 +291,14 @@ impl<'a> Ctx<'a> {
             acl: node.acl.clone(),
             meta: node.meta,
         };
-        node.acl = Arc::from(acl);
-        node.meta.aversion = node.meta.aversion.wrapping_add(1);
-        let stat = node.stat();
+        let stat = self
+            .tree
+            .update(path, |node| {
+                node.acl = Arc::from(acl);
+                node.meta.aversion = node.meta.aversion.wrapping_add(1);
+                node.stat()
+            })
+            .ok_or(ErrorCode::NoNode)?;
         self.undo.push(undo);
         Ok(stat)
     }
@@ -315,9 +324,7 @@ impl<'a> Ctx<'a> {
                     parent_meta,
                 } => {
                     self.tree.remove(&path);
-                    if let Some(p) = self.tree.get_mut(&parent) {
-                        p.meta = parent_meta;
-                    }
+                    self.tree.update(&parent, |p| p.meta = parent_meta);
                 }
                 Undo::Deleted {
                     path,
@@ -326,21 +333,17 @@ impl<'a> Ctx<'a> {
                     parent_meta,
                 } => {
                     self.tree.insert(&path, node);
-                    if let Some(p) = self.tree.get_mut(&parent) {
-                        p.meta = parent_meta;
-                    }
+                    self.tree.update(&parent, |p| p.meta = parent_meta);
                 }
                 Undo::DataSet { path, data, meta } => {
                     self.tree.set_data(&path, data);
-                    if let Some(n) = self.tree.get_mut(&path) {
-                        n.meta = meta;
-                    }
+                    self.tree.update(&path, |n| n.meta = meta);
                 }
                 Undo::AclSet { path, acl, meta } => {
-                    if let Some(n) = self.tree.get_mut(&path) {
+                    self.tree.update(&path, |n| {
                         n.acl = acl;
                         n.meta = meta;
-                    }
+                    });
                 }
             }
         }

@@ -1,19 +1,44 @@
 //! The replicated state (tree + sessions + last zxid) and its snapshot encoding.
 //!
 //! Snapshot layout (all integers big-endian):
-//! `"RZKSNAP\0"` · `u32 format version` · `u64 body length` · body · `u32 CRC-32 of body`,
-//! where the body is the postcard encoding of [`SnapshotBody`]. A snapshot that is truncated,
-//! has trailing bytes, a wrong magic, an unknown version or a bad checksum is refused: a
-//! member never serves from state that may be missing acknowledged writes.
+//! `"RZKSNAP\0"` · `u32 format version` · `u64 body length` · body · `u32 CRC-32 of body`.
+//! Format 2's body (written) is in raftzk's durable encoding (`crate::durable`):
+//! `long last_zxid` · `int digest version` · `long tree digest` · `int` session count, per
+//! session `long id` · `int timeout` · `buffer password` · `int` ACL-list count, per list a
+//! `vector<ACL>` · `int` node count, per node in path order `ustring path` · `buffer data` ·
+//! `int` ACL-list number · `long czxid, mzxid, ctime, mtime, pzxid` · `int version, cversion,
+//! aversion` · `int` kind tag · `long` kind value (owner session or TTL). Children are
+//! rebuilt from the paths. Format 1's body (read only) is the postcard encoding of the Rust
+//! types. A snapshot that is truncated, has trailing bytes, a wrong magic, an unknown version,
+//! a bad checksum or a tree whose digest differs from the one it carries is refused: a member
+//! never serves from state that may be missing acknowledged writes.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use jute_codec::Acl;
 use serde::{Deserialize, Serialize};
 
 use super::zxid_of;
-use crate::session::table::SessionTable;
-use crate::tree::{DataTree, Node};
+use crate::durable::{put, put_count, put_u64, take_u64, FormatError, Reader};
+use crate::session::table::{SessionInfo, SessionTable};
+use crate::tree::digest::DIGEST_VERSION;
+use crate::tree::{DataTree, Node, NodeKind, NodeMeta};
 
 const MAGIC: &[u8; 8] = b"RZKSNAP\0";
-const FORMAT_VERSION: u32 = 1;
+/// The body format written.
+const FORMAT_VERSION: u32 = 2;
+/// The body format of releases before format 2, still read.
+const FORMAT_VERSION_POSTCARD: u32 = 1;
+
+/// The node kind tags of format 2. Fixed forever: a new kind takes a new number.
+mod kind_tag {
+    pub const PERSISTENT: i32 = 1;
+    pub const EPHEMERAL: i32 = 2;
+    pub const CONTAINER: i32 = 3;
+    pub const TTL: i32 = 4;
+}
 
 /// What every member holds identically after applying the same entries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,7 +59,7 @@ pub enum SnapshotError {
     #[error("bad magic")]
     BadMagic,
     /// Written by a newer raftzk.
-    #[error("unknown snapshot format version {0}")]
+    #[error("snapshot format {0} is newer than this build reads (formats 1 and 2)")]
     UnknownVersion(u32),
     /// Shorter or longer than its header says.
     #[error("truncated or padded: header says {expected} body bytes, found {found}")]
@@ -52,25 +77,30 @@ pub enum SnapshotError {
         /// Of the bytes read.
         computed: u32,
     },
-    /// The body does not decode.
+    /// A format-1 body does not decode.
     #[error("undecodable body: {0}")]
     Body(#[from] postcard::Error),
+    /// A format-2 body does not decode.
+    #[error("undecodable body: {0}")]
+    Format(#[from] FormatError),
+    /// The tree read is not the tree that was written.
+    #[error("tree digest mismatch at zxid {zxid:#x}: the snapshot says {stored}, its nodes make {computed}")]
+    DigestMismatch {
+        /// The snapshot's last zxid.
+        zxid: i64,
+        /// The digest the snapshot carries.
+        stored: u64,
+        /// The digest of the nodes read.
+        computed: u64,
+    },
 }
 
-/// The snapshot body.
+/// The format-1 snapshot body.
 #[derive(Serialize, Deserialize)]
-struct SnapshotBody {
+struct SnapshotBodyV1 {
     last_zxid: i64,
     sessions: SessionTable,
     nodes: Vec<(String, Node)>,
-}
-
-/// [`SnapshotBody`] borrowed from a live state: the same encoding without copying any node.
-#[derive(Serialize)]
-struct SnapshotBodyRef<'a> {
-    last_zxid: i64,
-    sessions: &'a SessionTable,
-    nodes: Vec<(&'a str, &'a Node)>,
 }
 
 impl ReplicatedState {
@@ -96,27 +126,167 @@ impl ReplicatedState {
         text.push_str(&format!("\nversion={zxid:x}"));
         self.tree
             .set_data(crate::tree::CONFIG_PATH, Some(text.into_bytes()));
-        if let Some(node) = self.tree.get_mut(crate::tree::CONFIG_PATH) {
+        self.tree.update(crate::tree::CONFIG_PATH, |node| {
             node.meta.version = node.meta.version.wrapping_add(1);
             node.meta.mzxid = zxid;
-        }
+        });
     }
 
-    /// The snapshot bytes of this state.
-    pub fn encode_snapshot(&self) -> Result<Vec<u8>, postcard::Error> {
-        let body = SnapshotBodyRef {
-            last_zxid: self.last_zxid,
-            sessions: &self.sessions,
-            nodes: self.tree.sorted_nodes(),
-        };
-        let body = postcard::to_stdvec(&body)?;
+    /// The snapshot bytes of this state (format 2).
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let body = self.encode_body();
         let mut out = Vec::with_capacity(body.len() + 24);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
         out.extend_from_slice(&(body.len() as u64).to_be_bytes());
         out.extend_from_slice(&body);
         out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
-        Ok(out)
+        out
+    }
+
+    fn encode_body(&self) -> BytesMut {
+        let nodes = self.tree.sorted_nodes();
+        let mut buf = BytesMut::with_capacity(64 + nodes.len() * 96);
+        put(&mut buf, &self.last_zxid);
+        put(&mut buf, &DIGEST_VERSION);
+        put_u64(&mut buf, self.tree.digest());
+        put_count(&mut buf, self.sessions.len());
+        for (id, info) in self.sessions.iter() {
+            put(&mut buf, &id);
+            put(&mut buf, &info.timeout_ms);
+            put(&mut buf, &info.password);
+        }
+        // Each distinct ACL list once; nodes name it by number (most share a few lists).
+        let mut numbers: HashMap<*const Acl, i32> = HashMap::new();
+        let mut lists: Vec<&Arc<[Acl]>> = Vec::new();
+        let node_lists: Vec<i32> = nodes
+            .iter()
+            .map(|(_, node)| {
+                *numbers.entry(node.acl.as_ptr()).or_insert_with(|| {
+                    lists.push(&node.acl);
+                    lists.len() as i32 - 1
+                })
+            })
+            .collect();
+        put_count(&mut buf, lists.len());
+        for list in lists {
+            put_count(&mut buf, list.len());
+            for acl in list.iter() {
+                put(&mut buf, acl);
+            }
+        }
+        put_count(&mut buf, nodes.len());
+        for ((path, node), list) in nodes.iter().zip(node_lists) {
+            put(&mut buf, &path.to_string());
+            put(&mut buf, &node.data);
+            put(&mut buf, &list);
+            let meta = &node.meta;
+            for long in [meta.czxid, meta.mzxid, meta.ctime, meta.mtime, meta.pzxid] {
+                put(&mut buf, &long);
+            }
+            for int in [meta.version, meta.cversion, meta.aversion] {
+                put(&mut buf, &int);
+            }
+            let (tag, value) = match node.kind {
+                NodeKind::Persistent => (kind_tag::PERSISTENT, 0),
+                NodeKind::Ephemeral(session) => (kind_tag::EPHEMERAL, session),
+                NodeKind::Container => (kind_tag::CONTAINER, 0),
+                NodeKind::Ttl(ttl) => (kind_tag::TTL, ttl),
+            };
+            put(&mut buf, &tag);
+            put(&mut buf, &value);
+        }
+        buf
+    }
+
+    fn decode_body(body: &[u8]) -> Result<ReplicatedState, SnapshotError> {
+        let mut reader = Reader::new(body);
+        let last_zxid: i64 = reader.take("last zxid")?;
+        let digest_version: i32 = reader.take("digest version")?;
+        let digest = take_u64(&mut reader, "digest")?;
+        let mut sessions = SessionTable::default();
+        for _ in 0..reader.count("session count", 8 + 4 + 4)? {
+            let id = reader.take("session id")?;
+            let info = SessionInfo {
+                timeout_ms: reader.take("session timeout")?,
+                password: reader.take("session password")?,
+            };
+            sessions.insert(id, info);
+        }
+        let list_count = reader.count("ACL list count", 4)?;
+        let mut lists: Vec<Arc<[Acl]>> = Vec::with_capacity(list_count);
+        for _ in 0..list_count {
+            let count = reader.count("ACL count", 4 + 4 + 4)?;
+            let list = (0..count)
+                .map(|_| reader.take::<Acl>("ACL"))
+                .collect::<Result<Vec<_>, _>>()?;
+            lists.push(Arc::from(list));
+        }
+        let node_count = reader.count("node count", 4 + 4 + 4 + 5 * 8 + 3 * 4 + 4 + 8)?;
+        let mut nodes = Vec::with_capacity(node_count);
+        for _ in 0..node_count {
+            let path: String = reader.take("node path")?;
+            let data = reader.take("node data")?;
+            let list: i32 = reader.take("node ACL number")?;
+            let acl = usize::try_from(list)
+                .ok()
+                .and_then(|i| lists.get(i))
+                .cloned()
+                .ok_or(FormatError::UnknownTag {
+                    what: "node ACL number",
+                    tag: list,
+                })?;
+            let mut longs = [0i64; 5];
+            for long in &mut longs {
+                *long = reader.take("node metadata")?;
+            }
+            let mut ints = [0i32; 3];
+            for int in &mut ints {
+                *int = reader.take("node metadata")?;
+            }
+            let [czxid, mzxid, ctime, mtime, pzxid] = longs;
+            let [version, cversion, aversion] = ints;
+            let meta = NodeMeta {
+                czxid,
+                mzxid,
+                ctime,
+                mtime,
+                version,
+                cversion,
+                aversion,
+                pzxid,
+            };
+            let tag: i32 = reader.take("node kind")?;
+            let value: i64 = reader.take("node kind value")?;
+            let kind = match tag {
+                kind_tag::PERSISTENT => NodeKind::Persistent,
+                kind_tag::EPHEMERAL => NodeKind::Ephemeral(value),
+                kind_tag::CONTAINER => NodeKind::Container,
+                kind_tag::TTL => NodeKind::Ttl(value),
+                other => {
+                    return Err(FormatError::UnknownTag {
+                        what: "node kind",
+                        tag: other,
+                    }
+                    .into())
+                }
+            };
+            nodes.push((path, Node::new(data, acl, meta, kind)));
+        }
+        reader.finish()?;
+        let tree = DataTree::from_nodes(nodes);
+        if digest_version == DIGEST_VERSION && tree.digest() != digest {
+            return Err(SnapshotError::DigestMismatch {
+                zxid: last_zxid,
+                stored: digest,
+                computed: tree.digest(),
+            });
+        }
+        Ok(ReplicatedState {
+            tree,
+            sessions,
+            last_zxid,
+        })
     }
 
     /// Checks snapshot bytes (magic, version, length, checksum) without decoding them, and
@@ -128,7 +298,7 @@ impl ReplicatedState {
         }
         let (version, rest) = take_array::<4>(rest, 0)?;
         let version = u32::from_be_bytes(version);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_POSTCARD {
             return Err(SnapshotError::UnknownVersion(version));
         }
         let (len, rest) = take_array::<8>(rest, 0)?;
@@ -153,7 +323,10 @@ impl ReplicatedState {
     /// Reads snapshot bytes, checking magic, version, length and checksum.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<ReplicatedState, SnapshotError> {
         let body = ReplicatedState::check_snapshot(bytes)?;
-        let body: SnapshotBody = postcard::from_bytes(body)?;
+        if bytes.get(8..12) == Some(FORMAT_VERSION.to_be_bytes().as_slice()) {
+            return ReplicatedState::decode_body(body);
+        }
+        let body: SnapshotBodyV1 = postcard::from_bytes(body)?;
         Ok(ReplicatedState {
             tree: DataTree::from_nodes(body.nodes),
             sessions: body.sessions,

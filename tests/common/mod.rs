@@ -476,11 +476,17 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The repository's directory, as cargo names it when the test runs (not when it was
+/// compiled: a build cache shared between clones at other paths reuses test binaries whose
+/// compile-time path is another clone's).
+pub fn repo_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// The repository's copy of a vectors file.
 pub fn vectors_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("jute-codec/tests/vectors")
-        .join(name)
+    repo_dir().join("jute-codec/tests/vectors").join(name)
 }
 
 /// A cluster of raftzk processes on loopback, each with its own data dir and a test-only
@@ -501,6 +507,8 @@ pub struct Member {
     pub metrics_port: u16,
     /// Where the AdminServer listens.
     pub admin_port: u16,
+    /// Environment variables the process is started with (test-only switches).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     base: PathBuf,
 }
@@ -526,6 +534,7 @@ impl Member {
                 .arg(self.base.join("zoo.cfg"))
                 .arg("--log")
                 .arg("info,raftzk=debug,openraft=warn")
+                .envs(self.env.iter().cloned())
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -587,6 +596,7 @@ impl Member {
             client_port: client,
             metrics_port,
             admin_port,
+            env: Vec::new(),
             child: None,
             base,
         }
