@@ -186,8 +186,8 @@ impl LogStore {
         Ok(store)
     }
 
-    /// (index, format byte) of the first and the last stored entry: a log is written in one
-    /// format at a time, so its ends say which formats it holds.
+    /// (index, format byte) of the first and the last stored entry, one per distinct format: a
+    /// log is written in one format at a time, so its ends say which formats it holds.
     fn end_formats(&self) -> Result<Vec<(u64, u8)>, std::io::Error> {
         let cf = self
             .db
@@ -199,7 +199,7 @@ impl LogStore {
                 let (key, value) = item.map_err(std::io::Error::other)?;
                 let index = index_of_key(&key).unwrap_or(0);
                 if let Some(&format) = value.first() {
-                    if !ends.contains(&(index, format)) {
+                    if !ends.iter().any(|(_, seen)| *seen == format) {
                         ends.push((index, format));
                     }
                 }
@@ -583,5 +583,30 @@ mod tests {
         // Never empty: a first entry over the budget still goes alone.
         assert_eq!(log.read_range(3, 21, Some(1)).unwrap().len(), 1);
         assert_eq!(log.read_range(1, 21, None).unwrap().len(), 20);
+    }
+
+    #[test]
+    fn a_log_with_an_entry_in_a_newer_format_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        {
+            let log = LogStore::open(&path).unwrap();
+            let cf = log.logs().unwrap();
+            log.db.put_cf(cf, 7u64.to_be_bytes(), [9u8, 0, 0]).unwrap();
+        }
+        match LogStore::open(&path) {
+            Err(
+                err @ OpenError::NewerFormat {
+                    index: 7,
+                    format: 9,
+                    ..
+                },
+            ) => {
+                let text = err.to_string();
+                assert!(text.contains(&path.display().to_string()), "{text}");
+            }
+            Err(other) => panic!("wrong error: {other}"),
+            Ok(_) => panic!("opened a log with a format-9 entry"),
+        }
     }
 }
