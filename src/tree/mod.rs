@@ -194,26 +194,25 @@ impl DataTree {
         self.nodes.get(path)
     }
 
-    /// Changes the node at `path` in place: its ACL or metadata (data through
-    /// [`DataTree::set_data`], children through [`DataTree::insert`] and
-    /// [`DataTree::remove`], which keep the indexes). Keeps the digest right. `None` if there
-    /// is no such node.
+    /// Changes the node at `path` in place: its data, ACL or metadata (children through
+    /// [`DataTree::insert`] and [`DataTree::remove`], which keep the indexes). Keeps
+    /// `approximate_data_size` and the digest right. `None` if there is no such node.
     pub fn update<R>(&mut self, path: &str, change: impl FnOnce(&mut Node) -> R) -> Option<R> {
         let node = self.nodes.get_mut(path)?;
-        let before = digest::node_digest(path, node);
+        let (digest_before, len_before) = (digest::node_digest(path, node), node.data_len());
         let result = change(node);
-        let after = digest::node_digest(path, node);
-        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        let (digest_after, len_after) = (digest::node_digest(path, node), node.data_len());
+        self.digest = self
+            .digest
+            .wrapping_sub(digest_before)
+            .wrapping_add(digest_after);
+        self.data_size = (self.data_size + len_after as u64).saturating_sub(len_before as u64);
         Some(result)
     }
 
-    /// Replaces a node's data, keeping `approximate_data_size` and the digest right.
+    /// Replaces a node's data.
     pub fn set_data(&mut self, path: &str, data: Option<Vec<u8>>) {
-        let old = self.nodes.get(path).map_or(0, |n| n.data_len() as u64);
-        let new = data.as_ref().map_or(0, Vec::len) as u64;
-        if self.update(path, |node| node.data = data).is_some() {
-            self.data_size = self.data_size.saturating_sub(old) + new;
-        }
+        self.update(path, |node| node.data = data);
     }
 
     /// Adds `node` at `path` and links it into its parent's children (which must exist; the

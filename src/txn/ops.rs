@@ -253,11 +253,11 @@ impl<'a> Ctx<'a> {
         check_version(node.meta.version, version)?;
         let old_meta = node.meta;
         let old_data = node.data.clone();
-        self.tree.set_data(path, data.clone());
         let (zxid, time_ms) = (self.zxid, self.time_ms);
         let stat = self
             .tree
             .update(path, |node| {
+                node.data = data.clone();
                 node.meta.version = node.meta.version.wrapping_add(1);
                 node.meta.mzxid = zxid;
                 node.meta.mtime = time_ms;
@@ -336,8 +336,10 @@ impl<'a> Ctx<'a> {
                     self.tree.update(&parent, |p| p.meta = parent_meta);
                 }
                 Undo::DataSet { path, data, meta } => {
-                    self.tree.set_data(&path, data);
-                    self.tree.update(&path, |n| n.meta = meta);
+                    self.tree.update(&path, |n| {
+                        n.data = data;
+                        n.meta = meta;
+                    });
                 }
                 Undo::AclSet { path, acl, meta } => {
                     self.tree.update(&path, |n| {

@@ -1,0 +1,162 @@
+//! Apply cost of the entries a busy member applies most (creates and setData, 1,000 Txns an
+//! entry, 100-byte values) and the share of it the tree digest takes: each group also times
+//! the digest work alone, node for node as apply does it (a create hashes the new node and its
+//! parent before and after; a setData hashes the node before and after). `cargo bench --bench apply`.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use jute_codec::*;
+use raftzk::tree::digest::node_digest;
+use raftzk::txn::{apply_entry, LogEntry, ReplicatedState, Txn, TxnOp};
+
+const TXNS: usize = 1000;
+const SESSION: i64 = 0x100;
+
+fn entry(ops: impl Iterator<Item = Request>) -> LogEntry {
+    LogEntry {
+        time_ms: 1_795_000_000_000,
+        txns: ops
+            .map(|request| Txn {
+                session_id: SESSION,
+                origin: None,
+                auth: Vec::new(),
+                op: TxnOp::Client(request),
+            })
+            .collect(),
+        digest: None,
+    }
+}
+
+fn creates(prefix: &str) -> LogEntry {
+    entry((0..TXNS).map(|i| {
+        Request::Create(CreateRequest {
+            path: format!("{prefix}/n{i:05}"),
+            data: Some(vec![7; 100]),
+            acl: vec![Acl::world(Perms::ALL)],
+            flags: CreateMode::Persistent,
+        })
+    }))
+}
+
+fn sets(prefix: &str) -> LogEntry {
+    entry((0..TXNS).map(|i| {
+        Request::SetData(SetDataRequest {
+            path: format!("{prefix}/n{i:05}"),
+            data: Some(vec![8; 100]),
+            version: -1,
+        })
+    }))
+}
+
+/// A state with a session, `/app` and 100,000 nodes under `/bulk`.
+fn base_state() -> ReplicatedState {
+    let mut state = ReplicatedState::new();
+    let session = entry(std::iter::empty());
+    let mut session = session;
+    session.txns.push(Txn {
+        session_id: SESSION,
+        origin: None,
+        auth: Vec::new(),
+        op: TxnOp::CreateSession {
+            timeout_ms: 30_000,
+            password: vec![0; 16],
+        },
+    });
+    apply_entry(&mut state, 1, &session);
+    apply_entry(
+        &mut state,
+        2,
+        &entry(["/app", "/bulk"].into_iter().map(|p| {
+            Request::Create(CreateRequest {
+                path: p.into(),
+                data: None,
+                acl: vec![Acl::world(Perms::ALL)],
+                flags: CreateMode::Persistent,
+            })
+        })),
+    );
+    for block in 0..100 {
+        let mut e = creates("/bulk");
+        for (i, txn) in e.txns.iter_mut().enumerate() {
+            if let TxnOp::Client(Request::Create(c)) = &mut txn.op {
+                c.path = format!("/bulk/b{block:03}-{i:05}");
+            }
+        }
+        apply_entry(&mut state, 3 + block, &e);
+    }
+    state
+}
+
+fn bench(c: &mut Criterion) {
+    let base = base_state();
+    let create_entry = creates("/app");
+    let mut with_nodes = base.clone();
+    apply_entry(&mut with_nodes, 200, &create_entry);
+    let set_entry = sets("/app");
+
+    let mut group = c.benchmark_group("apply");
+    group.throughput(Throughput::Elements(TXNS as u64));
+    group.bench_function("create_1000", |b| {
+        b.iter_batched(
+            || base.clone(),
+            |mut state| black_box(apply_entry(&mut state, 300, &create_entry)),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("create_1000_digest_work", |b| {
+        let parent = with_nodes.tree.get("/app").unwrap();
+        let nodes: Vec<_> = (0..TXNS)
+            .map(|i| {
+                let path = format!("/app/n{i:05}");
+                let node = with_nodes.tree.get(&path).unwrap().clone();
+                (path, node)
+            })
+            .collect();
+        b.iter(|| {
+            let mut sum = 0u64;
+            for (path, node) in &nodes {
+                sum = sum
+                    .wrapping_add(node_digest(path, node))
+                    .wrapping_add(node_digest("/app", parent))
+                    .wrapping_add(node_digest("/app", parent));
+            }
+            black_box(sum)
+        })
+    });
+    group.bench_function("set_data_1000", |b| {
+        b.iter_batched(
+            || with_nodes.clone(),
+            |mut state| black_box(apply_entry(&mut state, 300, &set_entry)),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("set_data_1000_digest_work", |b| {
+        let nodes: Vec<_> = (0..TXNS)
+            .map(|i| {
+                let path = format!("/app/n{i:05}");
+                let node = with_nodes.tree.get(&path).unwrap().clone();
+                (path, node)
+            })
+            .collect();
+        b.iter(|| {
+            let mut sum = 0u64;
+            for (path, node) in &nodes {
+                for _ in 0..2 {
+                    sum = sum.wrapping_add(node_digest(path, node));
+                }
+            }
+            black_box(sum)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
