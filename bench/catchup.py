@@ -173,6 +173,22 @@ def one_run(kind, args, base_tmp, index):
         rec["serving_s"] = round(serving - t0, 2) if serving else None
         rec["caught_up_s"] = round(caught_up - t0, 2) if caught_up else None
         rec["lagger_rss_mb"] = rss_mb(ens.members[lagger].pid)
+        if kind == "raftzk" and caught_up is not None:
+            # The run ends by comparing every member's tree digest at the same zxid.
+            deadline = time.monotonic() + 30
+            while True:
+                views = [mntr(ens, i) for i in range(len(ens.members))]
+                pairs = [(v.get("raft_tree_digest_zxid"), v.get("raft_tree_digest"))
+                         for v in views]
+                if pairs[0][0] is not None and len(set(pairs)) == 1:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("members' tree digests differ: %s" % pairs)
+                time.sleep(0.2)
+            rec["digest"] = {"zxid": pairs[0][0], "digest": pairs[0][1],
+                             "mismatches": [v.get("zk_digest_mismatches_count") for v in views]}
+            if any(m not in (None, "0") for m in rec["digest"]["mismatches"]):
+                raise RuntimeError("digest mismatches counted: %s" % rec["digest"])
         try:
             with open(ens.members[lagger].log_path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{four_letter_word, http_get, mntr_value, wait_until, Client, Cluster};
+use common::{http_get, wait_until, Client, Cluster};
 use jute_codec::*;
 
 fn sync(c: &mut Client) {
@@ -668,24 +668,6 @@ fn three_members_from_zookeeper_only_configs_on_one_host_all_serve() {
     assert!(cluster.all_serving());
 }
 
-/// The admin `hash` command's `latest` digest of member `i`: (zxid, digest).
-fn latest_digest(cluster: &Cluster, i: usize) -> Option<(i64, u64)> {
-    let (_, body) = http_get(cluster.members[i].admin_port, "/commands/hash")?;
-    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-    let latest = &json["latest"];
-    Some((latest["zxid"].as_i64()?, latest["digest"].as_u64()?))
-}
-
-fn digest_mismatches(cluster: &Cluster, i: usize) -> u64 {
-    let mntr = four_letter_word(cluster.members[i].addr(), b"mntr").unwrap_or_default();
-    mntr_value(
-        &String::from_utf8_lossy(&mntr),
-        "zk_digest_mismatches_count",
-    )
-    .and_then(|v| v.parse().ok())
-    .unwrap_or(0)
-}
-
 /// A member that applies one entry differently (a test-only switch standing in for a bug in
 /// apply or a bad disk) is caught: the leader's digest in later entries differs from its own
 /// at the same zxid, so it logs an error and counts `digest_mismatches_count`, while the
@@ -718,7 +700,7 @@ fn a_member_that_applies_an_entry_differently_is_caught_by_the_digest() {
         wait_until(Duration::from_secs(30), || {
             more += 1;
             writer.create(&format!("/e{more}"), b"y", CreateMode::Persistent);
-            digest_mismatches(&cluster, diverged) > 0
+            cluster.members[diverged].digest_mismatches() > 0
         }),
         "no mismatch counted; log:\n{}",
         cluster.members[diverged].log()
@@ -726,21 +708,30 @@ fn a_member_that_applies_an_entry_differently_is_caught_by_the_digest() {
     assert!(cluster.members[diverged]
         .log()
         .contains("tree digest mismatch"));
-    assert_eq!(digest_mismatches(&cluster, leader), 0);
-    assert_eq!(digest_mismatches(&cluster, healthy), 0);
-    // Quiet: every member reaches the same zxid; the healthy ones share its digest.
-    let mut last = None;
+    assert_eq!(cluster.members[leader].digest_mismatches(), 0);
+    assert_eq!(cluster.members[healthy].digest_mismatches(), 0);
+    // Quiet: every member reaches the same zxid; the healthy ones share its digest (mntr),
+    // and so does the admin `hash` command's `latest`.
+    let mut last = Vec::new();
     assert!(
         wait_until(Duration::from_secs(20), || {
-            let all: Vec<_> = (0..3).map(|i| latest_digest(&cluster, i)).collect();
-            last = Some(all.clone());
-            all.iter()
-                .all(|d| d.is_some_and(|d| Some(d.0) == all[leader].map(|l| l.0)))
+            last = cluster.members.iter().map(|m| m.tree_digest()).collect();
+            last.iter()
+                .all(|d| d.is_some_and(|d| Some(d.0) == last[leader].map(|l| l.0)))
         }),
         "{last:?}"
     );
-    let digests: Vec<(i64, u64)> = last.unwrap().into_iter().map(Option::unwrap).collect();
-    eprintln!("digests after divergence: {digests:?}");
+    let digests: Vec<(i64, i64)> = last.into_iter().map(Option::unwrap).collect();
     assert_eq!(digests[leader], digests[healthy]);
     assert_ne!(digests[leader].1, digests[diverged].1);
+    let (_, hash) = http_get(cluster.members[leader].admin_port, "/commands/hash").unwrap();
+    let hash: serde_json::Value = serde_json::from_str(&hash).unwrap();
+    assert_eq!(hash["latest"]["zxid"].as_i64(), Some(digests[leader].0));
+    assert_eq!(
+        hash["latest"]["digest"]
+            .as_u64()
+            .map(|d| (d & ((1 << 52) - 1)) as i64),
+        Some(digests[leader].1)
+    );
+    assert!(hash["digests"].is_array());
 }

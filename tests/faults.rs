@@ -402,6 +402,22 @@ fn faults_lose_nothing_and_histories_check() {
         );
     }
 
+    // 1b. Every member holds the same tree: the same digest at the same zxid once quiet, and
+    // no member counted a digest mismatch on the way.
+    let digests = cluster.settled_digests(Duration::from_secs(30));
+    assert!(
+        digests.iter().all(|d| d.is_some() && *d == digests[0]),
+        "members' tree digests differ: {digests:?}"
+    );
+    for m in &cluster.members {
+        assert_eq!(
+            m.digest_mismatches(),
+            0,
+            "member {} counted digest mismatches",
+            m.id
+        );
+    }
+
     // 2. The register's history is linearizable.
     let history = shared.register.lock().unwrap().clone();
     let checked = Instant::now();

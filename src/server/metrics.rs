@@ -289,6 +289,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
     }
     // raftzk's own, after ZooKeeper's.
     let raft = server.replica.raft_status();
+    let latest_digest = server.replica.state.read().digests.latest();
     let is_leader = role == Role::Leader || role == Role::Standalone;
     out.extend([
         own(
@@ -326,6 +327,17 @@ pub fn collect(server: &Server) -> Vec<Sample> {
             "raft_applied_index",
             "Last index applied to the tree",
             Value::Int(raft.applied_index as i64),
+        ),
+        own(
+            "raft_tree_digest_zxid",
+            "The zxid raft_tree_digest was taken at (after the last applied entry)",
+            Value::Int(latest_digest.map_or(0, |d| d.zxid)),
+        ),
+        own(
+            "raft_tree_digest",
+            "The tree digest after the last applied entry, its low 52 bits (exact as a \
+             Prometheus float): equal on members at the same raft_tree_digest_zxid",
+            Value::Int(latest_digest.map_or(0, |d| (d.digest & ((1 << 52) - 1)) as i64)),
         ),
         own(
             "raft_snapshot_index",

@@ -568,6 +568,28 @@ impl Member {
         None
     }
 
+    /// `mntr`'s value of `key`, if the member answers.
+    pub fn mntr(&self, key: &str) -> Option<String> {
+        let mntr = four_letter_word(self.addr(), b"mntr")?;
+        mntr_value(&String::from_utf8_lossy(&mntr), key)
+    }
+
+    /// (zxid, digest) of the member's tree after its last applied entry (`mntr`).
+    pub fn tree_digest(&self) -> Option<(i64, i64)> {
+        let mntr = four_letter_word(self.addr(), b"mntr")?;
+        let text = String::from_utf8_lossy(&mntr);
+        let zxid = mntr_value(&text, "raft_tree_digest_zxid")?.parse().ok()?;
+        let digest = mntr_value(&text, "raft_tree_digest")?.parse().ok()?;
+        Some((zxid, digest))
+    }
+
+    /// `digest_mismatches_count` (0 when the member does not answer).
+    pub fn digest_mismatches(&self) -> u64 {
+        self.mntr("zk_digest_mismatches_count")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The `Mode:` line of `srvr`, if the member answers.
     pub fn mode(&self) -> Option<String> {
         let srvr = four_letter_word(self.addr(), b"srvr")?;
@@ -729,6 +751,17 @@ impl Cluster {
     pub fn restart(&mut self, i: usize) {
         self.members[i].kill9();
         self.members[i].spawn();
+    }
+
+    /// Waits (≤ `limit`) until every member reports the same (zxid, tree digest) and returns
+    /// them, one per member; the last readings if they never agreed.
+    pub fn settled_digests(&self, limit: Duration) -> Vec<Option<(i64, i64)>> {
+        let mut last = Vec::new();
+        wait_until(limit, || {
+            last = self.members.iter().map(Member::tree_digest).collect();
+            last.iter().all(|d| d.is_some() && *d == last[0])
+        });
+        last
     }
 
     /// Cuts member `i` off from every other member (both directions).
