@@ -216,6 +216,9 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         stats,
         session_ids: SessionIds::new(member_id),
     });
+    // Tasks that take work in (the listeners: clients, HTTP, peers) stop first at shutdown;
+    // the member's duties stop after the connections have been answered.
+    let mut listeners = vec![tokio::spawn(listener::run(server.clone(), listener))];
     let mut tasks = vec![
         tokio::spawn(leader::expire_sessions(
             replica.clone(),
@@ -228,7 +231,6 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             connections,
             write_timeout,
         )),
-        tokio::spawn(listener::run(server.clone(), listener)),
     ];
     if let (Some(http), Some(handle)) = (metrics_listener, prometheus) {
         let endpoint = Arc::new(MetricsEndpoint::new(server.clone(), handle));
@@ -241,7 +243,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             }
         }));
         tracing::info!(addr = %config.metrics_addr().map_or(String::new(), |a| a.to_string()), "Prometheus metrics at /metrics");
-        tasks.push(tokio::spawn(http::serve(http, endpoint, "metrics")));
+        listeners.push(tokio::spawn(http::serve(http, endpoint, "metrics")));
     }
     if let Some(http) = admin_listener {
         let endpoint = Arc::new(crate::server::admin::AdminEndpoint::new(
@@ -249,7 +251,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
             config.admin_command_url.clone(),
         ));
         tracing::info!(addr = %config.admin_addr().map_or(String::new(), |a| a.to_string()), url = %config.admin_command_url, "AdminServer");
-        tasks.push(tokio::spawn(http::serve(http, endpoint, "admin")));
+        listeners.push(tokio::spawn(http::serve(http, endpoint, "admin")));
     }
     if let Some(peer_listener) = peer_listener {
         let handler = Arc::new(Peering {
@@ -259,7 +261,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         });
         let r = replica.clone();
         let f = faults.clone();
-        tasks.push(tokio::spawn(async move {
+        listeners.push(tokio::spawn(async move {
             raft::serve_peers(&r, peer_listener, handler, f).await;
         }));
         tasks.push(tokio::spawn(leader::report_touches(
@@ -318,20 +320,73 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         );
         // Close the log database first: exiting while RocksDB's threads still run can abort
         // the process ("pthread lock: Invalid argument") instead of exiting with 70.
-        replica.shutdown(Duration::from_secs(5)).await;
-        for task in &tasks {
+        for task in listeners.iter().chain(&tasks) {
             task.abort();
         }
+        runtime.shutdown(SHUTDOWN_RAFT_LIMIT).await;
         drop(replica);
         tokio::time::sleep(Duration::from_millis(100)).await;
         std::process::exit(70);
     }
-    tracing::info!("shutting down");
-    for task in tasks {
+    shut_down_in_order(&server, listeners, tasks, runtime).await;
+    Ok(())
+}
+
+/// How long shutdown lets proposed writes be answered before it closes connections.
+const SHUTDOWN_WRITES_LIMIT: Duration = Duration::from_secs(2);
+/// How long shutdown lets connections flush their queued replies.
+const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(1);
+/// How long openraft gets to stop (and close the log database).
+const SHUTDOWN_RAFT_LIMIT: Duration = Duration::from_millis(1500);
+
+/// SIGTERM/SIGINT: stops the member in order, within 5 s. Listeners first (no new clients,
+/// HTTP requests or peer connections); then writes already proposed get their outcome (≤ 2 s),
+/// every connection writes what is queued for it and closes (≤ 1 s; sessions stay open, as
+/// ZooKeeper leaves them, so clients resume them elsewhere or after the restart); then the
+/// member's duties stop and Raft stops, closing the log database.
+async fn shut_down_in_order(
+    server: &Server,
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    runtime: raft::RaftRuntime,
+) {
+    let started = std::time::Instant::now();
+    for task in &listeners {
         task.abort();
     }
-    runtime.shutdown().await;
-    Ok(())
+    for task in listeners {
+        let _ = task.await;
+    }
+    let connections = server.connections.all().len();
+    tracing::info!(connections, "shutting down: listeners closed");
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_WRITES_LIMIT;
+    while server.connections.outstanding() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let unanswered = server.connections.outstanding();
+    for connection in server.connections.all() {
+        connection.close();
+    }
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH_LIMIT;
+    while !server.connections.all().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::info!(
+        unanswered_writes = unanswered,
+        still_open = server.connections.all().len(),
+        "shutting down: connections closed after their queued replies"
+    );
+    for task in &tasks {
+        task.abort();
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    runtime.shutdown(SHUTDOWN_RAFT_LIMIT).await;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "stopped: Raft and the log database closed"
+    );
 }
 
 /// What this member does with its peers' requests.

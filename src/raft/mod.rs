@@ -464,18 +464,27 @@ pub enum StartError {
     Raft(String),
 }
 
-/// The running Raft side of a member, for shutdown.
+/// The running Raft side of a member, for shutdown: openraft and every task the Raft side
+/// started (the Proposer, the election gate, the role watcher, the disk fault switch).
 pub struct RaftRuntime {
     raft: Raft,
-    proposer_task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RaftRuntime {
-    /// Stops the Proposer and openraft.
-    pub async fn shutdown(self) {
-        self.proposer_task.abort();
-        if let Err(e) = self.raft.shutdown().await {
-            tracing::warn!(error = %e, "raft did not shut down cleanly");
+    /// Stops the Raft side's tasks, then openraft (bounded by `limit`), whose storage closes
+    /// the log database as it ends.
+    pub async fn shutdown(self, limit: Duration) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        match tokio::time::timeout(limit, self.raft.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "raft did not shut down cleanly"),
+            Err(_) => tracing::warn!(?limit, "raft did not shut down in time"),
         }
     }
 }
@@ -547,9 +556,11 @@ pub async fn start(
         });
     }
     let log = LogStore::open(&settings.log_dir)?;
+    // Every task of the Raft side, stopped by RaftRuntime::shutdown.
+    let mut tasks = Vec::new();
     if let Some(path) = settings.disk_fault_file.clone() {
         tracing::warn!(file = %path.display(), "test-only disk fault switch is on");
-        tokio::spawn(log.disk_faults().follow_file(path));
+        tasks.push(tokio::spawn(log.disk_faults().follow_file(path)));
     }
     log.check_committed_present(covered)
         .map_err(|reason| StartError::LostEntries {
@@ -652,16 +663,19 @@ pub async fn start(
         settings.election_timeout_ms.0,
     )));
     if let Some(network) = &network {
-        tokio::spawn(gate.clone().run(raft.clone(), network.clone()));
+        tasks.push(tokio::spawn(
+            gate.clone().run(raft.clone(), network.clone()),
+        ));
     }
     let history = Arc::new(role_watch::RoleHistory::default());
-    tokio::spawn(role_watch::run(
+    tasks.push(tokio::spawn(role_watch::run(
         raft.clone(),
         me,
         cluster,
         init_started,
         history.clone(),
-    ));
+    )));
+    tasks.push(proposer_task);
     let replica = Replica {
         proposer,
         state: shared,
@@ -675,11 +689,5 @@ pub async fn start(
         reconfig_lock: Arc::new(tokio::sync::Mutex::new(())),
         history: history.clone(),
     };
-    Ok((
-        replica,
-        RaftRuntime {
-            raft,
-            proposer_task,
-        },
-    ))
+    Ok((replica, RaftRuntime { raft, tasks }))
 }

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Checks the library's module layering: no upward imports and no cycles between files.
+
+  scripts/check_layers.py [--quiet]    (--quiet: only the problems; exit 1 if any, else 0)
+
+src/lib.rs lists the top-level modules "lowest first (a module uses only those above it in
+this list)", so that each layer can be read, tested and changed without the ones above it.
+The compiler does not enforce that; this script does. In every file under src/ but main.rs
+(which uses the library from outside), outside comments, string literals and test-only code
+(#[cfg(test)] items, files declared only under #[cfg(test)]), it collects `use`/`pub use`
+trees and inline paths that start with `crate::`, `super::`, `self::` or, in a file with child
+modules, a child's name. Each path refers to the deepest FILE module it names
+(`crate::txn::LogEntry` -> src/txn/mod.rs). It reports:
+  - cycles: each group of files that reach each other, with the shortest cycle through each of
+    its edges and one file:line per edge. A child's use of its own mod.rs counts like any other
+    edge; such uses are also listed apart (naming re-exports), with what would remain of the
+    group without them;
+  - upward imports: a reference from a top-level module to one above it in LAYERS.
+"""
+
+import argparse
+import bisect
+import os
+import re
+import sys
+from collections import deque
+
+# Lowest first; must match the list in src/lib.rs's doc comment. `durable` (the on-disk
+# encoding, which uses only jute_codec) is the lowest layer; config is below node.
+LAYERS = ["durable", "telemetry", "tree", "session", "txn", "watch", "raft", "server",
+          "leader", "config", "node"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOKEN = re.compile(r"::|[{},*]|[A-Za-z_]\w*")
+CHAR = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'")
+RAW = re.compile(r'(?<!\w)b?r(#*)"')
+NESTED = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+
+
+def strip(src):
+    """Blanks comments and string/char literals, keeping newlines (so line numbers stay)."""
+    out, i, n = list(src), 0, len(src)
+    while i < n:
+        raw, j = RAW.match(src, i), None
+        if src.startswith("//", i):
+            j = src.find("\n", i) % (n + 1)
+        elif src.startswith("/*", i):
+            depth, j = 0, i
+            while j < n and (depth or j == i):
+                step = src[j:j + 2]
+                depth += {"/*": 1, "*/": -1}.get(step, 0)
+                j += 2 if step in ("/*", "*/") else 1
+        elif raw:
+            j = src.find('"' + raw.group(1), raw.end()) % (n + 1) + 1 + len(raw.group(1))
+        elif src[i] == '"':
+            j = i + 1
+            while j < n and src[j] != '"':
+                j += 2 if src[j] == "\\" else 1
+            j += 1
+        elif src[i] == "'" and CHAR.match(src, i):
+            j = CHAR.match(src, i).end()
+        if j is None:
+            i += 1
+            continue
+        out[i:j] = [c if c == "\n" else " " for c in src[i:j]]
+        i = j
+    return "".join(out)
+
+
+def item_end(text, i, ends=";}"):
+    """Index of the first of `ends` at bracket depth 0 from text[i] (a bracket: its match)."""
+    depth = 0
+    for j in range(i, len(text)):
+        depth += NESTED.get(text[j], 0)
+        if depth == 0 and text[j] in ends:
+            return j
+    return len(text) - 1
+
+
+def drop_test_items(text):
+    """Blanks #[cfg(test)] items; returns the text and the child files declared only for tests."""
+    test_mods = set()
+    for m in reversed(list(re.finditer(r"#\s*\[\s*cfg\s*\(\s*test\s*\)\s*\]", text))):
+        i = m.end()
+        while (a := re.compile(r"\s*#\s*\[").match(text, i)):  # more attributes on the item
+            i = item_end(text, a.end() - 1, "]") + 1
+        decl = re.compile(r"\s*(?:pub(?:\s*\([^)]*\))?\s+)?mod\s+(\w+)\s*;").match(text, i)
+        if decl:
+            test_mods.add(decl.group(1))
+        end = item_end(text, i)
+        text = text[:m.start()] + re.sub(r"[^\n]", " ", text[m.start():end + 1]) + text[end + 1:]
+    return text, test_mods
+
+
+def use_leaves(tokens, k=0, prefix=()):
+    """Flattens a use tree: yields (segments, position of the last one, alias or None)."""
+    segs = list(prefix)
+    while k < len(tokens):
+        tok, pos = tokens[k]
+        if tok == "{":
+            k += 1
+            while k < len(tokens) and tokens[k][0] != "}":
+                k = yield from use_leaves(tokens, k, segs)
+                k += k < len(tokens) and tokens[k][0] == ","
+            return k + 1
+        if tok == "*" or (tok == "self" and len(segs) == len(prefix) > 0):
+            yield segs, pos, None
+            return k + 1
+        if tok == "::":
+            k = k + 1 if segs else len(tokens)  # a leading `::` names an extern crate
+            continue
+        segs.append(tok)
+        alias, k = None, k + 1
+        if k < len(tokens) and tokens[k][0] == "as":
+            alias, k = tokens[k + 1][0], k + 2
+        if k >= len(tokens) or tokens[k][0] != "::":
+            yield segs, pos, alias
+            return k
+    return k
+
+
+def scan():
+    """Returns (file of each module path, references, re-exports of each module, notes)."""
+    files, texts, test_mods, declared, notes = {}, {}, {}, {()}, []
+    for d, _, names in os.walk(os.path.join(ROOT, "src")):
+        for rel in (os.path.relpath(os.path.join(d, n), ROOT) for n in names if n.endswith(".rs")):
+            parts = tuple(rel[4:-3].split(os.sep))
+            if parts != ("main",):
+                files[parts[:-1] if parts[-1] in ("mod", "lib") else parts] = rel
+    for mod, rel in files.items():
+        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+            texts[mod], test_mods[mod] = drop_test_items(strip(f.read()))
+        declared.update(mod + (n,) for n in re.findall(r"(?<![\w:])mod\s+(\w+)\s*;", texts[mod]))
+    for mod in sorted(files):  # only what the library build compiles
+        if mod not in declared or mod[:-1] not in files:
+            if mod[-1] not in test_mods.get(mod[:-1], ()):
+                notes.append(f"{files[mod]} is not declared by its parent module: skipped")
+            del files[mod]
+    refs, reexports = [], {}  # ref: (from, to, file, line, path as written, rest of the path)
+    for mod, rel in sorted(files.items()):
+        text = texts[mod]
+        starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        inline = [(m.end() - 1, item_end(text, m.end() - 1), m.group(1))
+                  for m in re.finditer(r"(?<![\w:])mod\s+(\w+)\s*\{", text)]
+        scope = lambda pos: [n for a, b, n in inline if a < pos < b]
+        children = [p[-1] for p in files if p[:-1] == mod and len(p) == len(mod) + 1]
+
+        def add(segs, pos, written):
+            cur = list(mod) + scope(pos)
+            if segs[0] == "crate":
+                cur, segs = [], segs[1:]
+            elif segs[0] not in ("self", "super") and (segs[0] not in children or scope(pos)):
+                return None
+            while segs and segs[0] in ("self", "super"):
+                if segs[0] == "super" and not cur:
+                    return None
+                cur, segs = cur[:-1] if segs[0] == "super" else cur, segs[1:]
+            full = cur + segs
+            n = max(n for n in range(len(full) + 1) if tuple(full[:n]) in files)
+            refs.append((mod, tuple(full[:n]), rel, bisect.bisect_right(starts, pos),
+                         written, full[n:]))
+            return refs[-1]
+
+        uses = []
+        for m in re.finditer(r"(?<![\w:])(pub(?:\s*\([^)]*\))?\s+)?use\s", text):
+            uses.append((m.start(), text.find(";", m.end())))
+            toks = [(t.group(), t.start()) for t in TOKEN.finditer(text, m.end(), uses[-1][1])]
+            for segs, pos, alias in use_leaves(toks):
+                ref = add(segs, pos, "::".join(segs))
+                if ref and m.group(1) and ref[5]:
+                    reexports.setdefault(mod, {})[alias or segs[-1]] = ref[1]
+        heads = "|".join(["crate", "super", "self"] + children)
+        for m in re.finditer(r"(?<![\w:.$])(?:%s)(?:::\w+)+" % heads, text):
+            if not any(a <= m.start() < b for a, b in uses) and \
+                    not re.search(r"pub\s*\(\s*in\s+$", text[max(0, m.start() - 12):m.start()]):
+                add(m.group().split("::"), m.start(), m.group())
+    return files, refs, reexports, notes
+
+
+def cycle_groups(nodes, edges):
+    """Tarjan's strongly connected components with more than one node."""
+    graph = {v: sorted(w for (u, w) in edges if u == v) for v in nodes}
+    index, low, stack, groups = {}, {}, [], []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = stack[stack.index(v):]
+            del stack[stack.index(v):]
+            if len(group) > 1:
+                groups.append(sorted(group))
+    for v in sorted(nodes):
+        if v not in index:
+            visit(v)
+    return sorted(groups)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quiet", action="store_true", help="print only the problems")
+    quiet = ap.parse_args().quiet
+    files, refs, reexports, notes = scan()
+    name = lambda mod: "::".join(mod) or "crate"
+    edges = {}
+    for r in refs:
+        if r[0] != r[1]:
+            edges.setdefault((r[0], r[1]), r)
+    if not quiet:
+        print(f"{len(files)} files, {len(refs)} crate-internal references, {len(edges)} edges")
+    problems = 0
+    for group in cycle_groups(files, edges):
+        problems += 1
+        inside = sorted(e for e in edges if e[0] in group and e[1] in group)
+        print(f"\nCycle among {len(group)} files: {', '.join(name(m) for m in group)}")
+        cycles = set()
+        for a, b in inside:  # the shortest cycle through each edge
+            prev, queue = {b: None}, deque([b])
+            while a not in prev:
+                v = queue.popleft()
+                for w in [w for (u, w) in inside if u == v and w not in prev]:
+                    prev[w] = v
+                    queue.append(w)
+            path = [a]
+            while path[-1] != b:
+                path.append(prev[path[-1]])
+            i = path.index(min(path))  # one rotation per cycle
+            cycles.add(tuple(path[i::-1] + path[:i:-1] + [path[i]]))
+        for path in sorted(cycles, key=lambda c: (len(c), c)):
+            print("  " + " -> ".join(name(m) for m in path))
+            for u, w in zip(path, path[1:]):
+                e = edges[(u, w)]
+                print(f"      {name(u)} -> {name(w)}: {e[2]}:{e[3]} {e[4]}")
+        up = [r for r in refs if r[0] in group and r[1] == r[0][:-1] and r[1] in group]
+        if up:
+            print("  Children's uses of their own mod.rs in this group:")
+            for r in up:
+                via = reexports.get(r[1], {}).get(r[5][0]) if r[5] else None
+                print(f"      {r[2]}:{r[3]} {r[4]}" + (f" (re-export of {name(via)})" if via else ""))
+            rest = cycle_groups(group, [e for e in inside if e[1] != e[0][:-1]])
+            print("  Without them: " + ("; ".join(", ".join(name(m) for m in g) for g in rest)
+                                        + " still form cycles" if rest else "no cycle left"))
+
+    with open(os.path.join(ROOT, "src", "lib.rs"), encoding="utf-8") as f:
+        lib = f.read()
+    doc = [n for ln in re.findall(r"^//!\s*-\s*(.*?):", lib, re.M) for n in re.findall(r"`(\w+)`", ln)]
+    if [n for n in LAYERS if n in doc] != doc:
+        notes.append(f"LAYERS {LAYERS} is not in the order of src/lib.rs's list {doc}")
+    notes += [f"LAYERS has {n}, src/lib.rs's list does not" for n in LAYERS if n not in doc]
+    for top in sorted({m[0] for m in files if m} - set(LAYERS)):
+        problems += 1
+        print(f"\nTop-level module `{top}` is not in LAYERS: add it there and to src/lib.rs's list")
+    rank = {n: i for i, n in enumerate(LAYERS)}
+    upward = [r for r in refs if r[0] and r[1] and rank.get(r[1][0], -1) > rank.get(r[0][0], 99)]
+    if upward:
+        problems += 1
+        print(f"\n{len(upward)} upward imports (a layer using one above it in LAYERS):")
+    for r in upward:
+        print(f"  {r[0][0]} -> {r[1][0]}: {r[2]}:{r[3]} {r[4]}")
+    if not quiet:
+        for n in notes:
+            print(f"\nnote: {n}")
+        if not problems:
+            print("\nOK: no cycles, no upward imports")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
