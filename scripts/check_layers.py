@@ -12,9 +12,10 @@ trees and inline paths that start with `crate::`, `super::`, `self::` or, in a f
 modules, a child's name. Each path refers to the deepest FILE module it names
 (`crate::txn::LogEntry` -> src/txn/mod.rs). It reports:
   - cycles: each group of files that reach each other, with the shortest cycle through each of
-    its edges and one file:line per edge. A child's use of its own mod.rs counts like any other
-    edge; such uses are also listed apart (naming re-exports), with what would remain of the
-    group without them;
+    its edges and one file:line per edge. A file's use of its own module's mod.rs (its
+    parent: the namespace it belongs to, whose types it may extend, e.g. an `impl Replica` in
+    raft/reconfig.rs) is not an edge here; every other use is, so a parent that uses its
+    children and siblings that use each other are checked;
   - upward imports: a reference from a top-level module to one above it in LAYERS.
 """
 
@@ -25,46 +26,28 @@ import re
 import sys
 from collections import deque
 
-# Lowest first; must match the list in src/lib.rs's doc comment. `durable` (the on-disk
-# encoding, which uses only jute_codec) is the lowest layer; config is below node.
-LAYERS = ["durable", "telemetry", "tree", "session", "txn", "watch", "raft", "server",
-          "leader", "config", "node"]
+# Lowest first; must match the list in src/lib.rs's doc comment.
+LAYERS = ["durable", "telemetry", "config", "tree", "session", "txn", "watch", "raft",
+          "server", "leader", "node"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = re.compile(r"::|[{},*]|[A-Za-z_]\w*")
-CHAR = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'")
-RAW = re.compile(r'(?<!\w)b?r(#*)"')
+LEXEME = re.compile(r"""//[^\n]*|/\*|(?<!\w)b?r(#*)".*?"\1|b?"(?:\\.|[^"\\])*"|"""
+                    r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'", re.S)
 NESTED = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
 
 def strip(src):
     """Blanks comments and string/char literals, keeping newlines (so line numbers stay)."""
-    out, i, n = list(src), 0, len(src)
-    while i < n:
-        raw, j = RAW.match(src, i), None
-        if src.startswith("//", i):
-            j = src.find("\n", i) % (n + 1)
-        elif src.startswith("/*", i):
-            depth, j = 0, i
-            while j < n and (depth or j == i):
-                step = src[j:j + 2]
-                depth += {"/*": 1, "*/": -1}.get(step, 0)
-                j += 2 if step in ("/*", "*/") else 1
-        elif raw:
-            j = src.find('"' + raw.group(1), raw.end()) % (n + 1) + 1 + len(raw.group(1))
-        elif src[i] == '"':
-            j = i + 1
-            while j < n and src[j] != '"':
-                j += 2 if src[j] == "\\" else 1
-            j += 1
-        elif src[i] == "'" and CHAR.match(src, i):
-            j = CHAR.match(src, i).end()
-        if j is None:
-            i += 1
-            continue
-        out[i:j] = [c if c == "\n" else " " for c in src[i:j]]
+    out, i = [], 0
+    while m := LEXEME.search(src, i):
+        j, depth = m.end(), m.group() == "/*"
+        while depth:  # block comments nest
+            k = re.compile(r"/\*|\*/").search(src, j)
+            depth, j = (depth + (1 if k.group() == "/*" else -1), k.end()) if k else (0, len(src))
+        out += [src[i:m.start()], re.sub(r"[^\n]", " ", src[m.start():j])]
         i = j
-    return "".join(out)
+    return "".join(out) + src[i:]
 
 
 def item_end(text, i, ends=";}"):
@@ -120,7 +103,7 @@ def use_leaves(tokens, k=0, prefix=()):
 
 
 def scan():
-    """Returns (file of each module path, references, re-exports of each module, notes)."""
+    """Returns (file of each module path, references, each module's imported names, notes)."""
     files, texts, test_mods, declared, notes = {}, {}, {}, {()}, []
     for d, _, names in os.walk(os.path.join(ROOT, "src")):
         for rel in (os.path.relpath(os.path.join(d, n), ROOT) for n in names if n.endswith(".rs")):
@@ -136,7 +119,7 @@ def scan():
             if mod[-1] not in test_mods.get(mod[:-1], ()):
                 notes.append(f"{files[mod]} is not declared by its parent module: skipped")
             del files[mod]
-    refs, reexports = [], {}  # ref: (from, to, file, line, path as written, rest of the path)
+    refs, imports = [], {}  # ref: (from, to, file, line, path as written, rest of the path)
     for mod, rel in sorted(files.items()):
         text = texts[mod]
         starts = [0] + [m.end() for m in re.finditer("\n", text)]
@@ -167,14 +150,15 @@ def scan():
             toks = [(t.group(), t.start()) for t in TOKEN.finditer(text, m.end(), uses[-1][1])]
             for segs, pos, alias in use_leaves(toks):
                 ref = add(segs, pos, "::".join(segs))
-                if ref and m.group(1) and ref[5]:
-                    reexports.setdefault(mod, {})[alias or segs[-1]] = ref[1]
+                if ref and ref[5]:  # children see the parent's private imports too
+                    imported = "re-exported" if m.group(1) else "imported"
+                    imports.setdefault(mod, {})[alias or segs[-1]] = (imported, ref[1])
         heads = "|".join(["crate", "super", "self"] + children)
         for m in re.finditer(r"(?<![\w:.$])(?:%s)(?:::\w+)+" % heads, text):
             if not any(a <= m.start() < b for a, b in uses) and \
                     not re.search(r"pub\s*\(\s*in\s+$", text[max(0, m.start() - 12):m.start()]):
                 add(m.group().split("::"), m.start(), m.group())
-    return files, refs, reexports, notes
+    return files, refs, imports, notes
 
 
 def cycle_groups(nodes, edges):
@@ -206,12 +190,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quiet", action="store_true", help="print only the problems")
     quiet = ap.parse_args().quiet
-    files, refs, reexports, notes = scan()
+    files, refs, imports, notes = scan()
     name = lambda mod: "::".join(mod) or "crate"
-    edges = {}
-    for r in refs:
-        if r[0] != r[1]:
-            edges.setdefault((r[0], r[1]), r)
+    # The first reference of each edge is its evidence; a child's use of its parent is none.
+    edges = {(r[0], r[1]): r for r in reversed(refs) if r[0] != r[1] and r[1] != r[0][:-1]}
     if not quiet:
         print(f"{len(files)} files, {len(refs)} crate-internal references, {len(edges)} edges")
     problems = 0
@@ -237,25 +219,18 @@ def main():
             for u, w in zip(path, path[1:]):
                 e = edges[(u, w)]
                 print(f"      {name(u)} -> {name(w)}: {e[2]}:{e[3]} {e[4]}")
-        up = [r for r in refs if r[0] in group and r[1] == r[0][:-1] and r[1] in group]
-        if up:
-            print("  Children's uses of their own mod.rs in this group:")
-            for r in up:
-                via = reexports.get(r[1], {}).get(r[5][0]) if r[5] else None
-                print(f"      {r[2]}:{r[3]} {r[4]}" + (f" (re-export of {name(via)})" if via else ""))
-            rest = cycle_groups(group, [e for e in inside if e[1] != e[0][:-1]])
-            print("  Without them: " + ("; ".join(", ".join(name(m) for m in g) for g in rest)
-                                        + " still form cycles" if rest else "no cycle left"))
 
     with open(os.path.join(ROOT, "src", "lib.rs"), encoding="utf-8") as f:
         lib = f.read()
-    doc = [n for ln in re.findall(r"^//!\s*-\s*(.*?):", lib, re.M) for n in re.findall(r"`(\w+)`", ln)]
+    doc = [n for item in re.findall(r"^//!\s*-\s*(.*?):", lib, re.M)
+           for n in re.findall(r"`(\w+)`", item)]
     if [n for n in LAYERS if n in doc] != doc:
         notes.append(f"LAYERS {LAYERS} is not in the order of src/lib.rs's list {doc}")
-    notes += [f"LAYERS has {n}, src/lib.rs's list does not" for n in LAYERS if n not in doc]
+    if [n for n in LAYERS if n not in doc]:
+        notes.append(f"src/lib.rs's list lacks {', '.join(n for n in LAYERS if n not in doc)}")
     for top in sorted({m[0] for m in files if m} - set(LAYERS)):
         problems += 1
-        print(f"\nTop-level module `{top}` is not in LAYERS: add it there and to src/lib.rs's list")
+        print(f"\nTop-level module `{top}` is not in LAYERS: add it there and to src/lib.rs")
     rank = {n: i for i, n in enumerate(LAYERS)}
     upward = [r for r in refs if r[0] and r[1] and rank.get(r[1][0], -1) > rank.get(r[0][0], 99)]
     if upward:
@@ -263,11 +238,9 @@ def main():
         print(f"\n{len(upward)} upward imports (a layer using one above it in LAYERS):")
     for r in upward:
         print(f"  {r[0][0]} -> {r[1][0]}: {r[2]}:{r[3]} {r[4]}")
-    if not quiet:
-        for n in notes:
-            print(f"\nnote: {n}")
-        if not problems:
-            print("\nOK: no cycles, no upward imports")
+    if not quiet and (notes or not problems):
+        print("".join(f"\nnote: {n}" for n in notes) + ("" if problems else
+                                                          "\nOK: no cycles, no upward imports"))
     return 1 if problems else 0
 
 

@@ -15,6 +15,9 @@ scripts/setup.sh --test
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "module layering: no import cycles, no upward imports (scripts/check_layers.py)"
+python3 scripts/check_layers.py --quiet
+
 step "cargo clippy (release, all targets, -D warnings)"
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 

@@ -1,16 +1,20 @@
 //! raftzk: a coordination server that speaks ZooKeeper 3.8's client protocol and replicates
 //! every change through Raft.
 //!
-//! Modules, lowest first (a module uses only those above it in this list, `design.md`):
+//! Modules, lowest first (a module uses only those above it in this list, `design.md`; a file
+//! uses its own module's parent and other files without a cycle; `scripts/check_layers.py`
+//! checks both in `scripts/test.sh`):
+//! - [`durable`]: the durable encoding's reader and writer (the Raft log and snapshots).
 //! - [`telemetry`]: the summaries and counts every layer records (`mntr`, `/metrics`).
-//! - [`tree`]: the DataTree (znodes, Stat, ACL rules, path rules).
+//! - [`config`]: zoo.cfg and flags → Config.
+//! - [`tree`]: the DataTree (znodes, Stat, ACL rules, path rules, the digest).
 //! - [`session`]: the replicated session table and the SessionTracker.
 //! - [`txn`]: what goes into the log ([`txn::LogEntry`]) and the deterministic apply.
 //! - [`watch`]: the WatchManager.
-//! - [`raft`]: openraft glue: log store, state machine, snapshots, the Proposer.
-//! - [`server`]: connections, the session pipeline, reads, four-letter words.
+//! - [`raft`]: openraft glue: log store, state machine, snapshots, the Proposer, the peer link.
+//! - [`server`]: connections, the session pipeline, reads, four-letter words, metrics.
 //! - [`leader`]: session expiry and container/TTL reaping.
-//! - [`config`], [`node`]: zoo.cfg and wiring.
+//! - [`node`]: wiring a member together and its shutdown.
 
 pub mod config;
 pub mod durable;

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ConfigError, ServerSpec};
+use crate::config::{Config, ConfigError};
 use crate::leader;
-use crate::raft::peer::{FaultSwitch, PeerHandler};
+use crate::raft::fault_switch::FaultSwitch;
+use crate::raft::peer_server::PeerHandler;
 use crate::raft::{
     self, NodeId, PeerNode, ProposerConfig, RaftSettings, ReconfigError, ReconfigRequest, Replica,
 };
@@ -94,23 +95,8 @@ fn members(config: &Config) -> BTreeMap<NodeId, PeerNode> {
     config
         .servers
         .iter()
-        .map(|(id, spec)| (*id, peer_node(spec, config.client_addr.port())))
+        .map(|(id, spec)| (*id, PeerNode::from_spec(spec, config.client_addr.port())))
         .collect()
-}
-
-/// A `server.N` spec as the membership records it; without a client address the member
-/// serves clients on its host at `default_client_port`.
-pub fn peer_node(spec: &ServerSpec, default_client_port: u16) -> PeerNode {
-    let (client_host, client_port) = match &spec.client {
-        Some((host, port)) => (host.clone().unwrap_or_else(|| spec.host.clone()), *port),
-        None => (spec.host.clone(), default_client_port),
-    };
-    PeerNode {
-        peer_addr: format!("{}:{}", spec.host, spec.peer_port),
-        election_port: spec.election_port,
-        client_addr: format!("{client_host}:{client_port}"),
-        observer: spec.observer,
-    }
 }
 
 /// Runs a member until SIGINT/SIGTERM.

@@ -204,6 +204,16 @@ impl Summary {
         }
     }
 
+    /// Registers the summary with the Prometheus exporter before its first sample, so
+    /// `/metrics` shows it from start-up (`_count 0`), as Prometheus clients do: a panel or an
+    /// `absent()` alert can then tell "nothing happened yet" from a dead target.
+    pub fn register(&self) {
+        if self.by_exporter {
+            self.exported
+                .get_or_init(|| ::metrics::histogram!(self.name));
+        }
+    }
+
     /// Records a duration in milliseconds (fractions kept).
     pub fn record_ms(&self, elapsed: std::time::Duration) {
         self.record(elapsed.as_secs_f64() * 1000.0);
@@ -787,6 +797,9 @@ pub fn prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle, Str
                 .build_recorder();
             let handle = recorder.handle();
             ::metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+            for summary in SUMMARIES.iter().chain(RAFT_SUMMARIES) {
+                summary.register();
+            }
             Ok(handle)
         })
         .clone()

@@ -18,6 +18,30 @@ fn mntr(server: &Server) -> String {
     String::from_utf8(four_letter_word(server.addr(), b"mntr").unwrap()).unwrap()
 }
 
+/// Summaries are exported from start-up, before their first event (`_count 0`), as
+/// Prometheus clients do: a dashboard panel shows 0 rather than "No data", and an `absent()`
+/// alert can tell a quiet member from a dead target.
+#[test]
+fn summaries_are_exported_before_their_first_event() {
+    let server = Server::start();
+    let text = scrape(&server);
+    for name in [
+        "snapshottime",
+        "raft_snapshot_build_time",
+        "raft_snapshot_bytes",
+        "raft_snapshot_install_time",
+        "raft_snapshot_install_bytes",
+        "raft_read_index_wait",
+        "election_time",
+    ] {
+        assert_eq!(
+            prometheus_value(&text, &format!("{name}_count")),
+            Some(0.0),
+            "{name}_count"
+        );
+    }
+}
+
 #[test]
 fn creating_100_znodes_raises_znode_count_by_exactly_100() {
     let server = Server::start();

@@ -227,9 +227,9 @@ async fn pre_vote(network: &super::network::PeerNetwork, others: &[(u64, String)
         asks.spawn(async move {
             matches!(
                 client
-                    .call(super::peer::PeerRequest::PreVote, PRE_VOTE_TIMEOUT)
+                    .call(super::messages::PeerRequest::PreVote, PRE_VOTE_TIMEOUT)
                     .await,
-                Ok(super::peer::PeerResponse::PreVote(true))
+                Ok(super::messages::PeerResponse::PreVote(true))
             )
         });
     }

@@ -7,9 +7,12 @@
 
 pub mod durable;
 pub mod election_gate;
+pub mod fault_switch;
 pub mod log_store;
+pub mod messages;
 pub mod network;
 pub mod peer;
+pub mod peer_server;
 pub mod proposer;
 pub mod reconfig;
 pub mod rocksdb_link;
@@ -27,9 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use proposer::{ProposeError, Proposer, ProposerConfig};
-pub use reconfig::{config_version, MembershipChange, ReconfigError, ReconfigRequest};
+pub use reconfig::config_version;
 pub use state_machine::{SharedState, StateView};
-pub use types::{NodeId, PeerNode, TypeConfig};
+pub use types::{MembershipChange, NodeId, PeerNode, ReconfigError, ReconfigRequest, TypeConfig};
 
 use crate::txn::{Origin, Txn, TxnOutcome};
 use log_store::LogStore;
@@ -280,11 +283,11 @@ impl Replica {
                 let addr = self.peer_addr(leader).ok_or(ProposeError::NoLeader)?;
                 match network
                     .client(leader, &addr)
-                    .call(peer::PeerRequest::ReadIndex, timeout)
+                    .call(messages::PeerRequest::ReadIndex, timeout)
                     .await
                 {
-                    Ok(peer::PeerResponse::ReadIndex(Ok(index))) => index,
-                    Ok(peer::PeerResponse::ReadIndex(Err(e))) => {
+                    Ok(messages::PeerResponse::ReadIndex(Ok(index))) => index,
+                    Ok(messages::PeerResponse::ReadIndex(Err(e))) => {
                         return Err(ProposeError::Forward(leader, e))
                     }
                     Ok(_) => return Err(ProposeError::Forward(leader, "unexpected answer".into())),
@@ -335,7 +338,7 @@ impl Replica {
         let addr = self.peer_addr(leader).ok_or(ProposeError::NoLeader)?;
         network
             .client(leader, &addr)
-            .call(peer::PeerRequest::Touch(sessions), timeout)
+            .call(messages::PeerRequest::Touch(sessions), timeout)
             .await
             .map(|_| ())
             .map_err(|e| ProposeError::Forward(leader, e.to_string()))
@@ -396,13 +399,13 @@ impl Replica {
 }
 
 /// Serves the peer link (Raft RPCs and raftzk's own requests) on `listener`.
-pub async fn serve_peers<H: peer::PeerHandler>(
+pub async fn serve_peers<H: peer_server::PeerHandler>(
     replica: &Replica,
     listener: tokio::net::TcpListener,
     handler: Arc<H>,
-    faults: Arc<peer::FaultSwitch>,
+    faults: Arc<fault_switch::FaultSwitch>,
 ) {
-    peer::serve(
+    peer_server::serve(
         listener,
         replica.raft.clone(),
         handler,
@@ -434,7 +437,7 @@ pub struct RaftSettings {
     /// Every member with its addresses (voters and observers); one or none = standalone.
     pub members: BTreeMap<NodeId, PeerNode>,
     /// The test-only partition switch.
-    pub faults: Arc<peer::FaultSwitch>,
+    pub faults: Arc<fault_switch::FaultSwitch>,
     /// The test-only disk fault file (`disk.faultFile`).
     pub disk_fault_file: Option<PathBuf>,
 }
@@ -506,9 +509,9 @@ async fn find_existing_group(
         let id = *id;
         asks.spawn(async move {
             let answer = client
-                .call(peer::PeerRequest::Hello, Duration::from_millis(500))
+                .call(messages::PeerRequest::Hello, Duration::from_millis(500))
                 .await;
-            matches!(answer, Ok(peer::PeerResponse::Hello(true))).then_some(id)
+            matches!(answer, Ok(messages::PeerResponse::Hello(true))).then_some(id)
         });
     }
     while let Some(answer) = asks.join_next().await {

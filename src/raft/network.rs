@@ -14,7 +14,9 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 
-use super::peer::{FaultSwitch, PeerClient, PeerError, PeerRequest, PeerResponse};
+use super::fault_switch::FaultSwitch;
+use super::messages::{PeerError, PeerRequest, PeerResponse};
+use super::peer::PeerClient;
 use super::types::{NodeId, PeerNode, TypeConfig};
 
 /// Bytes of entries one AppendEntries may carry. openraft gives every AppendEntries one

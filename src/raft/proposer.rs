@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::messages::{PeerRequest, PeerResponse};
 use super::network::PeerNetwork;
-use super::peer::{PeerRequest, PeerResponse};
 use super::types::{NodeId, Raft};
 use super::Delivery;
 use crate::txn::{LogEntry, Origin, Txn, ZxidDigest, MAX_TXNS_PER_ENTRY};

@@ -14,68 +14,10 @@ use std::time::{Duration, Instant};
 
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::ChangeMembers;
-use serde::{Deserialize, Serialize};
 
-use super::peer::{PeerRequest, PeerResponse};
-use super::types::{NodeId, PeerNode};
+use super::messages::{PeerRequest, PeerResponse};
+use super::types::{MembershipChange, NodeId, PeerNode, ReconfigError, ReconfigRequest};
 use super::Replica;
-
-/// A requested membership, as ZooKeeper's reconfig states it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MembershipChange {
-    /// Incremental: members added (or re-specified) and member ids removed.
-    Incremental {
-        /// `server.N` specs to add.
-        joining: BTreeMap<NodeId, PeerNode>,
-        /// Ids to remove.
-        leaving: BTreeSet<NodeId>,
-    },
-    /// Non-incremental: the whole new membership.
-    Replace(BTreeMap<NodeId, PeerNode>),
-}
-
-/// One reconfig: the change and the configuration version it applies to (ZooKeeper's
-/// `curConfigId`; `None` for −1, any version).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReconfigRequest {
-    /// What to change.
-    pub change: MembershipChange,
-    /// The version the client saw, if it wants it checked.
-    pub expected_version: Option<i64>,
-    /// The client may write `/zookeeper/config`. ZooKeeper checks that permission after the
-    /// request's other checks, so the leader refuses an unauthorized change only once the
-    /// version and the plan have passed.
-    pub authorized: bool,
-}
-
-/// Why a reconfig was refused or did not finish.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum ReconfigError {
-    /// The request names an impossible membership (BadArguments to the client).
-    #[error("bad arguments: {0}")]
-    BadArguments(String),
-    /// The client may not write `/zookeeper/config` (NoAuth).
-    #[error("not authorized to change the configuration")]
-    NoAuth,
-    /// The client's configuration version is not the current one (BadVersion).
-    #[error("the configuration version is {0:x}")]
-    BadVersion(i64),
-    /// Another membership change is under way (ReconfigInProgress).
-    #[error("a membership change is in progress")]
-    InProgress,
-    /// A quorum of the new voter set is not up to date (NewConfigNoQuorum).
-    #[error("the new configuration has no synced quorum: {0}")]
-    NoQuorum(String),
-    /// No leader is known, or it changed during the steps: the outcome is unknown.
-    #[error("no leader")]
-    NoLeader,
-    /// The steps did not finish in time: the outcome is unknown.
-    #[error("not done within {0} ms")]
-    Timeout(u64),
-    /// openraft refused a step or the peer link failed: the outcome is unknown.
-    #[error("raft: {0}")]
-    Raft(String),
-}
 
 /// The version of the configuration a membership entry at `index` publishes (the `version=`
 /// line of `/zookeeper/config`, ZooKeeper's config id).

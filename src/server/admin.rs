@@ -83,8 +83,8 @@ impl AdminEndpoint {
             }
             "connections" => json!({ "connections": connections(s), "secure_connections": [] }),
             "dirs" => json!({
-                "datadir_size": super::fourlw::dir_size(&s.config.data_dir),
-                "logdir_size": super::fourlw::dir_size(&s.config.data_log_dir),
+                "datadir_size": super::status::dir_size(&s.config.data_dir),
+                "logdir_size": super::status::dir_size(&s.config.data_log_dir),
             }),
             "dump" => dump(s),
             "environment" => environment(),
@@ -102,7 +102,7 @@ impl AdminEndpoint {
                 "initial_configuration": s.config.source.as_ref()
                     .and_then(|p| std::fs::read_to_string(p).ok()),
             }),
-            "is_read_only" => json!({ "read_only": super::fourlw::read_only_now(s) }),
+            "is_read_only" => json!({ "read_only": super::status::read_only_now(s) }),
             "last_snapshot" => {
                 let raft = s.replica.raft_status();
                 json!({
@@ -126,7 +126,7 @@ impl AdminEndpoint {
                 json!({ "num_connections": conns, "num_paths": paths, "num_total_watches": total })
             }
             "watches" => {
-                let sessions = super::fourlw::session_of_connections(s);
+                let sessions = super::status::session_of_connections(s);
                 let by_session: Map<String, Value> = s
                     .watches()
                     .data_watches_by_connection()
@@ -141,7 +141,7 @@ impl AdminEndpoint {
                 json!({ "session_id_to_watched_paths": by_session })
             }
             "watches_by_path" => {
-                let sessions = super::fourlw::session_of_connections(s);
+                let sessions = super::status::session_of_connections(s);
                 let by_path: Map<String, Value> = s
                     .watches()
                     .data_watches_by_path()
@@ -324,7 +324,7 @@ fn environment() -> Value {
     };
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
     json!({
-        "zookeeper.version": super::fourlw::version(),
+        "zookeeper.version": super::status::version(),
         "host.name": read("/proc/sys/kernel/hostname"),
         "os.name": std::env::consts::OS,
         "os.arch": std::env::consts::ARCH,
@@ -434,15 +434,15 @@ fn stats(s: &Server, with_connections: bool) -> Value {
         (view.state.last_zxid, view.state.tree.znode_count())
     };
     let mut v = json!({
-        "version": super::fourlw::version(),
-        "read_only": super::fourlw::read_only_now(s),
+        "version": super::status::version(),
+        "read_only": super::status::read_only_now(s),
         "server_stats": {
             "packets_sent": st.packets_sent.load(Ordering::Relaxed),
             "packets_received": st.packets_received.load(Ordering::Relaxed),
             "client_response_stats": response,
-            "data_dir_size": super::fourlw::dir_size(&s.config.data_dir),
-            "log_dir_size": super::fourlw::dir_size(&s.config.data_log_dir),
-            "server_state": super::fourlw::mode_name(s),
+            "data_dir_size": super::status::dir_size(&s.config.data_dir),
+            "log_dir_size": super::status::dir_size(&s.config.data_log_dir),
+            "server_state": super::status::mode_name(s),
             "last_processed_zxid": zxid,
             "outstanding_requests": s.connections.outstanding(),
             "avg_latency": (avg * 10_000.0).round() / 10_000.0,

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use jute_codec::{sniff, ConnectRequest, FrameCodec, FrameError, Jute, Sniff};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use jute_codec::{sniff, ConnectRequest, FrameCodec, Jute, Sniff};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::Decoder;
 
+use super::framing::{fill, next_frame, End};
 use super::handle::{Binding, ConnectionHandle, Outbound};
 use super::pipeline::Pipeline;
 use super::session_ids;
@@ -78,60 +78,6 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = writer.await;
     server.connections.remove(&handle);
     server.watches().remove_connection(handle.id);
-}
-
-/// Why a connection ended.
-pub(crate) enum End {
-    /// EOF or a reset from the client.
-    ClientClosed,
-    /// The server ended it on purpose (4lw answered, session closed, refused).
-    Done(CloseCause, &'static str),
-    /// The client broke the protocol (or the write path failed under it).
-    Protocol(CloseCause, String),
-}
-
-/// Reads from the socket into `buf` until it holds at least `n` bytes.
-async fn fill(read: &mut OwnedReadHalf, buf: &mut BytesMut, n: usize) -> Result<(), End> {
-    while buf.len() < n {
-        match read.read_buf(buf).await {
-            Ok(0) | Err(_) => return Err(End::ClientClosed),
-            Ok(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Reads one frame, refusing a bad length before reading its body.
-pub(crate) async fn next_frame(
-    server: &Server,
-    read: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    codec: &mut FrameCodec,
-) -> Result<BytesMut, End> {
-    loop {
-        match codec.decode(buf) {
-            Ok(Some(frame)) => {
-                server
-                    .stats
-                    .bytes_received
-                    .fetch_add(frame.len() as u64 + 4, std::sync::atomic::Ordering::Relaxed);
-                return Ok(frame);
-            }
-            Ok(None) => match read.read_buf(buf).await {
-                Ok(0) | Err(_) => return Err(End::ClientClosed),
-                Ok(_) => {}
-            },
-            Err(FrameError::BadLength { len, max }) => {
-                return Err(End::Protocol(
-                    CloseCause::Oversize,
-                    format!(
-                        "Len error: advertised length {len} is outside 0..={max} (jute.maxbuffer)"
-                    ),
-                ));
-            }
-            Err(e) => return Err(End::Protocol(CloseCause::Garbage, e.to_string())),
-        }
-    }
 }
 
 async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: OwnedReadHalf) -> End {

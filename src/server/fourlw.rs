@@ -3,22 +3,16 @@
 //! (`mntr` prints a subset until the observability issue; `envi` has no `java.*` keys).
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jute_codec::FourLetterWord;
 
 use super::handle::ConnectionHandle;
+use super::status::{
+    dir_size, java_double, mode_name, read_only_now, session_of_connections, version,
+};
 use super::Server;
-
-/// The version line raftzk reports (ZooKeeper's tools read the `3.8.0` prefix).
-pub fn version() -> String {
-    format!(
-        "3.8.0-raftzk-{}, built on unknown",
-        env!("CARGO_PKG_VERSION")
-    )
-}
 
 /// ZooKeeper's trace mask (`gtmk`/`stmk`); raftzk keeps it but traces through `tracing`.
 static TRACE_MASK: AtomicI64 = AtomicI64::new(306);
@@ -114,27 +108,6 @@ pub fn respond(server: &Server, word: FourLetterWord, extra: &[u8]) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// Each open connection's session id (0: none yet).
-pub fn session_of_connections(server: &Server) -> std::collections::HashMap<u64, i64> {
-    server
-        .connections
-        .all()
-        .iter()
-        .filter_map(|c| c.binding().map(|b| (c.id, b.session_id)))
-        .collect()
-}
-
-/// Java's `Double.toString` of a value rounded to 4 decimals: `3.125`, `0.0`.
-pub fn java_double(value: f64) -> String {
-    let rounded = (value * 10_000.0).round() / 10_000.0;
-    let text = format!("{rounded}");
-    if text.contains('.') {
-        text
-    } else {
-        format!("{text}.0")
-    }
-}
-
 fn srvr(server: &Server, with_clients: bool) -> String {
     let (min, avg, max, _) = server.stats.latency.snapshot();
     let (zxid, nodes) = {
@@ -160,21 +133,6 @@ fn srvr(server: &Server, with_clients: bool) -> String {
         mode_name(server),
     );
     out
-}
-
-/// True while this member serves read-only sessions: read-only mode is on and it is outside
-/// a quorum.
-pub fn read_only_now(server: &Server) -> bool {
-    server.config.read_only_mode && server.replica.role() == crate::raft::Role::Looking
-}
-
-/// srvr's Mode and mntr's zk_server_state: ZooKeeper's read-only server says "read-only".
-pub fn mode_name(server: &Server) -> &'static str {
-    if read_only_now(server) {
-        "read-only"
-    } else {
-        server.replica.role().name()
-    }
 }
 
 /// ` /ip:port[ops](queued=,recved=,sent=…)`; `[1]` for a session's connection (reading),
@@ -415,21 +373,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 /// `mntr`: every measurement this member has, ZooKeeper's keys first (`metrics.rs`).
 fn mntr(server: &Server) -> String {
     super::metrics::mntr_text(&super::metrics::collect(server))
-}
-
-/// Total bytes of the files under `dir`.
-pub fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::fourlw::java_double;
 use super::stats::CloseCause;
+use super::status::java_double;
 use super::Server;
 use crate::raft::Role;
 use crate::telemetry::{self, Summary, SummaryValues};
@@ -110,12 +110,12 @@ pub fn collect(server: &Server) -> Vec<Sample> {
         zk(
             "version",
             "Server version",
-            Value::Text(super::fourlw::version()),
+            Value::Text(super::status::version()),
         ),
         zk(
             "server_state",
             "standalone, leader, follower, observer or looking",
-            Value::Text(super::fourlw::mode_name(server).into()),
+            Value::Text(super::status::mode_name(server).into()),
         ),
         zk(
             "avg_latency",

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod connection;
 pub mod fourlw;
+pub mod framing;
 pub mod handle;
 pub mod http;
 pub mod listener;
@@ -19,6 +20,7 @@ pub mod prometheus;
 pub mod reads;
 pub mod reconfig;
 pub mod stats;
+pub mod status;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

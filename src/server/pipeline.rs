@@ -20,7 +20,7 @@ use jute_codec::{
 };
 use tokio::net::tcp::OwnedReadHalf;
 
-use super::connection::{next_frame, End};
+use super::framing::{next_frame, End};
 use super::handle::{Binding, ConnectionHandle};
 use super::reads::{read, Reader};
 use super::reconfig;

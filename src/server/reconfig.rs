@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use jute_codec::ReconfigRequest as WireReconfig;
 
 use crate::config::parse_server;
-use crate::node::peer_node;
 use crate::raft::{MembershipChange, NodeId, PeerNode, ReconfigRequest};
 
 /// The change a reconfig request asks for, or why it is malformed (BadArguments).
@@ -67,7 +66,7 @@ fn servers(
             return Err(format!("{item}: a joining server needs a client port"));
         }
         if out
-            .insert(id, peer_node(&spec, default_client_port))
+            .insert(id, PeerNode::from_spec(&spec, default_client_port))
             .is_some()
         {
             return Err(format!("server.{id} is listed twice"));
