@@ -92,7 +92,7 @@ pub async fn reap_nodes(replica: Replica, config: Arc<Config>) {
 }
 
 fn candidates(replica: &Replica, config: &Config) -> Vec<String> {
-    let now = crate::server::handle::now_ms();
+    let now = crate::server::stats::now_ms();
     let never_used = i64::try_from(config.container_max_never_used_interval_ms).unwrap_or(i64::MAX);
     let view = replica.state.read();
     let tree = &view.state.tree;
@@ -161,27 +161,10 @@ pub async fn close_unanswered_writes(
         // accepted, then the leader died before a quorum had it). Say so now, not after the
         // timeout.
         let applied_term = replica.raft_status().applied_term;
+        let now = std::time::Instant::now();
         for conn in connections.all() {
-            if conn
-                .oldest_pending_write_term()
-                .is_some_and(|term| term < applied_term)
-            {
-                tracing::warn!(
-                    conn = conn.id,
-                    applied_term,
-                    "write lost with its leader; closing the connection"
-                );
-                conn.close();
-            } else if conn
-                .oldest_pending_write()
-                .is_some_and(|t| t.elapsed() > timeout)
-            {
-                tracing::warn!(
-                    conn = conn.id,
-                    ?timeout,
-                    "write unanswered; closing the connection"
-                );
-                conn.close();
+            if let Some(fate) = conn.writes.unknown_fate(applied_term, timeout, now) {
+                conn.write_fate_unknown(&fate);
             }
         }
     }

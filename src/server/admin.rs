@@ -264,7 +264,7 @@ fn connections(s: &Server) -> Vec<Value> {
             let mut m = json!({
                 "remote_socket_address": conn.peer.to_string(),
                 "interest_ops": u8::from(conn.binding().is_some()),
-                "outstanding_requests": conn.pending_writes(),
+                "outstanding_requests": conn.writes.len(),
                 "packets_received": conn.stats.received.load(Ordering::Relaxed),
                 "packets_sent": conn.stats.sent.load(Ordering::Relaxed),
             });
@@ -296,7 +296,7 @@ fn dump(s: &Server) -> Value {
         (sessions, view.state.tree.ephemerals_by_session().clone())
     };
     let mut buckets: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
-    let now = super::handle::now_ms().max(0) as u64;
+    let now = super::stats::now_ms().max(0) as u64;
     for id in sessions {
         if let Some(remaining) = s.tracker.remaining_ms(id) {
             buckets

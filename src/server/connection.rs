@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use jute_codec::{sniff, ConnectRequest, FrameCodec, Jute, Sniff};
+use jute_codec::{sniff, ConnectRequest, FrameCodec, Jute, OpCode, Sniff};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -24,6 +24,7 @@ use super::handle::{Binding, ConnectionHandle, Outbound};
 use super::pipeline::Pipeline;
 use super::session_ids;
 use super::stats::CloseCause;
+use super::writes::PendingWrite;
 use super::{fourlw, Server};
 use crate::txn::{Origin, Txn, TxnOp};
 
@@ -250,15 +251,20 @@ async fn handshake(
             password: session_ids::password(),
         },
     };
-    let mut done = handle.writes_done();
     let mut closed = handle.closed_signal();
     server.tracker.touch(session_id, timeout_ms);
-    handle.write_proposed(std::time::Instant::now(), "SESS", server.replica.term());
+    handle.writes.proposed(PendingWrite {
+        xid: 0,
+        op: OpCode::CreateSession,
+        started: std::time::Instant::now(),
+        term: server.replica.term(),
+    });
+    let settled = handle.writes.settled();
     if server.replica.proposer.propose(txn).await.is_err() {
         return Err(End::Done(CloseCause::NotServing, "write path shut down"));
     }
     tokio::select! {
-        r = done.wait_for(|n| *n >= 1) => { if r.is_err() { return Err(End::Done(CloseCause::Server, "closed")); } }
+        () = settled => {}
         _ = closed.wait_for(|c| *c) => return Err(End::Done(CloseCause::Server, "closed during handshake")),
     }
     match handle.binding() {

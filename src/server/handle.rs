@@ -6,9 +6,9 @@
 //! bounded in bytes instead: a client that does not read its replies is disconnected once
 //! `MAX_QUEUED_BYTES` are waiting, rather than growing the server's memory without limit.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -19,7 +19,8 @@ use jute_codec::{
 };
 use tokio::sync::{mpsc, watch};
 
-use super::stats::ServerStats;
+use super::stats::{ConnStats, ServerStats};
+use super::writes::{PendingWrites, UnknownFate};
 
 /// Outgoing bytes a connection may have waiting before it is closed as a slow consumer.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
@@ -47,93 +48,6 @@ pub struct Binding {
     pub read_only: bool,
 }
 
-/// Per-connection counters for `cons`/`stat`.
-#[derive(Debug)]
-pub struct ConnStats {
-    /// When the connection was accepted (wall clock, ms).
-    pub established_ms: i64,
-    /// Frames received.
-    pub received: AtomicU64,
-    /// Frames sent.
-    pub sent: AtomicU64,
-    inner: Mutex<ConnStatsInner>,
-}
-
-/// The mutable part of [`ConnStats`].
-#[derive(Debug, Clone, Default)]
-pub struct ConnStatsInner {
-    /// Last operation, as ZooKeeper abbreviates it (`GETD`, `CREA`, …), `NA` after a reset.
-    pub last_op: &'static str,
-    /// Last client xid.
-    pub last_cxid: Option<i32>,
-    /// Last zxid replied.
-    pub last_zxid: i64,
-    /// When the last reply was sent (wall clock, ms).
-    pub last_response_ms: i64,
-    /// Latency of the last request, ms.
-    pub last_latency: u64,
-    /// Min/total/max/count of request latencies, ms.
-    pub min: u64,
-    /// Sum of latencies.
-    pub total: u64,
-    /// Largest latency.
-    pub max: u64,
-    /// Number of latencies.
-    pub count: u64,
-}
-
-impl ConnStats {
-    fn new() -> ConnStats {
-        ConnStats {
-            established_ms: now_ms(),
-            received: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
-            inner: Mutex::new(ConnStatsInner {
-                last_op: "NA",
-                last_zxid: -1,
-                ..ConnStatsInner::default()
-            }),
-        }
-    }
-
-    /// A copy of the mutable counters.
-    pub fn snapshot(&self) -> ConnStatsInner {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Records an answered request.
-    pub fn record(&self, op: &'static str, xid: i32, zxid: i64, latency_ms: u64) {
-        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        s.last_op = op;
-        s.last_cxid = Some(xid);
-        s.last_zxid = zxid;
-        s.last_response_ms = now_ms();
-        s.last_latency = latency_ms;
-        s.min = if s.count == 0 {
-            latency_ms
-        } else {
-            s.min.min(latency_ms)
-        };
-        s.max = s.max.max(latency_ms);
-        s.total += latency_ms;
-        s.count += 1;
-    }
-
-    /// `crst`.
-    pub fn reset(&self) {
-        self.received.store(0, Ordering::Relaxed);
-        self.sent.store(0, Ordering::Relaxed);
-        *self.inner.lock().unwrap_or_else(PoisonError::into_inner) = ConnStatsInner {
-            last_op: "NA",
-            last_zxid: -1,
-            ..ConnStatsInner::default()
-        };
-    }
-}
-
 /// One open client connection.
 #[derive(Debug)]
 pub struct ConnectionHandle {
@@ -145,14 +59,12 @@ pub struct ConnectionHandle {
     pub stats: ConnStats,
     tx: mpsc::UnboundedSender<Outbound>,
     queued: AtomicUsize,
-    writes_done: watch::Sender<u64>,
+    /// Its writes from proposal to reply.
+    pub writes: PendingWrites,
     closed: watch::Sender<bool>,
     binding: Mutex<Option<Binding>>,
     /// Whether the handshake carried the readOnly byte (the reply must match).
     read_only_byte: Mutex<bool>,
-    /// Receive times of writes in flight, oldest first, for latency.
-    /// Unanswered writes: when each arrived, its op, and the Raft term it was proposed in.
-    write_started: Mutex<VecDeque<(Instant, &'static str, u64)>>,
     server_stats: Arc<ServerStats>,
 }
 
@@ -169,11 +81,10 @@ impl ConnectionHandle {
             stats: ConnStats::new(),
             tx,
             queued: AtomicUsize::new(0),
-            writes_done: watch::channel(0).0,
+            writes: PendingWrites::new(),
             closed: watch::channel(false).0,
             binding: Mutex::new(None),
             read_only_byte: Mutex::new(false),
-            write_started: Mutex::new(VecDeque::new()),
             server_stats,
         }
     }
@@ -334,39 +245,11 @@ impl ConnectionHandle {
         self.closed.subscribe()
     }
 
-    /// Notes that a write was proposed at `started`, while the member's Raft term was `term`.
-    pub fn write_proposed(&self, started: Instant, op: &'static str, term: u64) {
-        Self::lock(&self.write_started).push_back((started, op, term));
-    }
-
-    /// Counts an applied write of this connection (its reply is queued): wakes reads that
-    /// wait for their session's earlier writes. Returns the write's start time and op.
-    pub fn write_applied(&self) -> Option<(Instant, &'static str)> {
-        let started = Self::lock(&self.write_started).pop_front();
-        self.writes_done.send_modify(|n| *n += 1);
-        started.map(|(t, op, _)| (t, op))
-    }
-
-    /// When the oldest write still waiting for its outcome was received.
-    pub fn oldest_pending_write(&self) -> Option<Instant> {
-        Self::lock(&self.write_started).front().map(|(t, _, _)| *t)
-    }
-
-    /// The term the oldest write still waiting for its outcome was proposed in.
-    pub fn oldest_pending_write_term(&self) -> Option<u64> {
-        Self::lock(&self.write_started)
-            .front()
-            .map(|(_, _, term)| *term)
-    }
-
-    /// Writes proposed and not yet answered.
-    pub fn pending_writes(&self) -> usize {
-        Self::lock(&self.write_started).len()
-    }
-
-    /// A channel counting this connection's applied writes.
-    pub fn writes_done(&self) -> watch::Receiver<u64> {
-        self.writes_done.subscribe()
+    /// A write's outcome is unknown: says why and closes the connection (the client learns
+    /// it by ConnectionLoss; its session stays and may resume).
+    pub fn write_fate_unknown(&self, fate: &UnknownFate) {
+        tracing::warn!(conn = self.id, %fate, "write fate unknown; closing the connection");
+        self.close();
     }
 
     /// Bytes waiting to be written.
@@ -484,7 +367,7 @@ impl Connections {
     /// Writes waiting for their outcome, over every open connection (ZooKeeper's
     /// `outstanding_requests`: a closed connection's writes no longer count).
     pub fn outstanding(&self) -> usize {
-        self.lock().by_id.values().map(|h| h.pending_writes()).sum()
+        self.lock().by_id.values().map(|h| h.writes.len()).sum()
     }
 
     /// The most writes one connection has waiting for their outcome.
@@ -492,7 +375,7 @@ impl Connections {
         self.lock()
             .by_id
             .values()
-            .map(|h| h.pending_writes())
+            .map(|h| h.writes.len())
             .max()
             .unwrap_or(0)
     }
@@ -506,11 +389,4 @@ impl Connections {
     pub fn is_empty(&self) -> bool {
         self.lock().by_id.is_empty()
     }
-}
-
-/// Wall clock, ms since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -21,6 +21,7 @@ pub mod reads;
 pub mod reconfig;
 pub mod stats;
 pub mod status;
+pub mod writes;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -33,6 +34,7 @@ use crate::txn::{Origin, Txn, TxnOp, TxnOutcome};
 use crate::watch::WatchManager;
 use handle::{Binding, Connections};
 use stats::ServerStats;
+use writes::{Answered, UnknownFate};
 
 /// Everything connections share.
 pub struct Server {
@@ -192,8 +194,7 @@ impl Delivery for Notifier {
             return;
         }
         if let Some(handle) = self.connections.get(origin.connection) {
-            tracing::warn!(conn = handle.id, %reason, "write fate unknown; closing the connection");
-            handle.close();
+            handle.write_fate_unknown(&UnknownFate::Failed(reason.to_string()));
         }
     }
 }
@@ -246,23 +247,14 @@ impl Notifier {
                 outcome.response.clone(),
             ),
         }
-        if let Some((started, op)) = handle.write_applied() {
-            let elapsed = started.elapsed();
-            let latency = elapsed.as_millis() as u64;
-            if !self.slow_request.is_zero() && elapsed >= self.slow_request {
-                tracing::warn!(
-                    session = format_args!("0x{:x}", txn.session_id),
-                    client = %handle.peer,
-                    op = op_label(op),
-                    ms = latency,
-                    "slow request"
-                );
-            }
-            self.stats.latency.record(latency);
-            self.stats.update_latency.record_ms(elapsed);
-            self.stats.request_done(op_label(op), elapsed);
-            handle.stats.record(op, origin.xid, outcome.zxid, latency);
-        }
+        handle.writes.answered(&Answered {
+            zxid: outcome.zxid,
+            session_id: txn.session_id,
+            client: handle.peer,
+            slow: self.slow_request,
+            stats: &self.stats,
+            connection: &handle.stats,
+        });
     }
 }
 

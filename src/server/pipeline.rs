@@ -25,6 +25,7 @@ use super::handle::{Binding, ConnectionHandle};
 use super::reads::{read, Reader};
 use super::reconfig;
 use super::stats::CloseCause;
+use super::writes::PendingWrite;
 use super::{op_abbreviation, op_label, Server};
 use crate::raft::ReconfigError;
 use crate::tree::acl::{self, digest_id};
@@ -38,8 +39,6 @@ pub(crate) struct Pipeline {
     binding: Binding,
     /// The connection's identities: `ip:<peer>` always, then every auth added.
     auth: Vec<Id>,
-    /// Writes proposed by this connection so far (compared with the applied count).
-    writes_sent: u64,
     rules: WriteRules,
 }
 
@@ -56,7 +55,6 @@ impl Pipeline {
         handle: Arc<ConnectionHandle>,
         binding: Binding,
     ) -> Pipeline {
-        let writes_sent = *handle.writes_done().borrow();
         let rules = WriteRules {
             extended_types: server.config.extended_types,
             reconfig_enabled: server.config.reconfig_enabled,
@@ -69,7 +67,6 @@ impl Pipeline {
             server,
             handle,
             binding,
-            writes_sent,
             rules,
         }
     }
@@ -311,11 +308,10 @@ impl Pipeline {
 
     /// Waits until every write this connection proposed is applied (and answered).
     async fn wait_for_writes(&self) -> Result<(), Flow> {
-        let target = self.writes_sent;
-        let mut done = self.handle.writes_done();
+        let settled = self.handle.writes.settled();
         let mut closed = self.handle.closed_signal();
         tokio::select! {
-            r = done.wait_for(|n| *n >= target) => r.map(|_| ()).map_err(|_| Flow::Stop(End::Done(CloseCause::Server, "closed"))),
+            () = settled => Ok(()),
             _ = closed.wait_for(|c| *c) => Err(Flow::Stop(End::Done(CloseCause::Server, "closed while waiting for writes"))),
         }
     }
@@ -331,10 +327,12 @@ impl Pipeline {
             auth: self.auth.clone(),
             op: txn_op,
         };
-        self.writes_sent += 1;
-        let term = self.server.replica.term();
-        self.handle
-            .write_proposed(started, op_abbreviation(op), term);
+        self.handle.writes.proposed(PendingWrite {
+            xid,
+            op,
+            started,
+            term: self.server.replica.term(),
+        });
         match self.server.replica.proposer.propose(txn).await {
             Ok(()) => Flow::Continue,
             Err(e) => Flow::Stop(End::Protocol(

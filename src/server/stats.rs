@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::PoisonError;
 use std::time::Instant;
 
 use crate::telemetry::{Sizes, Summary, SummarySet};
@@ -409,4 +410,100 @@ impl ServerStats {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Per-connection counters for `cons`/`stat`.
+#[derive(Debug)]
+pub struct ConnStats {
+    /// When the connection was accepted (wall clock, ms).
+    pub established_ms: i64,
+    /// Frames received.
+    pub received: AtomicU64,
+    /// Frames sent.
+    pub sent: AtomicU64,
+    inner: Mutex<ConnStatsInner>,
+}
+
+/// The mutable part of [`ConnStats`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnStatsInner {
+    /// Last operation, as ZooKeeper abbreviates it (`GETD`, `CREA`, …), `NA` after a reset.
+    pub last_op: &'static str,
+    /// Last client xid.
+    pub last_cxid: Option<i32>,
+    /// Last zxid replied.
+    pub last_zxid: i64,
+    /// When the last reply was sent (wall clock, ms).
+    pub last_response_ms: i64,
+    /// Latency of the last request, ms.
+    pub last_latency: u64,
+    /// Min/total/max/count of request latencies, ms.
+    pub min: u64,
+    /// Sum of latencies.
+    pub total: u64,
+    /// Largest latency.
+    pub max: u64,
+    /// Number of latencies.
+    pub count: u64,
+}
+
+impl ConnStats {
+    /// Counters of a connection accepted now.
+    #[allow(clippy::new_without_default)] // "now" is not a default
+    pub fn new() -> ConnStats {
+        ConnStats {
+            established_ms: now_ms(),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            inner: Mutex::new(ConnStatsInner {
+                last_op: "NA",
+                last_zxid: -1,
+                ..ConnStatsInner::default()
+            }),
+        }
+    }
+
+    /// A copy of the mutable counters.
+    pub fn snapshot(&self) -> ConnStatsInner {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records an answered request.
+    pub fn record(&self, op: &'static str, xid: i32, zxid: i64, latency_ms: u64) {
+        let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        s.last_op = op;
+        s.last_cxid = Some(xid);
+        s.last_zxid = zxid;
+        s.last_response_ms = now_ms();
+        s.last_latency = latency_ms;
+        s.min = if s.count == 0 {
+            latency_ms
+        } else {
+            s.min.min(latency_ms)
+        };
+        s.max = s.max.max(latency_ms);
+        s.total += latency_ms;
+        s.count += 1;
+    }
+
+    /// `crst`.
+    pub fn reset(&self) {
+        self.received.store(0, Ordering::Relaxed);
+        self.sent.store(0, Ordering::Relaxed);
+        *self.inner.lock().unwrap_or_else(PoisonError::into_inner) = ConnStatsInner {
+            last_op: "NA",
+            last_zxid: -1,
+            ..ConnStatsInner::default()
+        };
+    }
+}
+
+/// Wall clock, ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -1,0 +1,293 @@
+//! [`PendingWrites`]: every write of one connection, from the moment the pipeline hands it to
+//! the Proposer until its reply is queued or its fate is given up as unknown.
+//!
+//! It is the one place that
+//! - keeps the writes in proposal order (one Proposer, one log: their outcomes arrive in the
+//!   same order, so the oldest pending write is always the one answered next);
+//! - releases the reads that wait for their session's earlier writes ([`PendingWrites::settled`]:
+//!   ZooKeeper answers a session's requests in order);
+//! - records each write's latency and logs it when slow;
+//! - decides when a write's outcome is unknown ([`UnknownFate`]): its entry was lost with its
+//!   leader (an entry of a newer term applied first), it took longer than the write timeout,
+//!   or the Proposer failed it. The connection then closes, so the client learns it by
+//!   ConnectionLoss instead of a guess (`design.md`, Unknown outcome).
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use jute_codec::OpCode;
+use tokio::sync::watch;
+
+use super::stats::{ConnStats, ServerStats};
+use super::{op_abbreviation, op_label};
+
+/// One write waiting for its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingWrite {
+    /// The request's xid, echoed in its reply.
+    pub xid: i32,
+    /// The request.
+    pub op: OpCode,
+    /// When the request arrived.
+    pub started: Instant,
+    /// The Raft term this member knew when it proposed the write.
+    pub term: u64,
+}
+
+/// Why a write's outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnknownFate {
+    /// An entry of a newer term was applied before it: its entry was lost with its leader.
+    #[error("proposed in term {term}, and an entry of term {applied_term} applied first: lost with its leader")]
+    LeaderLost {
+        /// The write's term.
+        term: u64,
+        /// The newer term applied.
+        applied_term: u64,
+    },
+    /// Not applied within the write timeout (a stalled disk, a partition).
+    #[error("not applied within {0:?}")]
+    TimedOut(Duration),
+    /// The Proposer gave it up (no leader, Raft refused it, an earlier write failed).
+    #[error("the write path failed it: {0}")]
+    Failed(String),
+}
+
+/// What the reply to a write is recorded with.
+pub struct Answered<'a> {
+    /// The zxid the reply carries.
+    pub zxid: i64,
+    /// The session, for the slow-request line.
+    pub session_id: i64,
+    /// The client, for the slow-request line.
+    pub client: std::net::SocketAddr,
+    /// Writes slower than this are logged (zero: never).
+    pub slow: Duration,
+    /// The member's statistics.
+    pub stats: &'a ServerStats,
+    /// The connection's statistics (`cons`).
+    pub connection: &'a ConnStats,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    writes: VecDeque<PendingWrite>,
+    proposed: u64,
+}
+
+/// Every write of one connection that has been proposed and not yet answered.
+#[derive(Debug)]
+pub struct PendingWrites {
+    queue: Mutex<Queue>,
+    answered: watch::Sender<u64>,
+}
+
+impl Default for PendingWrites {
+    fn default() -> Self {
+        PendingWrites::new()
+    }
+}
+
+impl PendingWrites {
+    /// No writes yet.
+    pub fn new() -> PendingWrites {
+        PendingWrites {
+            queue: Mutex::new(Queue::default()),
+            answered: watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a write handed to the Proposer (call it before handing it over: its outcome
+    /// may arrive at once).
+    pub fn proposed(&self, write: PendingWrite) {
+        let mut queue = self.lock();
+        queue.writes.push_back(write);
+        queue.proposed += 1;
+    }
+
+    /// The oldest write's reply has been queued: forgets it, releases the reads waiting for
+    /// it, records its latency (and logs it if slow). `None` if nothing was pending (a reply
+    /// for a write this member did not track).
+    pub fn answered(&self, reply: &Answered<'_>) -> Option<PendingWrite> {
+        let write = self.lock().writes.pop_front();
+        self.answered.send_modify(|n| *n += 1);
+        let write = write?;
+        let elapsed = write.started.elapsed();
+        let latency = elapsed.as_millis() as u64;
+        if !reply.slow.is_zero() && elapsed >= reply.slow {
+            tracing::warn!(
+                session = format_args!("0x{:x}", reply.session_id),
+                client = %reply.client,
+                op = op_label(op_abbreviation(write.op)),
+                ms = latency,
+                "slow request"
+            );
+        }
+        reply.stats.latency.record(latency);
+        reply.stats.update_latency.record_ms(elapsed);
+        reply
+            .stats
+            .request_done(op_label(op_abbreviation(write.op)), elapsed);
+        reply
+            .connection
+            .record(op_abbreviation(write.op), write.xid, reply.zxid, latency);
+        Some(write)
+    }
+
+    /// Resolves once every write proposed before the call has been answered: what a read
+    /// waits for, so a session never reads older data than its own writes.
+    pub fn settled(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let target = self.lock().proposed;
+        let mut answered = self.answered.subscribe();
+        async move {
+            // The sender lives as long as the connection; if it is gone, nothing is pending.
+            let _ = answered.wait_for(|n| *n >= target).await;
+        }
+    }
+
+    /// Writes proposed and not yet answered.
+    pub fn len(&self) -> usize {
+        self.lock().writes.len()
+    }
+
+    /// True if none is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rule for an unknown outcome, checked against the oldest pending write: an entry of
+    /// a newer term than its own has been applied (so its entry, which would have come first,
+    /// was lost), or it is older than `timeout`.
+    pub fn unknown_fate(
+        &self,
+        applied_term: u64,
+        timeout: Duration,
+        now: Instant,
+    ) -> Option<UnknownFate> {
+        let queue = self.lock();
+        let oldest = queue.writes.front()?;
+        if oldest.term < applied_term {
+            return Some(UnknownFate::LeaderLost {
+                term: oldest.term,
+                applied_term,
+            });
+        }
+        (now.saturating_duration_since(oldest.started) > timeout)
+            .then_some(UnknownFate::TimedOut(timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(xid: i32, term: u64, started: Instant) -> PendingWrite {
+        PendingWrite {
+            xid,
+            op: OpCode::Create,
+            started,
+            term,
+        }
+    }
+
+    fn answer(writes: &PendingWrites, stats: &ServerStats, conn: &ConnStats) -> Option<i32> {
+        let reply = Answered {
+            zxid: 7,
+            session_id: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            slow: Duration::ZERO,
+            stats,
+            connection: conn,
+        };
+        writes.answered(&reply).map(|w| w.xid)
+    }
+
+    #[test]
+    fn replies_come_in_request_order_and_are_recorded() {
+        let (stats, conn) = (ServerStats::default(), ConnStats::new());
+        let writes = PendingWrites::new();
+        let now = Instant::now();
+        for xid in 1..=3 {
+            writes.proposed(write(xid, 1, now));
+        }
+        assert_eq!(writes.len(), 3);
+        let answered: Vec<_> = (0..3)
+            .filter_map(|_| answer(&writes, &stats, &conn))
+            .collect();
+        assert_eq!(answered, vec![1, 2, 3]);
+        assert!(writes.is_empty());
+        assert_eq!(stats.latency.snapshot().3, 3, "three latencies recorded");
+        assert_eq!(conn.snapshot().last_cxid, Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_read_after_a_write_waits_for_it() {
+        let (stats, conn) = (ServerStats::default(), ConnStats::new());
+        let writes = PendingWrites::new();
+        // Nothing pending: a read goes at once.
+        tokio::time::timeout(Duration::from_millis(100), writes.settled())
+            .await
+            .unwrap();
+        writes.proposed(write(1, 1, Instant::now()));
+        let read = writes.settled();
+        writes.proposed(write(2, 1, Instant::now()));
+        let mut read = Box::pin(read);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut read)
+                .await
+                .is_err(),
+            "the read went before the write it follows"
+        );
+        answer(&writes, &stats, &conn);
+        // Released by the write before it, not held by the one proposed after it.
+        tokio::time::timeout(Duration::from_millis(100), read)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn a_write_of_an_older_term_is_lost_once_a_newer_term_applies() {
+        let writes = PendingWrites::new();
+        let now = Instant::now();
+        writes.proposed(write(1, 3, now));
+        let timeout = Duration::from_secs(10);
+        assert_eq!(writes.unknown_fate(3, timeout, now), None);
+        assert_eq!(
+            writes.unknown_fate(4, timeout, now),
+            Some(UnknownFate::LeaderLost {
+                term: 3,
+                applied_term: 4
+            })
+        );
+        assert_eq!(
+            writes.unknown_fate(3, timeout, now + Duration::from_secs(11)),
+            Some(UnknownFate::TimedOut(timeout))
+        );
+        let empty = PendingWrites::new();
+        assert_eq!(empty.unknown_fate(9, Duration::ZERO, now), None);
+    }
+
+    #[test]
+    fn an_unknown_fate_closes_the_connection() {
+        use super::super::handle::{Connections, Outbound};
+        let connections = Connections::new(std::sync::Arc::new(ServerStats::default()));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = connections
+            .open("127.0.0.1:1".parse().unwrap(), 0, tx)
+            .unwrap();
+        let now = Instant::now();
+        handle.writes.proposed(write(1, 1, now));
+        let fate = handle
+            .writes
+            .unknown_fate(2, Duration::from_secs(10), now)
+            .unwrap();
+        handle.write_fate_unknown(&fate);
+        assert!(handle.is_closed());
+        assert!(matches!(rx.try_recv(), Ok(Outbound::Close)));
+    }
+}
