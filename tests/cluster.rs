@@ -735,3 +735,65 @@ fn a_member_that_applies_an_entry_differently_is_caught_by_the_digest() {
     );
     assert!(hash["digests"].is_array());
 }
+
+/// ZooKeeper adds an observer that is not running yet (observers are in no quorum, so no
+/// quorum of the new configuration waits for it): raftzk does too, and answers at once with
+/// the new configuration; the group keeps serving writes while the observer is away.
+#[test]
+fn an_observer_that_is_not_running_yet_can_be_added() {
+    let super_digest = raftzk::tree::acl::digest_id("super:test");
+    let cluster = Cluster::start(
+        3,
+        &format!("reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={super_digest}"),
+    );
+    let leader = cluster.leader().unwrap();
+    let mut admin = Client::connect(cluster.members[leader].addr());
+    let (h, _) = admin.call(Request::Auth(AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Some(b"super:test".to_vec()),
+    }));
+    assert_eq!(h.err, ErrorCode::Ok);
+    let (peer, election, client) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    let line = format!("server.7=127.0.0.1:{peer}:{election}:observer;127.0.0.1:{client}");
+    let started = std::time::Instant::now();
+    let (err, data) = reconfig(&mut admin, Some(&line), None);
+    assert_eq!(err, ErrorCode::Ok, "{}", String::from_utf8_lossy(&data));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    let (servers, _) = parse_config(&data);
+    assert!(servers[&7].contains(":observer;"), "{servers:?}");
+    assert_eq!(
+        admin.create("/while-away", b"", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+
+    // Three absent participants would leave 3 synced voters of 6: ZooKeeper answers
+    // NewConfigNoQuorum before it checks WRITE on /zookeeper/config, so a client without
+    // it learns that first; one absent participant (3 of 4 synced) gets NoAuth.
+    let participant = |id: u32| {
+        let (peer, election, client) = (
+            common::free_port(),
+            common::free_port(),
+            common::free_port(),
+        );
+        format!("server.{id}=127.0.0.1:{peer}:{election}:participant;127.0.0.1:{client}")
+    };
+    let mut plain = Client::connect(cluster.members[leader].addr());
+    let three = [participant(8), participant(9), participant(10)].join(",");
+    assert_eq!(
+        reconfig(&mut plain, Some(&three), None).0,
+        ErrorCode::NewConfigNoQuorum
+    );
+    assert_eq!(
+        reconfig(&mut plain, Some(&participant(8)), None).0,
+        ErrorCode::NoAuth
+    );
+}

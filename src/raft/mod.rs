@@ -24,7 +24,7 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +93,16 @@ pub struct PeerReplication {
     pub lag_ms: u64,
     /// Time since it last answered an AppendEntries, ms (None: never).
     pub acked_ms: Option<u64>,
+}
+
+impl PeerReplication {
+    /// Answered within `window_ms` and holds every entry older than it: ZooKeeper's
+    /// "synced" follower or observer.
+    pub fn is_synced(&self, window_ms: u64) -> bool {
+        self.acked_ms.is_some_and(|ms| ms <= window_ms)
+            && self.matched.is_some()
+            && self.lag_ms <= window_ms
+    }
 }
 
 /// A point-in-time reading of openraft's metrics.
@@ -244,6 +254,23 @@ impl Replica {
                         .map(|d| d.as_millis() as u64),
                 }
             })
+            .collect()
+    }
+
+    /// Members that are synced now, as ZooKeeper's leader counts them for `synced_followers`
+    /// and a reconfig's quorum check: this leader, and every peer that answered within the
+    /// quorum window and holds every entry older than it. Empty unless leading.
+    pub fn synced_members(&self) -> BTreeSet<NodeId> {
+        let peers = self.replication();
+        if peers.is_empty() && !self.is_leader() {
+            return BTreeSet::new();
+        }
+        let window = self.synced_within_ms();
+        peers
+            .iter()
+            .filter(|p| p.is_synced(window))
+            .map(|p| p.id)
+            .chain(std::iter::once(self.member_id))
             .collect()
     }
 

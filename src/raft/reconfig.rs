@@ -169,6 +169,18 @@ impl Replica {
         }
         let plan = Plan::new(&nodes, &voters, request.change, self.member_id)?;
         if !request.authorized {
+            // ZooKeeper checks that the new voters hold a synced quorum before it checks
+            // WRITE on /zookeeper/config. Without WRITE nothing may change, so only members
+            // already replicating count here (a joiner the leader has not added yet does not).
+            let synced = self.synced_members();
+            let need = plan.voters.len() / 2 + 1;
+            let have = plan.voters.iter().filter(|id| synced.contains(id)).count();
+            if have < need {
+                return Err(ReconfigError::NoQuorum(format!(
+                    "{have} of {} voters synced (need {need})",
+                    plan.voters.len()
+                )));
+            }
             return Err(ReconfigError::NoAuth);
         }
         if plan.is_empty(&voters) {

@@ -414,7 +414,7 @@ fn observers(s: &Server) -> Value {
         .collect();
     let synced = peers
         .iter()
-        .filter(|p| !p.voter && p.acked_ms.is_some_and(|ms| ms <= window) && p.lag_ms <= window)
+        .filter(|p| !p.voter && p.is_synced(window))
         .count();
     json!({ "synced_observers": synced, "observers": observers })
 }

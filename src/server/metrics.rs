@@ -434,13 +434,10 @@ fn quorum_samples(
     ];
     if role == Role::Leader {
         let window = server.replica.synced_within_ms();
-        let connected =
-            |p: &&crate::raft::PeerReplication| p.acked_ms.is_some_and(|ms| ms <= window);
         let synced = |voter: bool| {
             peers
                 .iter()
-                .filter(connected)
-                .filter(|p| p.voter == voter && p.matched.is_some() && p.lag_ms <= window)
+                .filter(|p| p.voter == voter && p.is_synced(window))
                 .count() as i64
         };
         let uptime = server
@@ -452,7 +449,12 @@ fn quorum_samples(
             zk(
                 "learners",
                 "Members that answered the leader within the quorum window",
-                Value::Int(peers.iter().filter(connected).count() as i64),
+                Value::Int(
+                    peers
+                        .iter()
+                        .filter(|p| p.acked_ms.is_some_and(|ms| ms <= window))
+                        .count() as i64,
+                ),
             ),
             zk(
                 "synced_followers",

@@ -187,17 +187,7 @@ impl Server {
 
     /// Waits (≤ `limit`) for the process to exit on its own.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Some(status);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        wait_child_exit(&mut self.child, limit)
     }
 }
 
@@ -205,6 +195,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Waits (≤ `limit`) for a started process to exit on its own; forgets it once it has.
+fn wait_child_exit(child: &mut Option<Child>, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(running) = child.as_mut() {
+            if let Ok(Some(status)) = running.try_wait() {
+                *child = None;
+                return Some(status);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
 
 /// A port nothing listens on, below Linux's ephemeral range (32768+): a port the kernel
@@ -580,17 +585,7 @@ impl Member {
 
     /// Waits (≤ `limit`) for the process to exit on its own.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Some(status);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        wait_child_exit(&mut self.child, limit)
     }
 
     /// `mntr`'s value of `key`, if the member answers.
