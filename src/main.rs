@@ -10,14 +10,9 @@ use raftzk::config::{whitelist, Config};
 /// A ZooKeeper-compatible coordination server replicated with Raft.
 ///
 /// With no arguments: one durable member on 127.0.0.1:2181, data in ./data, tickTime 2000.
-/// `--config zoo.cfg` reads a ZooKeeper zoo.cfg unchanged (tickTime, dataDir, dataLogDir,
-/// clientPort, clientPortAddress, minSessionTimeout, maxSessionTimeout, maxClientCnxns,
-/// 4lw.commands.whitelist, snapCount, autopurge.*, jute.maxbuffer, extendedTypesEnabled,
-/// DigestAuthenticationProvider.superDigest, readonlymode.enabled, reconfigEnabled,
-/// znode.container.checkIntervalMs, znode.container.maxPerMinute,
-/// znode.container.maxNeverUsedIntervalMs, metricsProvider.httpPort/httpHost, admin.*,
-/// raftzk.slowRequestMs, raftzk.logLevel, server.N). Flags override the file. The README
-/// lists every key, its default and where it differs from ZooKeeper.
+/// `--config zoo.cfg` reads a ZooKeeper zoo.cfg unchanged; `--help` lists every key after
+/// the flags. Flags override the file. The README says where a default differs from
+/// ZooKeeper's.
 #[derive(Debug, Parser)]
 #[command(
     name = "raftzk",
@@ -30,7 +25,8 @@ use raftzk::config::{whitelist, Config};
         ")"
     ),
     about,
-    long_about
+    long_about,
+    after_long_help = raftzk::config::keys::help()
 )]
 struct Args {
     /// A ZooKeeper zoo.cfg to read.

@@ -104,7 +104,7 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
     config.resolve_my_id()?;
     let config = Arc::new(config);
     for key in &config.ignored {
-        if crate::config::is_known_unused(key) {
+        if crate::config::keys::is_known_unused(key) {
             tracing::info!(key, "zoo.cfg key not used by raftzk; ignored");
         } else {
             tracing::warn!(key, "unknown zoo.cfg key; ignored");

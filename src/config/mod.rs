@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use jute_codec::{FourLetterWord, DEFAULT_MAX_FRAME};
 
+pub mod keys;
+
 /// One `server.N` line (used by the cluster; parsed and checked now).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSpec {
@@ -208,30 +210,6 @@ pub fn whitelist(list: &str, read_only_mode: bool) -> BTreeSet<&'static str> {
     words
 }
 
-/// Keys raftzk accepts and does not use (ZooKeeper options with no equivalent here).
-const KNOWN_UNUSED: &[&str] = &[
-    "initLimit",
-    "syncLimit",
-    "electionAlg",
-    "standaloneEnabled",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
-    "serverCnxnFactory",
-    "secureClientPort",
-    "secureClientPortAddress",
-    "globalOutstandingLimit",
-    "preAllocSize",
-    "leaderServes",
-    "cnxTimeout",
-    "quorumListenOnAllIPs",
-    "syncEnabled",
-    "forceSync",
-    "skipACL",
-    "sessionRequireClientSASLAuth",
-    "dynamicConfigFile",
-    "metricsProvider.className",
-];
-
 impl Config {
     /// Reads `path` as a zoo.cfg on top of the defaults.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
@@ -245,241 +223,33 @@ impl Config {
         Ok(config)
     }
 
-    /// Parses zoo.cfg text; `file` names it in errors.
+    /// Parses zoo.cfg text; `file` names it in errors. Walks [`keys::KEYS`] in order, then
+    /// the `server.N` lines, then the checks that span keys.
     pub fn from_properties(text: &str, file: &str) -> Result<Config, ConfigError> {
         let props = parse_properties(text);
-        let mut config = Config::default();
-        let get = |key: &str| -> Option<&String> {
-            props
-                .get(key)
-                .or_else(|| props.get(&format!("zookeeper.{key}")))
-        };
         let bad = |key: &str, value: &str, reason: &str| ConfigError::BadValue {
             file: file.to_string(),
             key: key.to_string(),
             value: value.to_string(),
             reason: reason.to_string(),
         };
-        let number = |key: &str| -> Result<Option<i64>, ConfigError> {
-            get(key)
-                .map(|v| v.parse::<i64>().map_err(|_| bad(key, v, "not a number")))
-                .transpose()
-        };
-        let flag = |key: &str| -> Result<Option<bool>, ConfigError> {
-            get(key)
-                .map(|v| match v.to_ascii_lowercase().as_str() {
-                    "true" | "yes" => Ok(true),
-                    "false" | "no" => Ok(false),
-                    _ => Err(bad(key, v, "not true or false")),
-                })
-                .transpose()
-        };
-        let positive = |key: &str, value: i64, max: i64| -> Result<i64, ConfigError> {
-            if value <= 0 || value > max {
-                Err(bad(
-                    key,
-                    &value.to_string(),
-                    &format!("must be in 1..={max}"),
-                ))
-            } else {
-                Ok(value)
+        let mut config = Config::default();
+        for key in keys::KEYS {
+            let keys::KeyUse::Used(set) = key.usage else {
+                continue;
+            };
+            let value = props
+                .get(key.name)
+                .or_else(|| props.get(&format!("zookeeper.{}", key.name)));
+            if let Some(value) = value {
+                set(&mut config, value).map_err(|reason| {
+                    bad(
+                        key.name,
+                        if key.secret { "<hidden>" } else { value },
+                        &reason,
+                    )
+                })?;
             }
-        };
-
-        if let Some(tick) = number("tickTime")? {
-            config.tick_time_ms = positive("tickTime", tick, i64::from(u32::MAX))? as u32;
-        }
-        let tick = i64::from(config.tick_time_ms);
-        config.min_session_timeout_ms = (2 * tick).min(i64::from(i32::MAX)) as i32;
-        config.max_session_timeout_ms = (20 * tick).min(i64::from(i32::MAX)) as i32;
-        if let Some(dir) = get("dataDir") {
-            config.data_dir = PathBuf::from(dir);
-            config.data_log_dir = PathBuf::from(dir);
-        }
-        if let Some(dir) = get("dataLogDir") {
-            config.data_log_dir = PathBuf::from(dir);
-        }
-        if let Some(port) = number("clientPort")? {
-            config
-                .client_addr
-                .set_port(positive("clientPort", port, 65_535)? as u16);
-        }
-        if let Some(addr) = get("clientPortAddress") {
-            let ip = resolve_ip(addr).ok_or_else(|| {
-                bad(
-                    "clientPortAddress",
-                    addr,
-                    "not an IP address or resolvable host",
-                )
-            })?;
-            config.client_addr.set_ip(ip);
-        }
-        // -1 means "the default", as in ZooKeeper.
-        if let Some(v) = number("minSessionTimeout")?.filter(|v| *v != -1) {
-            config.min_session_timeout_ms =
-                positive("minSessionTimeout", v, i64::from(i32::MAX))? as i32;
-        }
-        if let Some(v) = number("maxSessionTimeout")?.filter(|v| *v != -1) {
-            config.max_session_timeout_ms =
-                positive("maxSessionTimeout", v, i64::from(i32::MAX))? as i32;
-        }
-        if config.min_session_timeout_ms > config.max_session_timeout_ms {
-            return Err(bad(
-                "minSessionTimeout",
-                &config.min_session_timeout_ms.to_string(),
-                "must not exceed maxSessionTimeout",
-            ));
-        }
-        if let Some(v) = number("maxClientCnxns")? {
-            if v < 0 || v > i64::from(u32::MAX) {
-                return Err(bad("maxClientCnxns", &v.to_string(), "must be 0 or more"));
-            }
-            config.max_client_cnxns = v as u32;
-        }
-        if let Some(v) = number("snapCount")? {
-            config.snap_count = positive("snapCount", v, i64::MAX)? as u64;
-        }
-        if let Some(v) = number("autopurge.snapRetainCount")? {
-            config.autopurge_snap_retain_count =
-                positive("autopurge.snapRetainCount", v, 1_000_000)? as u32;
-        }
-        if let Some(v) = number("autopurge.purgeInterval")? {
-            if !(0..=1_000_000).contains(&v) {
-                return Err(bad(
-                    "autopurge.purgeInterval",
-                    &v.to_string(),
-                    "must be 0 or more",
-                ));
-            }
-            config.autopurge_purge_interval_h = v as u32;
-        }
-        if let Some(v) = number("jute.maxbuffer")? {
-            config.max_frame = positive("jute.maxbuffer", v, i64::from(i32::MAX))? as usize;
-        }
-        if let Some(v) = flag("extendedTypesEnabled")? {
-            config.extended_types = v;
-        }
-        if let Some(v) = get("DigestAuthenticationProvider.superDigest") {
-            if v.split(':').count() != 2 {
-                return Err(bad(
-                    "DigestAuthenticationProvider.superDigest",
-                    "<hidden>",
-                    "must be user:base64-digest",
-                ));
-            }
-            config.super_digest = Some(v.clone());
-        }
-        if let Some(v) = flag("readonlymode.enabled")? {
-            config.read_only_mode = v;
-        }
-        if let Some(v) = flag("reconfigEnabled")? {
-            config.reconfig_enabled = v;
-        }
-        let list = get("4lw.commands.whitelist").map_or("srvr", String::as_str);
-        config.four_letter_words = whitelist(list, config.read_only_mode);
-        if let Some(v) = number("znode.container.checkIntervalMs")? {
-            config.container_check_interval_ms =
-                positive("znode.container.checkIntervalMs", v, i64::MAX)? as u64;
-        }
-        if let Some(v) = number("znode.container.maxPerMinute")? {
-            config.container_max_per_minute =
-                positive("znode.container.maxPerMinute", v, i64::from(u32::MAX))? as u32;
-        }
-        if let Some(v) = number("znode.container.maxNeverUsedIntervalMs")? {
-            if v < 0 {
-                return Err(bad(
-                    "znode.container.maxNeverUsedIntervalMs",
-                    &v.to_string(),
-                    "must be 0 or more",
-                ));
-            }
-            config.container_max_never_used_interval_ms = v as u64;
-        }
-        if let Some(v) = number("raft.heartbeatMs")? {
-            config.raft_heartbeat_ms = positive("raft.heartbeatMs", v, 60_000)? as u64;
-        }
-        let min = number("raft.electionTimeoutMinMs")?;
-        let max = number("raft.electionTimeoutMaxMs")?;
-        if let Some(v) = min {
-            config.raft_election_timeout_ms.0 =
-                positive("raft.electionTimeoutMinMs", v, 600_000)? as u64;
-        }
-        if let Some(v) = max {
-            config.raft_election_timeout_ms.1 =
-                positive("raft.electionTimeoutMaxMs", v, 600_000)? as u64;
-        }
-        let (lo, hi) = config.raft_election_timeout_ms;
-        if lo >= hi || lo <= config.raft_heartbeat_ms {
-            return Err(bad(
-                "raft.electionTimeoutMinMs",
-                &lo.to_string(),
-                &format!("must exceed raft.heartbeatMs ({}) and be below raft.electionTimeoutMaxMs ({hi})", config.raft_heartbeat_ms),
-            ));
-        }
-        if let Some(v) = number("raftzk.writeTimeoutMs")? {
-            config.write_timeout_ms = positive("raftzk.writeTimeoutMs", v, 3_600_000)? as u64;
-        }
-        if let Some(v) = get("peer.faultFile") {
-            config.peer_fault_file = Some(PathBuf::from(v));
-        }
-        if let Some(v) = get("disk.faultFile") {
-            config.disk_fault_file = Some(PathBuf::from(v));
-        }
-        let port = |key: &str| -> Result<Option<u16>, ConfigError> {
-            number(key)?
-                .map(|v| {
-                    u16::try_from(v).map_err(|_| bad(key, &v.to_string(), "must be in 0..=65535"))
-                })
-                .transpose()
-        };
-        let host = |key: &str| -> Result<Option<IpAddr>, ConfigError> {
-            get(key)
-                .map(|v| {
-                    resolve_ip(v).ok_or_else(|| bad(key, v, "not an IP address or resolvable host"))
-                })
-                .transpose()
-        };
-        if let Some(v) = port("metricsProvider.httpPort")? {
-            config.metrics_port = v;
-            config.metrics_port_configured = true;
-        }
-        if get("metricsProvider.className").is_some() {
-            config.metrics_port_configured = true;
-        }
-        config.metrics_host = host("metricsProvider.httpHost")?;
-        if let Some(v) = flag("admin.enableServer")? {
-            config.admin_enabled = v;
-        }
-        config.admin_host = host("admin.serverAddress")?;
-        if let Some(v) = port("admin.serverPort")? {
-            config.admin_port = v;
-            config.admin_port_configured = true;
-        }
-        if let Some(v) = get("admin.commandURL") {
-            if !v.starts_with('/') {
-                return Err(bad("admin.commandURL", v, "must start with /"));
-            }
-            config.admin_command_url = v.trim_end_matches('/').to_string();
-        }
-        if let Some(v) = number("raftzk.slowRequestMs")? {
-            if v < 0 {
-                return Err(bad(
-                    "raftzk.slowRequestMs",
-                    &v.to_string(),
-                    "must be 0 or more",
-                ));
-            }
-            config.slow_request_ms = v as u64;
-        }
-        if let Some(v) = get("raftzk.logLevel") {
-            if tracing_subscriber::EnvFilter::try_new(v).is_err() {
-                return Err(bad(
-                    "raftzk.logLevel",
-                    v,
-                    "not a log filter (e.g. info, debug, raftzk=debug)",
-                ));
-            }
-            config.log_level = Some(v.clone());
         }
         for (key, value) in &props {
             if let Some(id) = key.strip_prefix("server.") {
@@ -492,8 +262,42 @@ impl Config {
                 config.servers.insert(id, spec);
             }
         }
-        config.ignored = props.keys().filter(|k| !is_used_key(k)).cloned().collect();
+        config
+            .check()
+            .map_err(|(key, value, reason)| bad(key, &value, &reason))?;
+        config.ignored = props
+            .keys()
+            .filter(|k| !keys::is_used(k))
+            .cloned()
+            .collect();
         Ok(config)
+    }
+
+    /// The rules that span keys: the key to blame, its value and why.
+    fn check(&mut self) -> Result<(), (&'static str, String, String)> {
+        if self.min_session_timeout_ms > self.max_session_timeout_ms {
+            return Err((
+                "minSessionTimeout",
+                self.min_session_timeout_ms.to_string(),
+                "must not exceed maxSessionTimeout".into(),
+            ));
+        }
+        let (lo, hi) = self.raft_election_timeout_ms;
+        if lo >= hi || lo <= self.raft_heartbeat_ms {
+            return Err((
+                "raft.electionTimeoutMinMs",
+                lo.to_string(),
+                format!(
+                    "must exceed raft.heartbeatMs ({}) and be below raft.electionTimeoutMaxMs ({hi})",
+                    self.raft_heartbeat_ms
+                ),
+            ));
+        }
+        // ZooKeeper adds `isro` to the whitelist whenever read-only mode is on.
+        if self.read_only_mode {
+            self.four_letter_words.insert("isro");
+        }
+        Ok(())
     }
 
     /// The negotiated session timeout for a requested one (ZooKeeper clamps to
@@ -576,65 +380,6 @@ impl Config {
     pub fn allows(&self, word: FourLetterWord) -> bool {
         self.four_letter_words.contains(word.name())
     }
-}
-
-fn is_used_key(key: &str) -> bool {
-    const USED: &[&str] = &[
-        "tickTime",
-        "dataDir",
-        "dataLogDir",
-        "clientPort",
-        "clientPortAddress",
-        "minSessionTimeout",
-        "maxSessionTimeout",
-        "maxClientCnxns",
-        "snapCount",
-        "autopurge.snapRetainCount",
-        "autopurge.purgeInterval",
-        "jute.maxbuffer",
-        "extendedTypesEnabled",
-        "DigestAuthenticationProvider.superDigest",
-        "readonlymode.enabled",
-        "reconfigEnabled",
-        "4lw.commands.whitelist",
-        "znode.container.checkIntervalMs",
-        "znode.container.maxPerMinute",
-        "znode.container.maxNeverUsedIntervalMs",
-        "raft.heartbeatMs",
-        "raft.electionTimeoutMinMs",
-        "raft.electionTimeoutMaxMs",
-        "raftzk.writeTimeoutMs",
-        "peer.faultFile",
-        "disk.faultFile",
-        "metricsProvider.httpPort",
-        "metricsProvider.httpHost",
-        "admin.enableServer",
-        "admin.serverAddress",
-        "admin.serverPort",
-        "admin.commandURL",
-        "raftzk.slowRequestMs",
-        "raftzk.logLevel",
-    ];
-    let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
-    USED.contains(&bare) || bare.starts_with("server.")
-}
-
-/// Keys that are known ZooKeeper options raftzk deliberately ignores (logged at info, the
-/// rest at warn).
-pub fn is_known_unused(key: &str) -> bool {
-    let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
-    KNOWN_UNUSED.contains(&bare)
-        || [
-            "ssl.",
-            "admin.",
-            "authProvider.",
-            "metricsProvider.",
-            "quorum.",
-            "group.",
-            "weight.",
-        ]
-        .iter()
-        .any(|p| bare.starts_with(p))
 }
 
 fn resolve_ip(addr: &str) -> Option<IpAddr> {
@@ -766,8 +511,8 @@ someUnknownKey=1
             c.metrics_addr().map(|a| a.to_string()).as_deref(),
             Some("127.0.0.1:7000")
         );
-        assert!(is_known_unused("admin.idleTimeout"));
-        assert!(!is_known_unused("someUnknownKey"));
+        assert!(keys::is_known_unused("admin.idleTimeout"));
+        assert!(!keys::is_known_unused("someUnknownKey"));
     }
 
     #[test]
