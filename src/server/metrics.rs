@@ -87,193 +87,316 @@ fn count(c: &AtomicU64) -> Value {
     Value::Counter(c.load(Ordering::Relaxed))
 }
 
-/// Every measurement of this member, ZooKeeper's keys first.
-pub fn collect(server: &Server) -> Vec<Sample> {
-    let s = &server.stats;
-    let (min, avg, max, _) = s.latency.snapshot();
-    let (nodes, ephemerals, data_size, sessions) = {
+/// What one collection reads once, so that every metric of a scrape sees the same moment.
+struct Reading<'a> {
+    server: &'a Server,
+    /// min, average, max request latency (ms).
+    latency: (u64, f64, u64),
+    nodes: usize,
+    ephemerals: usize,
+    data_size: u64,
+    sessions: usize,
+    watch_count: usize,
+    /// last, smallest, largest reply size (-1: none yet).
+    response_sizes: (i64, i64, i64),
+    role: Role,
+    /// Replication to every peer: empty unless leading.
+    peers: Vec<crate::raft::PeerReplication>,
+    raft: crate::raft::RaftStatus,
+    latest_digest: Option<crate::txn::ZxidDigest>,
+}
+
+impl Reading<'_> {
+    fn take(server: &Server) -> Reading<'_> {
+        let (min, avg, max, _) = server.stats.latency.snapshot();
         let view = server.replica.state.read();
-        (
-            view.state.tree.znode_count(),
-            view.state.tree.ephemeral_count(),
-            view.state.tree.approximate_data_size(),
-            view.state.sessions.len(),
-        )
-    };
-    let watch_count = server.watches().watch_count();
-    let role = server.replica.role();
-    // Empty unless leading; read once for the quorum keys and the per-peer lag.
-    let peers = server.replica.replication();
-    let cluster = role != Role::Standalone;
-    let (last_size, min_size, max_size) = s.response_sizes.values();
-    let mut out = vec![
-        zk(
-            "version",
-            "Server version",
-            Value::Text(super::status::version()),
-        ),
-        zk(
-            "server_state",
-            "standalone, leader, follower, observer or looking",
-            Value::Text(super::status::mode_name(server).into()),
-        ),
-        zk(
-            "avg_latency",
-            "Average request latency since start or srst, ms",
-            Value::Float(avg),
-        ),
-        zk(
-            "max_latency",
-            "Largest request latency since start or srst, ms",
-            Value::Int(max as i64),
-        ),
-        zk(
-            "min_latency",
-            "Smallest request latency since start or srst, ms",
-            Value::Int(min as i64),
-        ),
-        zk(
-            "packets_received",
-            "Requests received from clients since start or srst",
-            Value::Int(s.packets_received.load(Ordering::Relaxed) as i64),
-        ),
-        zk(
-            "packets_sent",
-            "Replies and notifications sent to clients since start or srst",
-            Value::Int(s.packets_sent.load(Ordering::Relaxed) as i64),
-        ),
-        zk(
-            "num_alive_connections",
-            "Open client connections",
-            Value::Int(server.connections.len() as i64),
-        ),
-        zk(
-            "outstanding_requests",
-            "Requests received and not yet answered",
-            Value::Int(server.connections.outstanding() as i64),
-        ),
-        zk("uptime", "Time since the member started, ms", {
-            Value::Int(s.started.elapsed().as_millis() as i64)
-        }),
-        zk(
-            "znode_count",
-            "Znodes in the tree",
-            Value::Int(nodes as i64),
-        ),
-        zk(
-            "watch_count",
-            "Watches set by this member's clients",
-            Value::Int(watch_count as i64),
-        ),
-        zk(
-            "ephemerals_count",
-            "Ephemeral znodes in the tree",
-            Value::Int(ephemerals as i64),
-        ),
-        zk(
-            "approximate_data_size",
-            "Bytes of znode data and paths in the tree",
-            Value::Int(data_size as i64),
-        ),
-        zk(
-            "global_sessions",
-            "Sessions in the replicated session table",
-            Value::Int(sessions as i64),
-        ),
-        zk(
-            "local_sessions",
-            "Local sessions (raftzk has none: every session is global)",
-            Value::Int(0),
-        ),
-        zk(
-            "open_file_descriptor_count",
-            "File descriptors the process has open",
-            Value::Int(open_fds() as i64),
-        ),
-        zk(
-            "max_file_descriptor_count",
-            "The process' file descriptor limit",
-            Value::Int(max_fds() as i64),
-        ),
-        zk(
-            "auth_failed_count",
-            "Auth packets refused",
-            Value::Int(s.auth_failed.load(Ordering::Relaxed) as i64),
-        ),
-        zk(
-            "last_client_response_size",
-            "Bytes of the last reply sent (-1: none yet)",
-            Value::Int(last_size),
-        ),
-        zk(
-            "min_client_response_size",
-            "Bytes of the smallest reply sent (-1: none yet)",
-            Value::Int(min_size),
-        ),
-        zk(
-            "max_client_response_size",
-            "Bytes of the largest reply sent (-1: none yet)",
-            Value::Int(max_size),
-        ),
-        zk(
-            "response_bytes",
-            "Bytes of replies sent to clients (without length prefixes)",
-            count(&s.response_bytes),
-        ),
-        zk(
-            "connection_revalidate_count",
-            "Reconnects that resumed an existing session on this member",
-            count(&s.connection_revalidations),
-        ),
-        zk(
-            "bytes_received_count",
-            "Bytes of requests received from clients",
-            count(&s.bytes_received),
-        ),
-        zk(
-            "connection_request_count",
-            "Session handshakes (ConnectRequests) received",
-            count(&s.connection_requests),
-        ),
-        zk(
-            "connection_rejected",
-            "Client connections refused (maxClientCnxns)",
-            Value::Counter(s.closed_count(CloseCause::MaxClientCnxns)),
-        ),
-        zk(
-            "connection_drop_count",
-            "Client connections that ended without closeSession (the client went away)",
-            count(&s.connections_dropped),
-        ),
-        zk(
-            "large_requests_rejected",
-            "Requests refused for their length (jute.maxbuffer)",
-            Value::Counter(s.closed_count(CloseCause::Oversize)),
-        ),
-        zk(
-            "sessionless_connections_expired",
-            "Connections closed for never completing a handshake",
-            Value::Counter(s.closed_count(CloseCause::HandshakeTimeout)),
-        ),
-        zk(
-            "cnxn_closed_without_zk_server_running",
-            "Client connections closed because this member could not serve (no leader, behind)",
-            Value::Counter(s.closed_count(CloseCause::NotServing)),
-        ),
-        zk(
-            "watch_bytes",
-            "Bytes of watch notifications sent",
-            count(&s.watch_bytes),
-        ),
-    ];
-    for c in telemetry::COUNTS {
-        out.push(zk(c.name, c.help, Value::Counter(c.get())));
+        let tree = &view.state.tree;
+        let (nodes, ephemerals, data_size) = (
+            tree.znode_count(),
+            tree.ephemeral_count(),
+            tree.approximate_data_size(),
+        );
+        let sessions = view.state.sessions.len();
+        let latest_digest = view.digests.latest();
+        drop(view);
+        Reading {
+            server,
+            latency: (min, avg, max),
+            nodes,
+            ephemerals,
+            data_size,
+            sessions,
+            watch_count: server.watches().watch_count(),
+            response_sizes: server.stats.response_sizes.values(),
+            role: server.replica.role(),
+            peers: server.replica.replication(),
+            raft: server.replica.raft_status(),
+            latest_digest,
+        }
     }
+
+    fn cluster(&self) -> bool {
+        self.role != Role::Standalone
+    }
+
+    fn stats(&self) -> &super::stats::ServerStats {
+        &self.server.stats
+    }
+}
+
+/// A metric read straight off a [`Reading`]: one row of the tables `collect` walks.
+struct Gauge {
+    name: &'static str,
+    help: &'static str,
+    read: fn(&Reading) -> Value,
+}
+
+const fn gauge(name: &'static str, help: &'static str, read: fn(&Reading) -> Value) -> Gauge {
+    Gauge { name, help, read }
+}
+
+fn int(n: impl TryInto<i64>) -> Value {
+    Value::Int(n.try_into().unwrap_or(i64::MAX))
+}
+
+/// ZooKeeper's plain keys, in its `mntr` order.
+const ZOOKEEPER_GAUGES: &[Gauge] = &[
+    gauge("version", "Server version", |_| {
+        Value::Text(super::status::version())
+    }),
+    gauge(
+        "server_state",
+        "standalone, leader, follower, observer or looking",
+        |r| Value::Text(super::status::mode_name(r.server).into()),
+    ),
+    gauge(
+        "avg_latency",
+        "Average request latency since start or srst, ms",
+        |r| Value::Float(r.latency.1),
+    ),
+    gauge(
+        "max_latency",
+        "Largest request latency since start or srst, ms",
+        |r| int(r.latency.2),
+    ),
+    gauge(
+        "min_latency",
+        "Smallest request latency since start or srst, ms",
+        |r| int(r.latency.0),
+    ),
+    gauge(
+        "packets_received",
+        "Requests received from clients since start or srst",
+        |r| int(r.stats().packets_received.load(Ordering::Relaxed)),
+    ),
+    gauge(
+        "packets_sent",
+        "Replies and notifications sent to clients since start or srst",
+        |r| int(r.stats().packets_sent.load(Ordering::Relaxed)),
+    ),
+    gauge("num_alive_connections", "Open client connections", |r| {
+        int(r.server.connections.len())
+    }),
+    gauge(
+        "outstanding_requests",
+        "Requests received and not yet answered",
+        |r| int(r.server.connections.outstanding()),
+    ),
+    gauge("uptime", "Time since the member started, ms", |r| {
+        int(r.stats().started.elapsed().as_millis())
+    }),
+    gauge("znode_count", "Znodes in the tree", |r| int(r.nodes)),
+    gauge("watch_count", "Watches set by this member's clients", |r| {
+        int(r.watch_count)
+    }),
+    gauge("ephemerals_count", "Ephemeral znodes in the tree", |r| {
+        int(r.ephemerals)
+    }),
+    gauge(
+        "approximate_data_size",
+        "Bytes of znode data and paths in the tree",
+        |r| int(r.data_size),
+    ),
+    gauge(
+        "global_sessions",
+        "Sessions in the replicated session table",
+        |r| int(r.sessions),
+    ),
+    gauge(
+        "local_sessions",
+        "Local sessions (raftzk has none: every session is global)",
+        |_| Value::Int(0),
+    ),
+    gauge(
+        "open_file_descriptor_count",
+        "File descriptors the process has open",
+        |_| int(open_fds()),
+    ),
+    gauge(
+        "max_file_descriptor_count",
+        "The process' file descriptor limit",
+        |_| int(max_fds()),
+    ),
+    gauge("auth_failed_count", "Auth packets refused", |r| {
+        int(r.stats().auth_failed.load(Ordering::Relaxed))
+    }),
+    gauge(
+        "last_client_response_size",
+        "Bytes of the last reply sent (-1: none yet)",
+        |r| Value::Int(r.response_sizes.0),
+    ),
+    gauge(
+        "min_client_response_size",
+        "Bytes of the smallest reply sent (-1: none yet)",
+        |r| Value::Int(r.response_sizes.1),
+    ),
+    gauge(
+        "max_client_response_size",
+        "Bytes of the largest reply sent (-1: none yet)",
+        |r| Value::Int(r.response_sizes.2),
+    ),
+    gauge(
+        "response_bytes",
+        "Bytes of replies sent to clients (without length prefixes)",
+        |r| count(&r.stats().response_bytes),
+    ),
+    gauge(
+        "connection_revalidate_count",
+        "Reconnects that resumed an existing session on this member",
+        |r| count(&r.stats().connection_revalidations),
+    ),
+    gauge(
+        "bytes_received_count",
+        "Bytes of requests received from clients",
+        |r| count(&r.stats().bytes_received),
+    ),
+    gauge(
+        "connection_request_count",
+        "Session handshakes (ConnectRequests) received",
+        |r| count(&r.stats().connection_requests),
+    ),
+    gauge(
+        "connection_rejected",
+        "Client connections refused (maxClientCnxns)",
+        |r| Value::Counter(r.stats().closed_count(CloseCause::MaxClientCnxns)),
+    ),
+    gauge(
+        "connection_drop_count",
+        "Client connections that ended without closeSession (the client went away)",
+        |r| count(&r.stats().connections_dropped),
+    ),
+    gauge(
+        "large_requests_rejected",
+        "Requests refused for their length (jute.maxbuffer)",
+        |r| Value::Counter(r.stats().closed_count(CloseCause::Oversize)),
+    ),
+    gauge(
+        "sessionless_connections_expired",
+        "Connections closed for never completing a handshake",
+        |r| Value::Counter(r.stats().closed_count(CloseCause::HandshakeTimeout)),
+    ),
+    gauge(
+        "cnxn_closed_without_zk_server_running",
+        "Client connections closed because this member could not serve (no leader, behind)",
+        |r| Value::Counter(r.stats().closed_count(CloseCause::NotServing)),
+    ),
+    gauge("watch_bytes", "Bytes of watch notifications sent", |r| {
+        count(&r.stats().watch_bytes)
+    }),
+];
+
+/// raftzk's own plain keys, after ZooKeeper's.
+const RAFT_GAUGES: &[Gauge] = &[
+    gauge("raft_term", "Current Raft term", |r| int(r.raft.term)),
+    gauge(
+        "raft_leader_id",
+        "The leader this member knows of (0: none)",
+        |r| int(r.raft.leader.unwrap_or(0)),
+    ),
+    gauge("raft_is_leader", "1 on the leader", |r| {
+        Value::Int(i64::from(matches!(r.role, Role::Leader | Role::Standalone)))
+    }),
+    gauge(
+        "raft_last_log_index",
+        "Last index in this member's log",
+        |r| int(r.raft.last_log_index),
+    ),
+    gauge(
+        "raft_commit_index",
+        "Highest commit index sent or received on the peer link (standalone: applied)",
+        |r| {
+            let seen = telemetry::RAFT_COMMIT_INDEX.load(Ordering::Relaxed);
+            int(if r.cluster() {
+                seen.max(r.raft.applied_index)
+            } else {
+                r.raft.applied_index
+            })
+        },
+    ),
+    gauge(
+        "raft_applied_index",
+        "Last index applied to the tree",
+        |r| int(r.raft.applied_index),
+    ),
+    gauge(
+        "raft_tree_digest_zxid",
+        "The zxid raft_tree_digest was taken at (after the last applied entry)",
+        |r| Value::Int(r.latest_digest.map_or(0, |d| d.zxid)),
+    ),
+    gauge(
+        "raft_tree_digest",
+        "The tree digest after the last applied entry, its low 52 bits (exact as a \
+         Prometheus float): equal on members at the same raft_tree_digest_zxid",
+        |r| int(r.latest_digest.map_or(0, |d| d.digest & ((1 << 52) - 1))),
+    ),
+    gauge(
+        "raft_snapshot_index",
+        "Index the newest snapshot covers",
+        |r| int(r.raft.snapshot_index),
+    ),
+    gauge(
+        "raft_catching_up",
+        "1 while this member holds its elections to catch up",
+        |r| Value::Int(i64::from(r.raft.elections_held)),
+    ),
+    gauge(
+        "raft_leader_changes",
+        "Leader changes seen since start",
+        |r| Value::Counter(r.server.replica.history.leader_changes()),
+    ),
+];
+
+/// Every measurement of this member: ZooKeeper's keys first (its plain keys, counters,
+/// summaries, then the quorum keys of a cluster member), then raftzk's own.
+pub fn collect(server: &Server) -> Vec<Sample> {
+    let r = Reading::take(server);
+    let mut out: Vec<Sample> = ZOOKEEPER_GAUGES
+        .iter()
+        .map(|g| zk(g.name, g.help, (g.read)(&r)))
+        .collect();
+    out.extend(zookeeper_families(&r));
+    if r.cluster() {
+        out.extend(quorum_samples(server, r.role, &r.peers));
+    }
+    out.extend(
+        RAFT_GAUGES
+            .iter()
+            .map(|g| own(g.name, g.help, (g.read)(&r))),
+    );
+    out.extend(raftzk_families(&r));
+    out
+}
+
+/// ZooKeeper's counters and summaries (one sample each, or one per key of a set).
+fn zookeeper_families(r: &Reading) -> Vec<Sample> {
+    let s = r.stats();
+    let mut out: Vec<Sample> = telemetry::COUNTS
+        .iter()
+        .map(|c| zk(c.name, c.help, Value::Counter(c.get())))
+        .collect();
     out.push(summary(&s.read_latency, true));
     out.push(summary(&s.update_latency, true));
-    for w in s.watches_fired.all() {
-        out.push(summary(w, true));
-    }
+    out.extend(s.watches_fired.all().into_iter().map(|w| summary(w, true)));
     for set in [&s.read_per_namespace, &s.write_per_namespace] {
         out.push(zk(
             set.name,
@@ -281,104 +404,33 @@ pub fn collect(server: &Server) -> Vec<Sample> {
             Value::SummarySet(set.values(), set.percentiles, set.label),
         ));
     }
-    for t in telemetry::SUMMARIES {
-        out.push(summary(t, true));
-    }
-    if cluster {
-        out.extend(quorum_samples(server, role, &peers));
-    }
-    // raftzk's own, after ZooKeeper's.
-    let raft = server.replica.raft_status();
-    let latest_digest = server.replica.state.read().digests.latest();
-    let is_leader = role == Role::Leader || role == Role::Standalone;
-    out.extend([
-        own(
-            "raft_term",
-            "Current Raft term",
-            Value::Int(raft.term as i64),
-        ),
-        own(
-            "raft_leader_id",
-            "The leader this member knows of (0: none)",
-            Value::Int(raft.leader.unwrap_or(0) as i64),
-        ),
-        own(
-            "raft_is_leader",
-            "1 on the leader",
-            Value::Int(i64::from(is_leader)),
-        ),
-        own(
-            "raft_last_log_index",
-            "Last index in this member's log",
-            Value::Int(raft.last_log_index as i64),
-        ),
-        own(
-            "raft_commit_index",
-            "Highest commit index sent or received on the peer link (standalone: applied)",
-            Value::Int(if cluster {
-                telemetry::RAFT_COMMIT_INDEX
-                    .load(Ordering::Relaxed)
-                    .max(raft.applied_index) as i64
-            } else {
-                raft.applied_index as i64
-            }),
-        ),
-        own(
-            "raft_applied_index",
-            "Last index applied to the tree",
-            Value::Int(raft.applied_index as i64),
-        ),
-        own(
-            "raft_tree_digest_zxid",
-            "The zxid raft_tree_digest was taken at (after the last applied entry)",
-            Value::Int(latest_digest.map_or(0, |d| d.zxid)),
-        ),
-        own(
-            "raft_tree_digest",
-            "The tree digest after the last applied entry, its low 52 bits (exact as a \
-             Prometheus float): equal on members at the same raft_tree_digest_zxid",
-            Value::Int(latest_digest.map_or(0, |d| (d.digest & ((1 << 52) - 1)) as i64)),
-        ),
-        own(
-            "raft_snapshot_index",
-            "Index the newest snapshot covers",
-            Value::Int(raft.snapshot_index as i64),
-        ),
-        own(
-            "raft_catching_up",
-            "1 while this member holds its elections to catch up",
-            Value::Int(i64::from(raft.elections_held)),
-        ),
-        own(
-            "raft_leader_changes",
-            "Leader changes seen since start",
-            Value::Counter(server.replica.history.leader_changes()),
-        ),
-    ]);
-    for c in telemetry::RAFT_COUNTS {
-        out.push(own(c.name, c.help, Value::Counter(c.get())));
-    }
-    for t in telemetry::RAFT_SUMMARIES {
-        out.push(summary(t, false));
-    }
-    for peer in &peers {
-        let labels = vec![("peer", peer.id.to_string())];
-        out.push(Sample {
-            labels: labels.clone(),
-            ..own(
-                "raft_replication_lag_entries",
-                "Entries the leader holds that the peer does not",
-                Value::Int(peer.lag_entries as i64),
-            )
-        });
-        out.push(Sample {
-            labels,
-            ..own(
-                "raft_replication_lag_ms",
-                "Age of the oldest entry the peer does not hold, ms",
-                Value::Int(peer.lag_ms as i64),
-            )
-        });
+    out.extend(telemetry::SUMMARIES.iter().map(|t| summary(t, true)));
+    out
+}
+
+/// raftzk's own counters, summaries and labelled families (per peer, per close reason).
+fn raftzk_families(r: &Reading) -> Vec<Sample> {
+    let s = r.stats();
+    let mut out: Vec<Sample> = telemetry::RAFT_COUNTS
+        .iter()
+        .map(|c| own(c.name, c.help, Value::Counter(c.get())))
+        .collect();
+    out.extend(telemetry::RAFT_SUMMARIES.iter().map(|t| summary(t, false)));
+    for peer in &r.peers {
+        let labelled = |sample: Sample| Sample {
+            labels: vec![("peer", peer.id.to_string())],
+            ..sample
+        };
+        out.push(labelled(own(
+            "raft_replication_lag_entries",
+            "Entries the leader holds that the peer does not",
+            int(peer.lag_entries),
+        )));
+        out.push(labelled(own(
+            "raft_replication_lag_ms",
+            "Age of the oldest entry the peer does not hold, ms",
+            int(peer.lag_ms),
+        )));
     }
     out.push(summary(&s.watch_trigger_latency, false));
     let requests = &s.request_latency;
@@ -393,7 +445,7 @@ pub fn collect(server: &Server) -> Vec<Sample> {
     out.push(own(
         "raftzk_session_outstanding_max",
         "Most requests queued by one session and not yet answered",
-        Value::Int(server.connections.max_outstanding() as i64),
+        int(r.server.connections.max_outstanding()),
     ));
     for cause in CloseCause::ALL {
         out.push(Sample {
