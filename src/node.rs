@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError};
@@ -49,9 +50,9 @@ pub enum NodeError {
     /// The metrics recorder could not be installed.
     #[error("cannot start the metrics recorder: {0}")]
     Metrics(String),
-    /// Raft state could not be loaded.
+    /// Raft state could not be loaded (boxed: it is large, and start-up errors are rare).
     #[error(transparent)]
-    Raft(#[from] raft::StartError),
+    Raft(Box<raft::StartError>),
     /// A port could not be bound.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Listen {
@@ -62,6 +63,12 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl From<raft::StartError> for NodeError {
+    fn from(e: raft::StartError) -> NodeError {
+        NodeError::Raft(Box::new(e))
+    }
 }
 
 /// Binds a listener, naming the config key in the error.
@@ -100,26 +107,8 @@ fn members(config: &Config) -> BTreeMap<NodeId, PeerNode> {
 }
 
 /// Runs a member until SIGINT/SIGTERM.
-pub async fn run(mut config: Config) -> Result<(), NodeError> {
-    config.resolve_my_id()?;
-    let config = Arc::new(config);
-    for key in &config.ignored {
-        if crate::config::keys::is_known_unused(key) {
-            tracing::info!(key, "zoo.cfg key not used by raftzk; ignored");
-        } else {
-            tracing::warn!(key, "unknown zoo.cfg key; ignored");
-        }
-    }
-    for (key, dir) in [
-        ("dataDir", &config.data_dir),
-        ("dataLogDir", &config.data_log_dir),
-    ] {
-        std::fs::create_dir_all(dir).map_err(|source| NodeError::Dir {
-            key,
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
+pub async fn run(config: Config) -> Result<(), NodeError> {
+    let config = prepare(config)?;
     let cluster = config.is_cluster();
     let member_id = if cluster {
         config.my_id.unwrap_or(STANDALONE_ID)
@@ -147,8 +136,71 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         stats: stats.clone(),
         slow_request: Duration::from_millis(config.slow_request_ms),
     });
-    let write_timeout = Duration::from_millis(config.write_timeout_ms);
-    let settings = RaftSettings {
+    // Every port is taken before anything else: starting a member dials its peers, and an
+    // outgoing connection may be given a port this member is about to listen on.
+    let ports = Ports::bind(&config, members.get(&member_id).filter(|_| cluster)).await?;
+    let settings = raft_settings(&config, member_id, members.clone(), faults.clone());
+    let (replica, runtime) = raft::start(settings, notifier).await?;
+    let tick = Duration::from_millis(u64::from(config.tick_time_ms));
+    let server = Arc::new(Server {
+        config: config.clone(),
+        replica: replica.clone(),
+        connections,
+        watches,
+        tracker: Arc::new(SessionTracker::new(tick)),
+        stats,
+        session_ids: SessionIds::new(member_id),
+    });
+    let mut tasks = MemberTasks::default();
+    tasks.start_serving(&server, ports.client);
+    tasks.start_http(&server, ports.metrics.zip(prometheus), ports.admin);
+    if let Some(peer_listener) = ports.peer {
+        tasks.start_peering(&server, peer_listener, members, faults);
+    }
+    log_serving(&server, member_id);
+    let failed = tokio::select! {
+        _ = shutdown_signal() => None,
+        reason = replica.fatal() => Some(reason),
+    };
+    if let Some(reason) = failed {
+        stop_on_storage_failure(&config, &reason, tasks, runtime).await;
+    }
+    shut_down_in_order(&server, tasks, runtime).await;
+    Ok(())
+}
+
+/// Completes the configuration (the member's id), logs the keys it ignores, and makes the
+/// data directories.
+fn prepare(mut config: Config) -> Result<Arc<Config>, NodeError> {
+    config.resolve_my_id()?;
+    for key in &config.ignored {
+        if crate::config::keys::is_known_unused(key) {
+            tracing::info!(key, "zoo.cfg key not used by raftzk; ignored");
+        } else {
+            tracing::warn!(key, "unknown zoo.cfg key; ignored");
+        }
+    }
+    for (key, dir) in [
+        ("dataDir", &config.data_dir),
+        ("dataLogDir", &config.data_log_dir),
+    ] {
+        std::fs::create_dir_all(dir).map_err(|source| NodeError::Dir {
+            key,
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(Arc::new(config))
+}
+
+/// The Raft side's settings, from the configuration.
+fn raft_settings(
+    config: &Config,
+    member_id: NodeId,
+    members: BTreeMap<NodeId, PeerNode>,
+    faults: Arc<FaultSwitch>,
+) -> RaftSettings {
+    RaftSettings {
         member_id,
         snapshot_dir: config.data_dir.join("snapshots"),
         log_dir: config.data_log_dir.join("raft-log"),
@@ -157,133 +209,194 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         heartbeat_ms: config.raft_heartbeat_ms,
         election_timeout_ms: config.raft_election_timeout_ms,
         proposer: ProposerConfig {
-            write_timeout,
+            write_timeout: Duration::from_millis(config.write_timeout_ms),
             ..ProposerConfig::default()
         },
-        members: members.clone(),
-        faults: faults.clone(),
+        members,
+        faults,
         disk_fault_file: config.disk_fault_file.clone(),
-    };
-    // Both ports are taken before anything else: starting a member dials its peers, and an
-    // outgoing connection may be given a port this member is about to listen on.
-    let listener = bind(config.client_addr, "clientPort").await?;
-    // A port only raftzk's defaults open never stops a member (drop-in: ZooKeeper opens no
-    // metrics port unless asked). One the user named does, as in ZooKeeper 3.8.0: its
-    // Prometheus provider fails start-up, and so does a standalone server's AdminServer; a
-    // quorum member's failed AdminServer is a warning there and serves on, so here too.
-    let metrics_listener = match config.metrics_addr() {
-        Some(addr) if config.metrics_port_configured => {
-            Some(bind(addr, "metricsProvider.httpPort").await?)
-        }
-        Some(addr) => bind_or_warn(addr, "metricsProvider.httpPort", "Prometheus /metrics").await,
-        None => None,
-    };
-    let admin_listener = match config.admin_addr() {
-        Some(addr) if config.admin_port_configured && !cluster => {
-            Some(bind(addr, "admin.serverPort").await?)
-        }
-        Some(addr) => bind_or_warn(addr, "admin.serverPort", "AdminServer").await,
-        None => None,
-    };
-    let peer_listener = match members.get(&member_id).filter(|_| cluster) {
-        Some(me) => Some(bind(me.peer_addr.as_str(), "peerPort").await?),
-        None => None,
-    };
-    let (replica, runtime) = raft::start(settings, notifier).await?;
-    let tick = Duration::from_millis(u64::from(config.tick_time_ms));
-    let tracker = Arc::new(SessionTracker::new(tick));
-    let server_connections = connections.clone();
-    let server = Arc::new(Server {
-        config: config.clone(),
-        replica: replica.clone(),
-        connections: connections.clone(),
-        watches,
-        tracker: tracker.clone(),
-        stats,
-        session_ids: SessionIds::new(member_id),
-    });
-    // Tasks that take work in (the listeners: clients, HTTP, peers) stop first at shutdown;
-    // the member's duties stop after the connections have been answered.
-    let mut listeners = vec![tokio::spawn(listener::run(server.clone(), listener))];
-    let mut tasks = vec![
-        tokio::spawn(leader::expire_sessions(
-            replica.clone(),
-            tracker.clone(),
-            tick,
-        )),
-        tokio::spawn(leader::reap_nodes(replica.clone(), config.clone())),
-        tokio::spawn(leader::close_unanswered_writes(
-            replica.clone(),
-            connections,
-            write_timeout,
-        )),
-    ];
-    if let (Some(http), Some(handle)) = (metrics_listener, prometheus) {
-        let endpoint = Arc::new(MetricsEndpoint::new(server.clone(), handle));
-        let upkeep = endpoint.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                every.tick().await;
-                upkeep.upkeep();
+    }
+}
+
+/// The member's listening sockets, bound before it starts.
+struct Ports {
+    client: TcpListener,
+    metrics: Option<TcpListener>,
+    admin: Option<TcpListener>,
+    peer: Option<TcpListener>,
+}
+
+impl Ports {
+    /// A port only raftzk's defaults open never stops a member (drop-in: ZooKeeper opens no
+    /// metrics port unless asked). One the user named does, as in ZooKeeper 3.8.0: its
+    /// Prometheus provider fails start-up, and so does a standalone server's AdminServer; a
+    /// quorum member's failed AdminServer is a warning there and serves on, so here too.
+    async fn bind(config: &Config, me: Option<&PeerNode>) -> Result<Ports, NodeError> {
+        let client = bind(config.client_addr, "clientPort").await?;
+        let metrics = match config.metrics_addr() {
+            Some(addr) if config.metrics_port_configured => {
+                Some(bind(addr, "metricsProvider.httpPort").await?)
             }
-        }));
-        tracing::info!(addr = %config.metrics_addr().map_or(String::new(), |a| a.to_string()), "Prometheus metrics at /metrics");
-        listeners.push(tokio::spawn(http::serve(http, endpoint, "metrics")));
+            Some(addr) => {
+                bind_or_warn(addr, "metricsProvider.httpPort", "Prometheus /metrics").await
+            }
+            None => None,
+        };
+        let admin = match config.admin_addr() {
+            Some(addr) if config.admin_port_configured && !config.is_cluster() => {
+                Some(bind(addr, "admin.serverPort").await?)
+            }
+            Some(addr) => bind_or_warn(addr, "admin.serverPort", "AdminServer").await,
+            None => None,
+        };
+        let peer = match me {
+            Some(me) => Some(bind(me.peer_addr.as_str(), "peerPort").await?),
+            None => None,
+        };
+        Ok(Ports {
+            client,
+            metrics,
+            admin,
+            peer,
+        })
     }
-    if let Some(http) = admin_listener {
-        let endpoint = Arc::new(crate::server::admin::AdminEndpoint::new(
-            server.clone(),
-            config.admin_command_url.clone(),
-        ));
-        tracing::info!(addr = %config.admin_addr().map_or(String::new(), |a| a.to_string()), url = %config.admin_command_url, "AdminServer");
-        listeners.push(tokio::spawn(http::serve(http, endpoint, "admin")));
+}
+
+/// The tasks a member runs. Listeners take work in (clients, HTTP, peers) and stop first at
+/// shutdown; duties stop after the connections have been answered.
+#[derive(Default)]
+struct MemberTasks {
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    duties: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl MemberTasks {
+    /// The client listener and the duties every member has (expiring sessions and reaping
+    /// nodes when leading, failing writes whose fate is unknown).
+    fn start_serving(&mut self, server: &Arc<Server>, client: TcpListener) {
+        let replica = &server.replica;
+        let tick = Duration::from_millis(u64::from(server.config.tick_time_ms));
+        let write_timeout = Duration::from_millis(server.config.write_timeout_ms);
+        self.listeners
+            .push(tokio::spawn(listener::run(server.clone(), client)));
+        self.duties.extend([
+            tokio::spawn(leader::expire_sessions(
+                replica.clone(),
+                server.tracker.clone(),
+                tick,
+            )),
+            tokio::spawn(leader::reap_nodes(replica.clone(), server.config.clone())),
+            tokio::spawn(leader::close_unanswered_writes(
+                replica.clone(),
+                server.connections.clone(),
+                write_timeout,
+            )),
+        ]);
     }
-    if let Some(peer_listener) = peer_listener {
+
+    /// The Prometheus endpoint (with its recorder) and the AdminServer, where their ports
+    /// were had.
+    fn start_http(
+        &mut self,
+        server: &Arc<Server>,
+        metrics: Option<(TcpListener, PrometheusHandle)>,
+        admin: Option<TcpListener>,
+    ) {
+        let config = &server.config;
+        if let Some((http, handle)) = metrics {
+            let endpoint = Arc::new(MetricsEndpoint::new(server.clone(), handle));
+            let upkeep = endpoint.clone();
+            self.duties.push(tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    upkeep.upkeep();
+                }
+            }));
+            tracing::info!(addr = %config.metrics_addr().map_or(String::new(), |a| a.to_string()), "Prometheus metrics at /metrics");
+            self.listeners
+                .push(tokio::spawn(http::serve(http, endpoint, "metrics")));
+        }
+        if let Some(http) = admin {
+            let endpoint = Arc::new(crate::server::admin::AdminEndpoint::new(
+                server.clone(),
+                config.admin_command_url.clone(),
+            ));
+            tracing::info!(addr = %config.admin_addr().map_or(String::new(), |a| a.to_string()), url = %config.admin_command_url, "AdminServer");
+            self.listeners
+                .push(tokio::spawn(http::serve(http, endpoint, "admin")));
+        }
+    }
+
+    /// A cluster member's peer listener and duties: reporting session touches to the
+    /// leader, closing connections while leaderless, tending the membership (observers),
+    /// and the test-only partition switch.
+    fn start_peering(
+        &mut self,
+        server: &Arc<Server>,
+        peer_listener: TcpListener,
+        members: BTreeMap<NodeId, PeerNode>,
+        faults: Arc<FaultSwitch>,
+    ) {
+        let config = &server.config;
+        let replica = &server.replica;
+        let tick = Duration::from_millis(u64::from(server.config.tick_time_ms));
         let handler = Arc::new(Peering {
             replica: replica.clone(),
-            tracker: tracker.clone(),
-            timeout: write_timeout,
+            tracker: server.tracker.clone(),
+            timeout: Duration::from_millis(config.write_timeout_ms),
         });
-        let r = replica.clone();
-        let f = faults.clone();
-        listeners.push(tokio::spawn(async move {
+        let (r, f) = (replica.clone(), faults.clone());
+        self.listeners.push(tokio::spawn(async move {
             raft::serve_peers(&r, peer_listener, handler, f).await;
         }));
-        tasks.push(tokio::spawn(leader::report_touches(
-            replica.clone(),
-            tracker,
-            tick,
-        )));
         let grace = Duration::from_millis(config.raft_election_timeout_ms.1 * 2);
-        tasks.push(tokio::spawn(leader::close_when_leaderless(
-            replica.clone(),
-            server_connections.clone(),
-            grace,
-        )));
         let observers: BTreeMap<NodeId, PeerNode> =
             members.into_iter().filter(|(_, n)| n.observer).collect();
-        tasks.push(tokio::spawn(leader::tend_membership(
-            replica.clone(),
-            observers,
-            config.reconfig_enabled,
-        )));
+        self.duties.extend([
+            tokio::spawn(leader::report_touches(
+                replica.clone(),
+                server.tracker.clone(),
+                tick,
+            )),
+            tokio::spawn(leader::close_when_leaderless(
+                replica.clone(),
+                server.connections.clone(),
+                grace,
+            )),
+            tokio::spawn(leader::tend_membership(
+                replica.clone(),
+                observers,
+                config.reconfig_enabled,
+            )),
+        ]);
         if let Some(path) = config.peer_fault_file.clone() {
             tracing::warn!(file = %path.display(), "test-only peer fault switch is on");
-            tasks.push(tokio::spawn(faults.clone().follow_file(path)));
+            self.duties.push(tokio::spawn(faults.follow_file(path)));
         }
     }
+
+    fn abort_all(&self) {
+        for task in self.listeners.iter().chain(&self.duties) {
+            task.abort();
+        }
+    }
+}
+
+/// The one line that says a member is up, and with what.
+fn log_serving(server: &Server, member_id: NodeId) {
     let (zxid, znodes, sessions) = {
-        let view = replica.state.read();
+        let view = server.replica.state.read();
         (
             view.state.last_zxid,
             view.state.tree.znode_count(),
             view.state.sessions.len(),
         )
     };
+    let config = &server.config;
     tracing::info!(
         member = member_id,
-        cluster,
+        cluster = config.is_cluster(),
         addr = %config.client_addr,
         data_dir = %config.data_dir.display(),
         zxid = format_args!("0x{zxid:x}"),
@@ -291,31 +404,28 @@ pub async fn run(mut config: Config) -> Result<(), NodeError> {
         sessions,
         "raftzk serving"
     );
-    let failed = tokio::select! {
-        _ = shutdown_signal() => None,
-        reason = replica.fatal() => Some(reason),
-    };
-    if let Some(reason) = failed {
-        // A member whose log write failed may have lost writes it acknowledged: it stops
-        // rather than serve. A supervisor restarts it once the disk is fixed.
-        let log_dir = config.data_log_dir.join("raft-log");
-        tracing::error!(%reason, log_dir = %log_dir.display(), "raft stopped on a storage failure; exiting");
-        eprintln!(
-            "raftzk: storage failure under {}: {reason}",
-            log_dir.display()
-        );
-        // Close the log database first: exiting while RocksDB's threads still run can abort
-        // the process ("pthread lock: Invalid argument") instead of exiting with 70.
-        for task in listeners.iter().chain(&tasks) {
-            task.abort();
-        }
-        runtime.shutdown(SHUTDOWN_RAFT_LIMIT).await;
-        drop(replica);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        std::process::exit(70);
-    }
-    shut_down_in_order(&server, listeners, tasks, runtime).await;
-    Ok(())
+}
+
+/// A member whose log write failed may have lost writes it acknowledged: it stops rather
+/// than serve (exit 70). A supervisor restarts it once the disk is fixed.
+async fn stop_on_storage_failure(
+    config: &Config,
+    reason: &str,
+    tasks: MemberTasks,
+    runtime: raft::RaftRuntime,
+) -> ! {
+    let log_dir = config.data_log_dir.join("raft-log");
+    tracing::error!(%reason, log_dir = %log_dir.display(), "raft stopped on a storage failure; exiting");
+    eprintln!(
+        "raftzk: storage failure under {}: {reason}",
+        log_dir.display()
+    );
+    // Close the log database first: exiting while RocksDB's threads still run can abort
+    // the process ("pthread lock: Invalid argument") instead of exiting with 70.
+    tasks.abort_all();
+    runtime.shutdown(SHUTDOWN_RAFT_LIMIT).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::process::exit(70);
 }
 
 /// How long shutdown lets proposed writes be answered before it closes connections.
@@ -330,12 +440,8 @@ const SHUTDOWN_RAFT_LIMIT: Duration = Duration::from_millis(1500);
 /// every connection writes what is queued for it and closes (≤ 1 s; sessions stay open, as
 /// ZooKeeper leaves them, so clients resume them elsewhere or after the restart); then the
 /// member's duties stop and Raft stops, closing the log database.
-async fn shut_down_in_order(
-    server: &Server,
-    listeners: Vec<tokio::task::JoinHandle<()>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    runtime: raft::RaftRuntime,
-) {
+async fn shut_down_in_order(server: &Server, tasks: MemberTasks, runtime: raft::RaftRuntime) {
+    let MemberTasks { listeners, duties } = tasks;
     let started = std::time::Instant::now();
     for task in &listeners {
         task.abort();
@@ -362,10 +468,10 @@ async fn shut_down_in_order(
         still_open = server.connections.all().len(),
         "shutting down: connections closed after their queued replies"
     );
-    for task in &tasks {
+    for task in &duties {
         task.abort();
     }
-    for task in tasks {
+    for task in duties {
         let _ = task.await;
     }
     runtime.shutdown(SHUTDOWN_RAFT_LIMIT).await;
