@@ -488,7 +488,7 @@ pub enum StartError {
     },
     /// The Raft configuration is invalid.
     #[error("raft configuration: {0}")]
-    Config(#[from] openraft::ConfigError),
+    Config(String),
     /// openraft failed to start (a storage error while reading the log, and the like).
     #[error("raft: {0}")]
     Raft(String),
@@ -557,34 +557,9 @@ pub async fn start(
     settings: RaftSettings,
     delivery: Arc<dyn Delivery>,
 ) -> Result<(Replica, RaftRuntime), StartError> {
-    let snapshots = SnapshotStore::open(&settings.snapshot_dir, settings.snapshots_retained)?;
     let init_started = std::time::Instant::now();
-    let loaded = snapshots.load_latest()?;
-    crate::telemetry::STARTUP_SNAP_LOAD_TIME.record_ms(init_started.elapsed());
-    if let Some(snap) = &loaded {
-        tracing::info!(
-            index = snap.meta.last_log_id.map_or(0, |id| id.index),
-            znodes = snap.state.tree.znode_count(),
-            sessions = snap.state.sessions.len(),
-            "loaded snapshot"
-        );
-    }
-    let covered = loaded
-        .as_ref()
-        .and_then(|s| s.meta.last_log_id)
-        .map_or(0, |id| id.index);
-    let shared = Arc::new(SharedState::new(StateMachine::initial_state(
-        loaded.as_ref(),
-    )));
-    drop(loaded);
-    // A snapshot without its log means the log was deleted: entries after the snapshot may be
-    // gone, and starting would silently serve an older state.
-    if covered > 0 && !settings.log_dir.join("CURRENT").exists() {
-        return Err(StartError::LostEntries {
-            path: settings.log_dir.display().to_string(),
-            reason: format!("a snapshot up to index {covered} exists but the log is missing"),
-        });
-    }
+    let snapshots = SnapshotStore::open(&settings.snapshot_dir, settings.snapshots_retained)?;
+    let (shared, covered) = load_snapshot(&snapshots, &settings)?;
     let log = LogStore::open(&settings.log_dir)?;
     // Every task of the Raft side, stopped by RaftRuntime::shutdown.
     let mut tasks = Vec::new();
@@ -598,26 +573,6 @@ pub async fn start(
             reason,
         })?;
     let state_machine = StateMachine::new(shared.clone(), delivery.clone(), snapshots);
-    let config = openraft::Config {
-        cluster_name: "raftzk".into(),
-        heartbeat_interval: settings.heartbeat_ms,
-        election_timeout_min: settings.election_timeout_ms.0,
-        election_timeout_max: settings.election_timeout_ms.1,
-        install_snapshot_timeout: 10_000,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snap_count),
-        // A member that has just installed the previous snapshot must find the entries after
-        // it: keeping less than snapCount behind a new snapshot sent it a second whole
-        // snapshot (seen at 1 M znodes: 19 s of catch-up instead of 11).
-        max_in_snapshot_log_to_keep: settings.snap_count.max(1_000),
-        // At most this many entries per AppendEntries, and no more than the byte budget
-        // (network.rs, enforced when the log store reads them). A new leader's log search
-        // sends each probe's whole range, budget by budget. Failover at 1 M znodes, median of
-        // 3 runs: 304 ms with 64, 272 ms with 16, 412 ms with 8 (whose small calls also slowed
-        // the fill by a quarter). Entries are batches of writes: a few per call suffice.
-        max_payload_entries: 16,
-        ..openraft::Config::default()
-    }
-    .validate()?;
     let me = settings.member_id;
     let cluster = settings.members.len() > 1;
     let network = cluster.then(|| {
@@ -628,9 +583,10 @@ pub async fn start(
         )
     });
     let replay_started = std::time::Instant::now();
+    let config = Arc::new(openraft_config(&settings)?);
     let raft = match &network {
-        Some(network) => Raft::new(me, Arc::new(config), network.clone(), log, state_machine).await,
-        None => Raft::new(me, Arc::new(config), NoPeers, log, state_machine).await,
+        Some(network) => Raft::new(me, config, network.clone(), log, state_machine).await,
+        None => Raft::new(me, config, NoPeers, log, state_machine).await,
     }
     .map_err(|e| StartError::Raft(e.to_string()))?;
     // openraft re-applies the committed log tail before Raft::new returns.
@@ -639,48 +595,7 @@ pub async fn start(
     crate::telemetry::STARTUP_TXNS_LOADED.record(replayed as f64);
     crate::telemetry::DB_INIT_TIME.record_ms(init_started.elapsed());
     crate::telemetry::SERVING.store(true, std::sync::atomic::Ordering::Relaxed);
-    let initialized = raft
-        .is_initialized()
-        .await
-        .map_err(|e| StartError::Raft(e.to_string()))?;
-    let i_vote = settings.members.get(&me).is_none_or(|n| !n.observer);
-    let group_exists = match (&network, initialized) {
-        (Some(network), false) => find_existing_group(network, me, &settings.members).await,
-        _ => None,
-    };
-    if let Some(member) = group_exists {
-        tracing::info!(
-            member = me,
-            asked = member,
-            "a group already exists: joining it (a reconfig adds this member, or the leader \
-             replicates to it if it is listed already)"
-        );
-    } else if !initialized && i_vote {
-        // Every voter forms the group with the same voter set: identical initializations
-        // agree (openraft's index-0 membership entry), so the order members start in does
-        // not matter. Observers join later as learners, added by the leader.
-        let voters: BTreeMap<NodeId, PeerNode> = if cluster {
-            settings
-                .members
-                .iter()
-                .filter(|(_, n)| !n.observer)
-                .map(|(id, n)| (*id, n.clone()))
-                .collect()
-        } else {
-            BTreeMap::from([(me, PeerNode::default())])
-        };
-        let count = voters.len();
-        raft.initialize(voters)
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
-        tracing::info!(member = me, voters = count, "formed a new group");
-    }
-    if !cluster {
-        raft.wait(Some(Duration::from_secs(30)))
-            .current_leader(me, "this member leads")
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
-    }
+    form_or_join(&raft, network.as_ref(), &settings).await?;
     let (proposer, proposer_task) = Proposer::start(
         me,
         raft.clone(),
@@ -717,7 +632,119 @@ pub async fn start(
         // loaded leader's acknowledgements can lag more than max without any election.
         quorum_stale_ms: settings.election_timeout_ms.1 * 2,
         reconfig_lock: Arc::new(tokio::sync::Mutex::new(())),
-        history: history.clone(),
+        history,
     };
     Ok((replica, RaftRuntime { raft, tasks }))
+}
+
+/// The state the newest snapshot holds (or an empty tree), and the index it covers. A
+/// snapshot without its log means the log was deleted: entries after the snapshot may be
+/// gone, and starting would silently serve an older state.
+fn load_snapshot(
+    snapshots: &SnapshotStore,
+    settings: &RaftSettings,
+) -> Result<(Arc<SharedState>, u64), StartError> {
+    let started = std::time::Instant::now();
+    let loaded = snapshots.load_latest()?;
+    crate::telemetry::STARTUP_SNAP_LOAD_TIME.record_ms(started.elapsed());
+    if let Some(snap) = &loaded {
+        tracing::info!(
+            index = snap.meta.last_log_id.map_or(0, |id| id.index),
+            znodes = snap.state.tree.znode_count(),
+            sessions = snap.state.sessions.len(),
+            "loaded snapshot"
+        );
+    }
+    let covered = loaded
+        .as_ref()
+        .and_then(|s| s.meta.last_log_id)
+        .map_or(0, |id| id.index);
+    let shared = Arc::new(SharedState::new(StateMachine::initial_state(
+        loaded.as_ref(),
+    )));
+    if covered > 0 && !settings.log_dir.join("CURRENT").exists() {
+        return Err(StartError::LostEntries {
+            path: settings.log_dir.display().to_string(),
+            reason: format!("a snapshot up to index {covered} exists but the log is missing"),
+        });
+    }
+    Ok((shared, covered))
+}
+
+/// openraft's timing, snapshot and replication settings for this member.
+fn openraft_config(settings: &RaftSettings) -> Result<openraft::Config, StartError> {
+    openraft::Config {
+        cluster_name: "raftzk".into(),
+        heartbeat_interval: settings.heartbeat_ms,
+        election_timeout_min: settings.election_timeout_ms.0,
+        election_timeout_max: settings.election_timeout_ms.1,
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(settings.snap_count),
+        // A member that has just installed the previous snapshot must find the entries after
+        // it: keeping less than snapCount behind a new snapshot sent it a second whole
+        // snapshot (seen at 1 M znodes: 19 s of catch-up instead of 11).
+        max_in_snapshot_log_to_keep: settings.snap_count.max(1_000),
+        // At most this many entries per AppendEntries, and no more than the byte budget
+        // (network.rs, enforced when the log store reads them). A new leader's log search
+        // sends each probe's whole range, budget by budget. Failover at 1 M znodes, median of
+        // 3 runs: 304 ms with 64, 272 ms with 16, 412 ms with 8 (whose small calls also slowed
+        // the fill by a quarter). Entries are batches of writes: a few per call suffice.
+        max_payload_entries: 16,
+        ..openraft::Config::default()
+    }
+    .validate()
+    .map_err(|e| StartError::Config(e.to_string()))
+}
+
+/// A member with an empty log either joins the group its peers already run, or forms a new
+/// one with every configured voter; a standalone member waits until it leads.
+async fn form_or_join(
+    raft: &Raft,
+    network: Option<&PeerNetwork>,
+    settings: &RaftSettings,
+) -> Result<(), StartError> {
+    let me = settings.member_id;
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+    let i_vote = settings.members.get(&me).is_none_or(|n| !n.observer);
+    let group_exists = match (network, initialized) {
+        (Some(network), false) => find_existing_group(network, me, &settings.members).await,
+        _ => None,
+    };
+    if let Some(member) = group_exists {
+        tracing::info!(
+            member = me,
+            asked = member,
+            "a group already exists: joining it (a reconfig adds this member, or the leader \
+             replicates to it if it is listed already)"
+        );
+    } else if !initialized && i_vote {
+        // Every voter forms the group with the same voter set: identical initializations
+        // agree (openraft's index-0 membership entry), so the order members start in does
+        // not matter. Observers join later as learners, added by the leader.
+        let voters: BTreeMap<NodeId, PeerNode> = if network.is_some() {
+            settings
+                .members
+                .iter()
+                .filter(|(_, n)| !n.observer)
+                .map(|(id, n)| (*id, n.clone()))
+                .collect()
+        } else {
+            BTreeMap::from([(me, PeerNode::default())])
+        };
+        let count = voters.len();
+        raft.initialize(voters)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        tracing::info!(member = me, voters = count, "formed a new group");
+    }
+    if network.is_none() {
+        raft.wait(Some(Duration::from_secs(30)))
+            .current_leader(me, "this member leads")
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+    }
+    Ok(())
 }
