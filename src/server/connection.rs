@@ -160,6 +160,24 @@ async fn handshake(
         // Like a ZooKeeper member outside a quorum: not serving; the client tries another.
         return Err(End::Done(CloseCause::NotServing, "no leader: not serving"));
     }
+    let known_password = caught_up_with(server, handle, connect, timeout_ms).await?;
+    if connect.session_id != 0 {
+        resume_session(server, handle, connect, timeout_ms, known_password)
+    } else {
+        create_session(server, handle, timeout_ms).await
+    }
+}
+
+/// The password of the session the client names (None: unknown here), once this member has
+/// seen everything the client has. A member behind the client (it saw a newer zxid, or its
+/// session was created on another member a moment ago) catches up with the leader before
+/// judging; one still behind refuses the client, which tries another server.
+async fn caught_up_with(
+    server: &Arc<Server>,
+    handle: &Arc<ConnectionHandle>,
+    connect: &ConnectRequest,
+    timeout_ms: i32,
+) -> Result<Option<Vec<u8>>, End> {
     let lookup = || {
         let view = server.replica.state.read();
         let known = view
@@ -170,8 +188,6 @@ async fn handshake(
         (view.state.last_zxid, known)
     };
     let (mut last_zxid, mut known) = lookup();
-    // A member behind the client (it saw a newer zxid, or its session was created on another
-    // member a moment ago) catches up with the leader before judging.
     if server.config.is_cluster()
         && (connect.last_zxid_seen > last_zxid || (connect.session_id != 0 && known.is_none()))
     {
@@ -192,46 +208,63 @@ async fn handshake(
             "client is ahead of this member",
         ));
     }
-    if connect.session_id != 0 {
-        // The replicated table decides; the tracker only vetoes a session being expired.
-        let valid = known.as_deref() == Some(connect.passwd.as_slice())
-            && !server.tracker.is_expiring(connect.session_id);
-        if !valid {
-            // ZooKeeper also drops the session's live connection when the password is wrong.
-            if let Some(other) = server.connections.by_session(connect.session_id) {
-                other.close();
-            }
-            tracing::info!(
-                conn = handle.id,
-                session = format_args!("0x{:x}", connect.session_id),
-                "invalid session (expired, unknown or wrong password)"
-            );
-            handle.refuse_session();
-            return Err(End::Done(CloseCause::InvalidSession, "invalid session"));
+    Ok(known)
+}
+
+/// A reconnect: the replicated session table decides (the tracker only vetoes a session
+/// being expired); the session's older connection, if any, closes.
+fn resume_session(
+    server: &Arc<Server>,
+    handle: &Arc<ConnectionHandle>,
+    connect: &ConnectRequest,
+    timeout_ms: i32,
+    known_password: Option<Vec<u8>>,
+) -> Result<Binding, End> {
+    let valid = known_password.as_deref() == Some(connect.passwd.as_slice())
+        && !server.tracker.is_expiring(connect.session_id);
+    if !valid {
+        // ZooKeeper also drops the session's live connection when the password is wrong.
+        if let Some(other) = server.connections.by_session(connect.session_id) {
+            other.close();
         }
-        let binding = Binding {
-            session_id: connect.session_id,
-            timeout_ms,
-            read_only: false,
-        };
-        if let Some(old) = server.connections.bind_session(handle, binding) {
-            old.close();
-        }
-        server.tracker.touch(connect.session_id, timeout_ms);
-        server
-            .stats
-            .connection_revalidations
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        handle.send_connect_response(timeout_ms, connect.session_id, connect.passwd.clone());
-        tracing::debug!(
+        tracing::info!(
             conn = handle.id,
             session = format_args!("0x{:x}", connect.session_id),
-            "session resumed"
+            "invalid session (expired, unknown or wrong password)"
         );
-        return Ok(binding);
+        handle.refuse_session();
+        return Err(End::Done(CloseCause::InvalidSession, "invalid session"));
     }
-    // A new session: its id and password are chosen here, before logging; the Notifier sends
-    // the ConnectResponse when the createSession entry is applied.
+    let binding = Binding {
+        session_id: connect.session_id,
+        timeout_ms,
+        read_only: false,
+    };
+    if let Some(old) = server.connections.bind_session(handle, binding) {
+        old.close();
+    }
+    server.tracker.touch(connect.session_id, timeout_ms);
+    server
+        .stats
+        .connection_revalidations
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    handle.send_connect_response(timeout_ms, connect.session_id, connect.passwd.clone());
+    tracing::debug!(
+        conn = handle.id,
+        session = format_args!("0x{:x}", connect.session_id),
+        "session resumed"
+    );
+    Ok(binding)
+}
+
+/// A new session: its id and password are chosen here, before logging (the state machine
+/// stays deterministic); the Notifier sends the ConnectResponse when the createSession entry
+/// is applied, which binds the connection.
+async fn create_session(
+    server: &Arc<Server>,
+    handle: &Arc<ConnectionHandle>,
+    timeout_ms: i32,
+) -> Result<Binding, End> {
     let session_id = loop {
         let id = server.session_ids.next();
         if !server.replica.state.read().state.sessions.contains(id) {

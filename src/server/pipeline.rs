@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use jute_codec::{
     decode_request, xid, AuthPacket, DecodeError, ErrorCode, EventType, FrameCodec,
     GetDataResponse, GetSaslRequest, Id, MultiResponse, OpCode, Perms, ReconfigRequest, Request,
-    RequestError, Response, SetSaslResponse, SetWatches2,
+    RequestError, RequestHeader, Response, SetSaslResponse, SetWatches2,
 };
 use tokio::net::tcp::OwnedReadHalf;
 
@@ -114,72 +114,7 @@ impl Pipeline {
                 ))
             }
             Err(RequestError::Body { header, source }) => {
-                tracing::debug!(conn = self.handle.id, xid = header.xid, op = %header.op, %source, "undecodable request body");
-                // ZooKeeper reads auth and sasl packets outside its request pipeline and closes
-                // the connection, unanswered, on one it cannot read (checked live).
-                if matches!(header.op, OpCode::Auth | OpCode::Sasl) {
-                    return Flow::Stop(End::Protocol(
-                        CloseCause::Garbage,
-                        format!("undecodable {} packet: {source}", header.op),
-                    ));
-                }
-                let code = match source {
-                    // The watches before the null are set (and fire), then MarshallingError.
-                    DecodeError::NullInSetWatches(partial) => {
-                        return self
-                            .set_watches(
-                                header.xid,
-                                header.op,
-                                &partial,
-                                ErrorCode::MarshallingError,
-                                started,
-                            )
-                            .await;
-                    }
-                    // A multi with a null sub-op path decodes in ZooKeeper and fails before it
-                    // is logged: MarshallingError, no zxid taken; a multi's body is empty, a
-                    // multiRead's holds the results of the sub-ops before the null one.
-                    DecodeError::NullPathInMulti(before) if header.op == OpCode::MultiRead => {
-                        let request = Request::MultiRead(*before);
-                        return self
-                            .read_answering(
-                                header.xid,
-                                header.op,
-                                &request,
-                                Some(ErrorCode::MarshallingError),
-                                started,
-                            )
-                            .await;
-                    }
-                    DecodeError::NullPathInMulti(_) => {
-                        return self
-                            .reply_local(
-                                header.xid,
-                                header.op,
-                                ErrorCode::MarshallingError,
-                                Response::Multi(MultiResponse::default()),
-                                started,
-                            )
-                            .await;
-                    }
-                    // A null path: MarshallingError, after a create's request-only checks.
-                    DecodeError::NullPath(request) => {
-                        let refusal = create_refusal(&request);
-                        match prepare_write(*request, &self.rules) {
-                            TxnOp::Fail(code) => code,
-                            _ => refusal.unwrap_or(ErrorCode::MarshallingError),
-                        }
-                    }
-                    _ => ErrorCode::MarshallingError,
-                };
-                // A write-type op still takes a zxid, as ZooKeeper logs an error txn.
-                return if header.op.is_write() && header.op != OpCode::CloseSession {
-                    self.propose(header.xid, header.op, TxnOp::Fail(code), started)
-                        .await
-                } else {
-                    self.reply_local(header.xid, header.op, code, Response::Empty, started)
-                        .await
-                };
+                return self.undecodable(header, source, started).await;
             }
         };
         let xid = header.xid;
@@ -189,21 +124,7 @@ impl Pipeline {
             }
         }
         match request {
-            Request::CloseSession => {
-                let flow = self
-                    .propose(xid, OpCode::CloseSession, TxnOp::CloseSession, started)
-                    .await;
-                if let Flow::Stop(end) = flow {
-                    return Flow::Stop(end);
-                }
-                // Requests pipelined behind closeSession get no reply: stop reading, and wait
-                // until the reply is queued (the Notifier closes the connection after it).
-                let _ = self.wait_for_writes().await;
-                Flow::Stop(End::Done(
-                    CloseCause::Client,
-                    "session closed by the client",
-                ))
-            }
+            Request::CloseSession => self.close_session(xid, started).await,
             Request::Reconfig(wire)
                 if self.rules.reconfig_enabled && self.server.config.is_cluster() =>
             {
@@ -215,27 +136,7 @@ impl Pipeline {
                 self.propose(xid, op, txn_op, started).await
             }
             Request::Auth(auth) => self.auth(xid, auth, started).await,
-            Request::Sasl(GetSaslRequest { token: None }) => {
-                // ZooKeeper 3.8.0 closes the connection without a reply (checked live).
-                Flow::Stop(End::Protocol(
-                    CloseCause::Garbage,
-                    "sasl with a null token".to_string(),
-                ))
-            }
-            Request::Sasl(_) => {
-                // No SASL here: ZooKeeper answers err 0, zxid 0, a null token, and carries on.
-                if let Err(flow) = self.wait_for_writes().await {
-                    return flow;
-                }
-                self.handle.send_reply(
-                    xid,
-                    0,
-                    ErrorCode::Ok,
-                    Response::Sasl(SetSaslResponse { token: None }),
-                );
-                self.finish(OpCode::Sasl, xid, 0, started);
-                Flow::Continue
-            }
+            Request::Sasl(sasl) => self.sasl(xid, sasl, started).await,
             Request::SetWatches(w) => {
                 let w = SetWatches2 {
                     relative_zxid: w.relative_zxid,
@@ -251,28 +152,145 @@ impl Pipeline {
                 self.set_watches(xid, OpCode::SetWatches2, &w, ErrorCode::Ok, started)
                     .await
             }
-            Request::Sync(_) => {
-                // Catch up with everything committed when the sync arrived (a read-index
-                // round through Raft), then answer like a read.
-                if let Err(flow) = self.wait_for_writes().await {
-                    return flow;
-                }
-                let timeout =
-                    std::time::Duration::from_millis(self.binding.timeout_ms.max(1000) as u64);
-                if let Err(e) = self.server.replica.sync(timeout).await {
-                    return Flow::Stop(End::Protocol(
-                        CloseCause::Garbage,
-                        format!("sync could not reach the leader: {e}"),
-                    ));
-                }
-                self.read(xid, OpCode::Sync, &request, started).await
-            }
+            Request::Sync(_) => self.sync(xid, &request, started).await,
             Request::Unknown { .. } | Request::CreateSession(_) => self.unimplemented(xid).await,
             _ => {
                 let op = request.op_code();
                 self.read(xid, op, &request, started).await
             }
         }
+    }
+
+    /// A request whose header reads but whose body does not: answered as ZooKeeper answers
+    /// the same bytes (mostly MarshallingError; a write-type op still takes a zxid).
+    async fn undecodable(
+        &mut self,
+        header: RequestHeader,
+        source: DecodeError,
+        started: Instant,
+    ) -> Flow {
+        tracing::debug!(conn = self.handle.id, xid = header.xid, op = %header.op, %source, "undecodable request body");
+        // ZooKeeper reads auth and sasl packets outside its request pipeline and closes
+        // the connection, unanswered, on one it cannot read (checked live).
+        if matches!(header.op, OpCode::Auth | OpCode::Sasl) {
+            return Flow::Stop(End::Protocol(
+                CloseCause::Garbage,
+                format!("undecodable {} packet: {source}", header.op),
+            ));
+        }
+        let code = match source {
+            // The watches before the null are set (and fire), then MarshallingError.
+            DecodeError::NullInSetWatches(partial) => {
+                return self
+                    .set_watches(
+                        header.xid,
+                        header.op,
+                        &partial,
+                        ErrorCode::MarshallingError,
+                        started,
+                    )
+                    .await;
+            }
+            // A multi with a null sub-op path decodes in ZooKeeper and fails before it
+            // is logged: MarshallingError, no zxid taken; a multi's body is empty, a
+            // multiRead's holds the results of the sub-ops before the null one.
+            DecodeError::NullPathInMulti(before) if header.op == OpCode::MultiRead => {
+                let request = Request::MultiRead(*before);
+                return self
+                    .read_answering(
+                        header.xid,
+                        header.op,
+                        &request,
+                        Some(ErrorCode::MarshallingError),
+                        started,
+                    )
+                    .await;
+            }
+            DecodeError::NullPathInMulti(_) => {
+                return self
+                    .reply_local(
+                        header.xid,
+                        header.op,
+                        ErrorCode::MarshallingError,
+                        Response::Multi(MultiResponse::default()),
+                        started,
+                    )
+                    .await;
+            }
+            // A null path: MarshallingError, after a create's request-only checks.
+            DecodeError::NullPath(request) => {
+                let refusal = create_refusal(&request);
+                match prepare_write(*request, &self.rules) {
+                    TxnOp::Fail(code) => code,
+                    _ => refusal.unwrap_or(ErrorCode::MarshallingError),
+                }
+            }
+            _ => ErrorCode::MarshallingError,
+        };
+        // A write-type op still takes a zxid, as ZooKeeper logs an error txn.
+        return if header.op.is_write() && header.op != OpCode::CloseSession {
+            self.propose(header.xid, header.op, TxnOp::Fail(code), started)
+                .await
+        } else {
+            self.reply_local(header.xid, header.op, code, Response::Empty, started)
+                .await
+        };
+    }
+
+    /// closeSession: proposed like any write; requests pipelined behind it get no reply.
+    async fn close_session(&mut self, xid: i32, started: Instant) -> Flow {
+        let flow = self
+            .propose(xid, OpCode::CloseSession, TxnOp::CloseSession, started)
+            .await;
+        if let Flow::Stop(end) = flow {
+            return Flow::Stop(end);
+        }
+        // Stop reading, and wait until the reply is queued (the Notifier closes the
+        // connection after it).
+        let _ = self.wait_for_writes().await;
+        Flow::Stop(End::Done(
+            CloseCause::Client,
+            "session closed by the client",
+        ))
+    }
+
+    /// sasl (102). No SASL here yet: ZooKeeper without a SASL provider answers err 0, zxid
+    /// 0, a null token, and carries on; a null token closes the connection unanswered.
+    async fn sasl(&mut self, xid: i32, sasl: GetSaslRequest, started: Instant) -> Flow {
+        if sasl.token.is_none() {
+            // ZooKeeper 3.8.0 closes the connection without a reply (checked live).
+            return Flow::Stop(End::Protocol(
+                CloseCause::Garbage,
+                "sasl with a null token".to_string(),
+            ));
+        }
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        self.handle.send_reply(
+            xid,
+            0,
+            ErrorCode::Ok,
+            Response::Sasl(SetSaslResponse { token: None }),
+        );
+        self.finish(OpCode::Sasl, xid, 0, started);
+        Flow::Continue
+    }
+
+    /// sync: catch up with everything committed when it arrived (a read-index round through
+    /// Raft), then answer like a read.
+    async fn sync(&mut self, xid: i32, request: &Request, started: Instant) -> Flow {
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        let timeout = std::time::Duration::from_millis(self.binding.timeout_ms.max(1000) as u64);
+        if let Err(e) = self.server.replica.sync(timeout).await {
+            return Flow::Stop(End::Protocol(
+                CloseCause::Garbage,
+                format!("sync could not reach the leader: {e}"),
+            ));
+        }
+        self.read(xid, OpCode::Sync, request, started).await
     }
 
     /// A read-only session's writes and syncs get NotReadOnly, as from ZooKeeper's read-only
