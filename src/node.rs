@@ -151,11 +151,11 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         stats,
         session_ids: SessionIds::new(member_id),
     });
-    let mut tasks = MemberTasks::default();
+    let (mut tasks, mut runtime) = (MemberTasks::default(), runtime);
     tasks.start_serving(&server, ports.client);
     tasks.start_http(&server, ports.metrics.zip(prometheus), ports.admin);
     if let Some(peer_listener) = ports.peer {
-        tasks.start_peering(&server, peer_listener, members, faults);
+        tasks.start_peering(&server, &mut runtime, peer_listener, members, faults);
     }
     log_serving(&server, member_id);
     let failed = tokio::select! {
@@ -328,12 +328,13 @@ impl MemberTasks {
         }
     }
 
-    /// A cluster member's peer listener and duties: reporting session touches to the
-    /// leader, closing connections while leaderless, tending the membership (observers),
-    /// and the test-only partition switch.
+    /// A cluster member's peer listener (it runs as long as Raft does, so Raft owns it) and
+    /// duties: reporting session touches to the leader, closing connections while
+    /// leaderless, tending the membership (observers), and the test-only partition switch.
     fn start_peering(
         &mut self,
         server: &Arc<Server>,
+        runtime: &mut raft::RaftRuntime,
         peer_listener: TcpListener,
         members: BTreeMap<NodeId, PeerNode>,
         faults: Arc<FaultSwitch>,
@@ -347,7 +348,7 @@ impl MemberTasks {
             timeout: Duration::from_millis(config.write_timeout_ms),
         });
         let (r, f) = (replica.clone(), faults.clone());
-        self.listeners.push(tokio::spawn(async move {
+        runtime.adopt(tokio::spawn(async move {
             raft::serve_peers(&r, peer_listener, handler, f).await;
         }));
         let grace = Duration::from_millis(config.raft_election_timeout_ms.1 * 2);
@@ -435,11 +436,13 @@ const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(1);
 /// How long openraft gets to stop (and close the log database).
 const SHUTDOWN_RAFT_LIMIT: Duration = Duration::from_millis(1500);
 
-/// SIGTERM/SIGINT: stops the member in order, within 5 s. Listeners first (no new clients,
-/// HTTP requests or peer connections); then writes already proposed get their outcome (≤ 2 s),
-/// every connection writes what is queued for it and closes (≤ 1 s; sessions stay open, as
-/// ZooKeeper leaves them, so clients resume them elsewhere or after the restart); then the
-/// member's duties stop and Raft stops, closing the log database.
+/// SIGTERM/SIGINT: stops the member in order, within 5 s. Listeners first (no new clients
+/// or HTTP requests; HTTP connections stop with their listener); then writes already
+/// proposed get their outcome (≤ 2 s), every connection writes what is queued for it and
+/// closes (≤ 1 s; sessions stay open, as ZooKeeper leaves them, so clients resume them
+/// elsewhere or after the restart); then the member's duties stop and Raft stops with every
+/// task it owns (the peer listener and its connections among them), closing the log
+/// database. Client connection tasks end when their connection closes (step two).
 async fn shut_down_in_order(server: &Server, tasks: MemberTasks, runtime: raft::RaftRuntime) {
     let MemberTasks { listeners, duties } = tasks;
     let started = std::time::Instant::now();

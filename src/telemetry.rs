@@ -9,10 +9,13 @@
 //! runtime thread long enough to cost the leader its heartbeats (2 elections in 30 s of
 //! bench/election_load.py, against 0 without).
 //!
-//! The storage and Raft layers record into the statics below: one member runs per process, so
-//! a process-wide value is the member's value (in-process test clusters share them; their
-//! tests do not read metrics). Per-server values (requests, connections) live in
-//! `server::stats::ServerStats` with the same types.
+//! The storage and Raft layers record counts and summaries into the statics below: one
+//! member runs per process in production, so a process-wide value is the member's value (the
+//! Prometheus recorder is process-wide anyway). Whatever decides behaviour (role flags, peer
+//! acknowledgements, the append clock, the commit index) is per member instead, in
+//! [`MemberTelemetry`], so members sharing a process in tests keep their own views.
+//! Per-server values (requests, connections) live in `server::stats::ServerStats` with the
+//! same types.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -460,10 +463,6 @@ pub static DB_INIT_TIME: Summary = Summary::new(
 /// Snapshots written (ZooKeeper's snap_count counts something else: snapshot syncs).
 pub static RAFT_SNAPSHOTS_WRITTEN: Count =
     Count::new("raft_snapshots_written", "Snapshots this member wrote");
-/// Whether this member leads a cluster (commit and proposal counts are the leader's).
-pub static LEADING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-/// Set once start-up has re-applied the log: entries applied before are old, not propagated.
-pub static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Every member: the leader's proposal time → the entry applied here, ms.
 pub static PROPAGATION_LATENCY: Summary = Summary::new(
     "propagation_latency",
@@ -547,8 +546,6 @@ pub static STALE_REPLIES: Count = Count::new(
     "Write replies whose connection had closed before the write was applied",
 );
 
-/// Whether this member follows a leader of a cluster (propagation latencies are recorded).
-pub static FOLLOWING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Leader: read-index requests from followers (their `sync`s) being answered.
 pub static PENDING_SYNCS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 /// Time from losing a leader to having one again, ms.
@@ -636,15 +633,6 @@ pub static RAFT_READ_INDEX_WAIT: Summary = Summary::new(
     true,
 );
 
-/// The highest commit index this member sent (leader) or received (follower) in an
-/// AppendEntries; openraft 0.9's metrics do not show the commit index.
-pub static RAFT_COMMIT_INDEX: AtomicU64 = AtomicU64::new(0);
-
-/// Notes a commit index seen on the peer link.
-pub fn note_commit_index(index: u64) {
-    RAFT_COMMIT_INDEX.fetch_max(index, Ordering::Relaxed);
-}
-
 /// Milliseconds since `time_ms` (a leader's clock in a log entry), never negative.
 pub fn ms_since(time_ms: i64) -> f64 {
     let now = std::time::SystemTime::now()
@@ -655,18 +643,12 @@ pub fn ms_since(time_ms: i64) -> f64 {
 
 /// Per-peer time of the last successful AppendEntries answer (leader side): a member that
 /// answered within the quorum window is connected (ZooKeeper's `learners`).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PeerAcks {
     acks: Mutex<std::collections::BTreeMap<u64, std::time::Instant>>,
 }
 
 impl PeerAcks {
-    const fn new() -> PeerAcks {
-        PeerAcks {
-            acks: Mutex::new(std::collections::BTreeMap::new()),
-        }
-    }
-
     /// `peer` answered an AppendEntries now.
     pub fn acked(&self, peer: u64) {
         self.acks
@@ -685,12 +667,9 @@ impl PeerAcks {
     }
 }
 
-/// This member's view of its peers' answers.
-pub static PEER_ACKS: PeerAcks = PeerAcks::new();
-
 /// When recent log entries were appended here, so that a leader can tell how far in time a
 /// follower is behind: the age of the oldest entry it does not hold yet.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct AppendTimes {
     ring: Mutex<std::collections::VecDeque<(u64, std::time::Instant)>>,
 }
@@ -699,12 +678,6 @@ pub struct AppendTimes {
 const APPEND_TIMES_KEPT: usize = 4096;
 
 impl AppendTimes {
-    const fn new() -> AppendTimes {
-        AppendTimes {
-            ring: Mutex::new(std::collections::VecDeque::new()),
-        }
-    }
-
     /// Entries up to `last_index` were appended now.
     pub fn record(&self, last_index: u64) {
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
@@ -727,9 +700,6 @@ impl AppendTimes {
             .map_or(std::time::Duration::ZERO, |(_, at)| at.elapsed())
     }
 }
-
-/// This member's log appends.
-pub static APPENDED: AppendTimes = AppendTimes::new();
 
 /// Every process-wide summary, in `mntr` order.
 pub static SUMMARIES: &[&Summary] = &[
@@ -827,7 +797,7 @@ mod tests {
 
     #[test]
     fn lag_is_the_age_of_the_first_entry_not_held() {
-        let times = AppendTimes::new();
+        let times = AppendTimes::default();
         times.record(5);
         std::thread::sleep(std::time::Duration::from_millis(20));
         times.record(9);
@@ -871,5 +841,50 @@ mod tests {
         let v = s.values();
         assert_eq!(v.count, 2 * RECENT_SAMPLES as u64);
         assert_eq!((v.p99, v.max), (1.0, 1000.0));
+    }
+}
+
+/// One member's replication clock and role, shared by its log store, state machine, peer
+/// link and metrics. Per member rather than process-wide, because what it holds decides
+/// behaviour (which peers count as synced for a reconfig) and several members may share a
+/// process (tests). The counters and summaries above stay process-wide: the Prometheus
+/// recorder they feed is global to the process by the `metrics` crate's design.
+#[derive(Debug, Default)]
+pub struct MemberTelemetry {
+    /// Whether this member leads a cluster (commit and proposal counts are the leader's).
+    pub leading: std::sync::atomic::AtomicBool,
+    /// Whether this member follows a leader (a voter, not leading).
+    pub following: std::sync::atomic::AtomicBool,
+    /// Set once start-up has re-applied the log: entries applied before are old, not
+    /// propagated.
+    pub serving: std::sync::atomic::AtomicBool,
+    /// The highest commit index this member sent (leader) or received (follower) in an
+    /// AppendEntries; openraft 0.9's metrics do not show the commit index.
+    pub commit_index: AtomicU64,
+    /// This member's view of its peers' answers.
+    pub peer_acks: PeerAcks,
+    /// This member's log appends.
+    pub appended: AppendTimes,
+}
+
+impl MemberTelemetry {
+    /// Notes a commit index seen on the peer link.
+    pub fn note_commit_index(&self, index: u64) {
+        self.commit_index.fetch_max(index, Ordering::Relaxed);
+    }
+
+    /// Whether this member leads a cluster.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
+    }
+
+    /// Whether this member follows a leader.
+    pub fn is_following(&self) -> bool {
+        self.following.load(Ordering::Relaxed)
+    }
+
+    /// Whether start-up has re-applied the log.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Relaxed)
     }
 }

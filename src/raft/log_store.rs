@@ -50,6 +50,8 @@ const KEY_PURGED: &[u8] = b"last_purged";
 pub struct LogStore {
     db: Arc<DB>,
     faults: Arc<DiskFaults>,
+    /// This member's role flags and append clock.
+    member: Arc<telemetry::MemberTelemetry>,
 }
 
 /// Test-only disk faults for the fault harness, read from the file named by
@@ -161,6 +163,7 @@ impl LogStore {
         let store = LogStore {
             db: Arc::new(db),
             faults: Arc::new(DiskFaults::default()),
+            member: Arc::default(),
         };
         let formats = store.end_formats().map_err(|source| OpenError::Options {
             path: path.clone(),
@@ -324,6 +327,12 @@ impl LogStore {
 }
 
 impl LogStore {
+    /// Shares `member`'s role flags and append clock with this store (a fresh one otherwise).
+    pub fn with_member(mut self, member: Arc<telemetry::MemberTelemetry>) -> LogStore {
+        self.member = member;
+        self
+    }
+
     /// Refuses a log that ends before the commit point it recorded (entries lost after they
     /// were acknowledged): `covered` is the last index a snapshot holds.
     pub fn check_committed_present(&self, covered: u64) -> Result<(), String> {
@@ -476,7 +485,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut writes = 0usize;
         let mut last = None;
         let mut proposed_at = None;
-        let leading = telemetry::LEADING.load(std::sync::atomic::Ordering::Relaxed);
+        let leading = self.member.is_leading();
         for entry in entries {
             let bytes = durable::encode_entry(&entry);
             if let openraft::EntryPayload::Normal(e) = &entry.payload {
@@ -500,11 +509,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 telemetry::SYNC_BATCH_SIZE.record(writes as f64);
             }
             if let Some(last) = last {
-                telemetry::APPENDED.record(last);
+                self.member.appended.record(last);
             }
             // A follower acknowledges once the append is durable (ZooKeeper: the ACK).
             if let Some(time_ms) = proposed_at.filter(|_| !leading) {
-                if telemetry::FOLLOWING.load(std::sync::atomic::Ordering::Relaxed) {
+                if self.member.is_following() {
                     telemetry::PROPOSAL_ACK_CREATION_LATENCY.record(telemetry::ms_since(time_ms));
                 }
             }

@@ -23,6 +23,8 @@ pub mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_group;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -76,6 +78,8 @@ pub struct Replica {
     reconfig_lock: Arc<tokio::sync::Mutex<()>>,
     /// Leader changes and when this member began leading.
     pub history: Arc<role_watch::RoleHistory>,
+    /// This member's role flags, replication clock and commit index.
+    pub member: Arc<crate::telemetry::MemberTelemetry>,
 }
 
 /// How far one member is behind the leader (leader only).
@@ -248,8 +252,10 @@ impl Replica {
                     voter: membership.voter_ids().any(|v| v == *id),
                     matched,
                     lag_entries: last.saturating_sub(held),
-                    lag_ms: crate::telemetry::APPENDED.lag_behind(held).as_millis() as u64,
-                    acked_ms: crate::telemetry::PEER_ACKS
+                    lag_ms: self.member.appended.lag_behind(held).as_millis() as u64,
+                    acked_ms: self
+                        .member
+                        .peer_acks
                         .since(*id)
                         .map(|d| d.as_millis() as u64),
                 }
@@ -438,6 +444,7 @@ pub async fn serve_peers<H: peer_server::PeerHandler>(
         handler,
         faults,
         replica.gate.clone(),
+        replica.member.clone(),
     )
     .await;
 }
@@ -502,6 +509,13 @@ pub struct RaftRuntime {
 }
 
 impl RaftRuntime {
+    /// Takes a task that must run as long as Raft does, such as the peer listener: a
+    /// follower that is shutting down still answers its leader until Raft stops, so that the
+    /// writes its clients are waiting for commit and apply here.
+    pub fn adopt(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.tasks.push(task);
+    }
+
     /// Stops the Raft side's tasks, then openraft (bounded by `limit`), whose storage closes
     /// the log database as it ends.
     pub async fn shutdown(self, limit: Duration) {
@@ -560,7 +574,8 @@ pub async fn start(
     let init_started = std::time::Instant::now();
     let snapshots = SnapshotStore::open(&settings.snapshot_dir, settings.snapshots_retained)?;
     let (shared, covered) = load_snapshot(&snapshots, &settings)?;
-    let log = LogStore::open(&settings.log_dir)?;
+    let member = Arc::new(crate::telemetry::MemberTelemetry::default());
+    let log = LogStore::open(&settings.log_dir)?.with_member(member.clone());
     // Every task of the Raft side, stopped by RaftRuntime::shutdown.
     let mut tasks = Vec::new();
     if let Some(path) = settings.disk_fault_file.clone() {
@@ -572,7 +587,8 @@ pub async fn start(
             path: settings.log_dir.display().to_string(),
             reason,
         })?;
-    let state_machine = StateMachine::new(shared.clone(), delivery.clone(), snapshots);
+    let state_machine =
+        StateMachine::new(shared.clone(), delivery.clone(), snapshots, member.clone());
     let me = settings.member_id;
     let cluster = settings.members.len() > 1;
     let network = cluster.then(|| {
@@ -580,6 +596,7 @@ pub async fn start(
             me,
             settings.faults.clone(),
             Duration::from_millis(settings.heartbeat_ms),
+            member.clone(),
         )
     });
     let replay_started = std::time::Instant::now();
@@ -594,7 +611,9 @@ pub async fn start(
     crate::telemetry::STARTUP_TXNS_LOAD_TIME.record_ms(replay_started.elapsed());
     crate::telemetry::STARTUP_TXNS_LOADED.record(replayed as f64);
     crate::telemetry::DB_INIT_TIME.record_ms(init_started.elapsed());
-    crate::telemetry::SERVING.store(true, std::sync::atomic::Ordering::Relaxed);
+    member
+        .serving
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     form_or_join(&raft, network.as_ref(), &settings).await?;
     let (proposer, proposer_task) = Proposer::start(
         me,
@@ -619,6 +638,7 @@ pub async fn start(
         cluster,
         init_started,
         history.clone(),
+        member.clone(),
     )));
     tasks.push(proposer_task);
     let replica = Replica {
@@ -633,6 +653,7 @@ pub async fn start(
         quorum_stale_ms: settings.election_timeout_ms.1 * 2,
         reconfig_lock: Arc::new(tokio::sync::Mutex::new(())),
         history,
+        member,
     };
     Ok((replica, RaftRuntime { raft, tasks }))
 }

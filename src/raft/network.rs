@@ -107,17 +107,24 @@ pub struct PeerNetwork {
     clients: Arc<Mutex<HashMap<NodeId, Arc<PeerClient>>>>,
     faults: Arc<FaultSwitch>,
     retry: std::time::Duration,
+    member: Arc<crate::telemetry::MemberTelemetry>,
 }
 
 impl PeerNetwork {
     /// The network of member `me`; an unreachable peer is retried every `retry` (the
     /// heartbeat interval).
-    pub fn new(me: NodeId, faults: Arc<FaultSwitch>, retry: std::time::Duration) -> PeerNetwork {
+    pub fn new(
+        me: NodeId,
+        faults: Arc<FaultSwitch>,
+        retry: std::time::Duration,
+        member: Arc<crate::telemetry::MemberTelemetry>,
+    ) -> PeerNetwork {
         PeerNetwork {
             me,
             clients: Arc::new(Mutex::new(HashMap::new())),
             faults,
             retry,
+            member,
         }
     }
 
@@ -156,6 +163,8 @@ pub struct PeerLink {
     probing: bool,
     /// The member this link talks to.
     target: NodeId,
+    /// This member's peer acknowledgements and commit index.
+    member: Arc<crate::telemetry::MemberTelemetry>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
@@ -168,6 +177,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             client: self.client(target, &node.peer_addr),
             retry: self.retry,
             probing: true,
+            member: self.member.clone(),
         }
     }
 }
@@ -204,7 +214,7 @@ impl PeerLink {
             })
             .await;
         if answer.is_ok() {
-            crate::telemetry::PEER_ACKS.acked(self.target);
+            self.member.peer_acks.acked(self.target);
         }
         answer
     }
@@ -249,7 +259,8 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, PeerNode, RaftError<NodeId>>> {
-        crate::telemetry::note_commit_index(rpc.leader_commit.map_or(0, |id| id.index));
+        self.member
+            .note_commit_index(rpc.leader_commit.map_or(0, |id| id.index));
         let (fit, bytes) = entries_within_budget(&rpc.entries);
         if fit < rpc.entries.len() {
             return Err(RPCError::PayloadTooLarge(

@@ -40,6 +40,20 @@ pub struct PeerClient {
 struct Conn {
     tx: mpsc::UnboundedSender<Vec<u8>>,
     alive: Arc<std::sync::atomic::AtomicBool>,
+    /// Its writer and reader. A replaced connection's end by themselves (the writer when its
+    /// queue is dropped, the reader on the peer's close, after answering what it can); the
+    /// live one's stop when the client is dropped (openraft drops its clients as Raft stops).
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for PeerClient {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.get_mut().as_ref() {
+            for task in &conn.tasks {
+                task.abort();
+            }
+        }
+    }
 }
 
 impl PeerClient {
@@ -142,7 +156,7 @@ impl PeerClient {
         let _ = stream.set_nodelay(true);
         let (mut read, mut write) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        tokio::spawn(async move {
+        let writer = tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
                 if write.write_all(&bytes).await.is_err() {
                     return;
@@ -154,7 +168,7 @@ impl PeerClient {
         let target = self.target;
         let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let reader_alive = alive.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             loop {
                 let msg: Envelope<PeerResponse> = match read_message(&mut read).await {
                     Ok(msg) => msg,
@@ -182,6 +196,7 @@ impl PeerClient {
         *conn = Some(Conn {
             tx: tx.clone(),
             alive,
+            tasks: [writer, reader],
         });
         Ok(tx)
     }

@@ -13,6 +13,7 @@ use super::election_gate::ElectionGate;
 use super::fault_switch::FaultSwitch;
 use super::messages::{read_message, write_message, Envelope, PeerRequest, PeerResponse};
 use super::types::{Raft, ReconfigError, ReconfigRequest};
+use crate::telemetry::MemberTelemetry;
 use crate::txn::Txn;
 
 /// What a member does with the peer requests that are not openraft's.
@@ -40,20 +41,28 @@ pub async fn serve<H: PeerHandler>(
     handler: Arc<H>,
     faults: Arc<FaultSwitch>,
     gate: Arc<ElectionGate>,
+    member: Arc<MemberTelemetry>,
 ) {
+    // Every connection's task belongs to this one: when it stops, they stop.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Ok((stream, peer)) = accepted else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(
+        connections.spawn(serve_connection(
             stream,
             peer,
             raft.clone(),
             handler.clone(),
             faults.clone(),
             gate.clone(),
+            member.clone(),
         ));
     }
 }
@@ -65,9 +74,13 @@ async fn serve_connection<H: PeerHandler>(
     handler: Arc<H>,
     faults: Arc<FaultSwitch>,
     gate: Arc<ElectionGate>,
+    member: Arc<MemberTelemetry>,
 ) {
     let (mut read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Envelope<PeerResponse>>();
+    // The writer and the requests answered concurrently belong to this connection: they
+    // stop with it (and with the listener that owns it).
+    let mut requests = tokio::task::JoinSet::new();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             if write_message(&mut write, &msg).await.is_err() {
@@ -111,12 +124,14 @@ async fn serve_connection<H: PeerHandler>(
                 let raft = raft.clone();
                 let handler = handler.clone();
                 let gate = gate.clone();
-                tokio::spawn(async move {
+                let member = member.clone();
+                while requests.try_join_next().is_some() {}
+                requests.spawn(async move {
                     let body = match body {
                         PeerRequest::AppendEntries(rpc) => {
                             let commit = rpc.leader_commit.map_or(0, |id| id.index);
                             gate.saw_append(commit);
-                            crate::telemetry::note_commit_index(commit);
+                            member.note_commit_index(commit);
                             let mut writes = 0u64;
                             let mut proposed_at = None;
                             for entry in &rpc.entries {

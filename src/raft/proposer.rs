@@ -132,14 +132,17 @@ struct Batcher {
 async fn run(mut b: Batcher) {
     let in_flight = Arc::new(Semaphore::new(b.config.max_in_flight.max(1)));
     let max_txns = b.config.max_txns.clamp(1, MAX_TXNS_PER_ENTRY);
+    // The tasks that wait for each entry's commit belong to the Proposer: they stop with it.
+    let mut waiters = tokio::task::JoinSet::new();
     loop {
+        while waiters.try_join_next().is_some() {}
         // Wait for a free slot first: while entries are in flight, Txns pile up in the
         // queue and the next entry takes them all.
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
+            break;
         };
         let Some(first) = b.rx.recv().await else {
-            return;
+            break;
         };
         let mut bytes = first.approx_size();
         let mut txns = vec![first];
@@ -171,7 +174,7 @@ async fn run(mut b: Batcher) {
                     Ok(receiver) => receiver,
                     Err(fatal) => {
                         b.fail(&origins, &ProposeError::Raft(fatal.to_string()));
-                        return;
+                        break;
                     }
                 };
                 let delivery = b.delivery.clone();
@@ -181,7 +184,7 @@ async fn run(mut b: Batcher) {
                     crate::telemetry::PROPOSAL_COUNT.add(count as u64);
                 }
                 let cluster = b.network.is_some();
-                tokio::spawn(async move {
+                waiters.spawn(async move {
                     let _permit = permit;
                     let failure = match tokio::time::timeout(timeout, receiver).await {
                         Ok(Ok(Ok(_))) => {
@@ -215,6 +218,9 @@ async fn run(mut b: Batcher) {
             }
         }
     }
+    // The Proposer ended by itself (its queue closed, or Raft failed): the entries in flight
+    // still get their outcome. Aborted at shutdown instead, it takes its waiters with it.
+    waiters.detach_all();
 }
 
 impl Batcher {

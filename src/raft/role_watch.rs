@@ -50,6 +50,7 @@ pub async fn run(
     cluster: bool,
     started: Instant,
     history: Arc<RoleHistory>,
+    member: Arc<telemetry::MemberTelemetry>,
 ) {
     let mut metrics = raft.metrics();
     // Without a leader since the member started.
@@ -91,8 +92,12 @@ pub async fn run(
                         h.leader_changes += 1;
                         h.leading_since = (new == me).then_some(now);
                     }
-                    telemetry::LEADING.store(cluster && new == me, Ordering::Relaxed);
-                    telemetry::FOLLOWING.store(cluster && new != me, Ordering::Relaxed);
+                    member
+                        .leading
+                        .store(cluster && new == me, Ordering::Relaxed);
+                    member
+                        .following
+                        .store(cluster && new != me, Ordering::Relaxed);
                     if new == me && cluster {
                         // ZooKeeper starts a leadership's proposal sizes and ack latencies anew.
                         telemetry::PROPOSAL_SIZES.reset();
@@ -114,8 +119,8 @@ pub async fn run(
                 None => {
                     leaderless_since = Some(now);
                     telemetry::LOOKING_COUNT.bump();
-                    telemetry::LEADING.store(false, Ordering::Relaxed);
-                    telemetry::FOLLOWING.store(false, Ordering::Relaxed);
+                    member.leading.store(false, Ordering::Relaxed);
+                    member.following.store(false, Ordering::Relaxed);
                     history
                         .inner
                         .lock()

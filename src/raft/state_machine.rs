@@ -89,6 +89,8 @@ pub struct StateMachine {
     /// When a digest mismatch was last logged (they are counted every time, logged at most
     /// once a second).
     mismatch_logged: Option<std::time::Instant>,
+    /// This member's role flags (which metrics an applied entry feeds).
+    member: Arc<telemetry::MemberTelemetry>,
 }
 
 /// Test only: `RAFTZK_TEST_DIVERGE_AT=<log index>` makes this member flip its root's mtime
@@ -102,6 +104,7 @@ impl StateMachine {
         shared: Arc<SharedState>,
         delivery: Arc<dyn Delivery>,
         snapshots: SnapshotStore,
+        member: Arc<telemetry::MemberTelemetry>,
     ) -> StateMachine {
         let diverge_at = std::env::var(DIVERGE_AT_ENV)
             .ok()
@@ -118,6 +121,7 @@ impl StateMachine {
             snapshots,
             diverge_at,
             mismatch_logged: None,
+            member,
         }
     }
 
@@ -156,12 +160,12 @@ impl StateMachine {
                 if self.diverge_at == Some(index) {
                     inner.state.tree.update("/", |root| root.meta.mtime ^= 1);
                 }
-                if telemetry::SERVING.load(std::sync::atomic::Ordering::Relaxed) {
+                if self.member.is_serving() {
                     telemetry::PROPAGATION_LATENCY.record(telemetry::ms_since(log_entry.time_ms));
                 }
-                if telemetry::LEADING.load(std::sync::atomic::Ordering::Relaxed) {
+                if self.member.is_leading() {
                     telemetry::COMMIT_COUNT.add(log_entry.txns.len() as u64);
-                } else if telemetry::FOLLOWING.load(std::sync::atomic::Ordering::Relaxed) {
+                } else if self.member.is_following() {
                     telemetry::LEARNER_COMMIT_RECEIVED.add(log_entry.txns.len() as u64);
                     telemetry::COMMIT_PROPAGATION_LATENCY
                         .record(telemetry::ms_since(log_entry.time_ms));

@@ -30,7 +30,7 @@ fn open(dir: &std::path::Path) -> (LogStore, StateMachine) {
     let shared = Arc::new(SharedState::new(StateMachine::initial_state(None)));
     (
         log,
-        StateMachine::new(shared, Arc::new(NoDelivery), snapshots),
+        StateMachine::new(shared, Arc::new(NoDelivery), snapshots, Arc::default()),
     )
 }
 

@@ -173,7 +173,10 @@ impl AdminEndpoint {
         let s = &*self.server;
         let role = s.replica.role();
         let raft = s.replica.raft_status();
-        let commit = crate::telemetry::RAFT_COMMIT_INDEX
+        let commit = s
+            .replica
+            .member
+            .commit_index
             .load(Ordering::Relaxed)
             .max(raft.applied_index);
         let behind = commit.saturating_sub(raft.applied_index);

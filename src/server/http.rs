@@ -56,11 +56,17 @@ pub trait Routes: Send + Sync + 'static {
 
 /// Serves `routes` on `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, routes: Arc<dyn Routes>, what: &'static str) {
+    // Every connection's task belongs to this one: when it stops, they stop.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        match accepted {
             Ok((stream, peer)) => {
                 let routes = routes.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     if let Err(e) = connection(stream, peer, &*routes).await {
                         tracing::debug!(%peer, endpoint = what, error = %e, "http connection ended");
                     }

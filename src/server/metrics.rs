@@ -325,7 +325,7 @@ const RAFT_GAUGES: &[Gauge] = &[
         "raft_commit_index",
         "Highest commit index sent or received on the peer link (standalone: applied)",
         |r| {
-            let seen = telemetry::RAFT_COMMIT_INDEX.load(Ordering::Relaxed);
+            let seen = r.server.replica.member.commit_index.load(Ordering::Relaxed);
             int(if r.cluster() {
                 seen.max(r.raft.applied_index)
             } else {
