@@ -52,6 +52,9 @@ step "differential: seeded request streams, ZooKeeper 3.8.0 beside raftzk"
 # A 3-member raftzk cluster under a bounded load, scraped by a real Prometheus: every target
 # of every panel of grafana/raftzk-dashboard.json must return data. The binary is found as
 # scripts/compat.sh finds it.
+step "load generator: a ~30-second smoke run of every raftzk-bench workload (scripts/bench_smoke.sh)"
+scripts/bench_smoke.sh
+
 step "grafana: every dashboard panel has data in a real Prometheus"
 (
   if [ -z "${RAFTZK_BIN:-}" ] && [ -z "${CARGO_TARGET_DIR:-}" ] && [ ! -x target/release/raftzk ] \
