@@ -18,7 +18,8 @@ seconds, default 30) and gives back a ``Server`` with
 Options (keyword arguments of both start functions):
   tick_time=2000, min_session_timeout=None, max_session_timeout=None,
   container_check_interval_ms=1000, extended_types=True,
-  extra_cfg={key: value} (more zoo.cfg lines), start_timeout=30.
+  extra_cfg={key: value} (more zoo.cfg lines), start_timeout=30;
+  start_zookeeper also takes heap="512m" (the JVM's -Xmx).
 
 Usable as a library or from the command line for manual runs:
   python3 servers.py zk|raftzk [tmpdir]   (prints host:port, Ctrl-C stops)
@@ -248,11 +249,13 @@ def start_zookeeper(tmpdir, **opts):
             "ZooKeeper is not installed: apt-get install -y zookeeper zookeeper-bin"
         )
 
+    heap = opts.pop("heap", "512m")
+
     def argv(cfg_path, o):
         interval = o.get("container_check_interval_ms", 1000)
         av = [
             "java",
-            "-Xmx512m",
+            "-Xmx%s" % heap,
             "-Dzookeeper.admin.enableServer=false",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
         ]

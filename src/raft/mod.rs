@@ -347,13 +347,19 @@ impl Replica {
 
     /// Resolves when openraft stops on a fatal error (a failed log write, a full disk): the
     /// member must stop serving, since its state may miss writes it acknowledged.
+    ///
+    /// It looks every 100 ms rather than on every change of openraft's metrics: those change
+    /// with every write, and a waiter woken per write cost a thread wake-up per write.
     pub async fn fatal(&self) -> String {
-        let mut metrics = self.raft.metrics();
+        let metrics = self.raft.metrics();
+        let mut every = tokio::time::interval(Duration::from_millis(100));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            every.tick().await;
             if let Err(e) = &metrics.borrow().running_state {
                 return e.to_string();
             }
-            if metrics.changed().await.is_err() {
+            if metrics.has_changed().is_err() {
                 return "raft stopped".into();
             }
         }

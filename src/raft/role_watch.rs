@@ -52,7 +52,9 @@ pub async fn run(
     history: Arc<RoleHistory>,
     member: Arc<telemetry::MemberTelemetry>,
 ) {
-    let mut metrics = raft.metrics();
+    // The server metrics change with the role, term and leader only (the full metrics change
+    // with every write, which would wake this task per write).
+    let mut metrics = raft.server_metrics();
     // Without a leader since the member started.
     let mut leaderless_since: Option<Instant> = Some(started);
     let mut leader: Option<NodeId> = None;
@@ -65,7 +67,7 @@ pub async fn run(
     loop {
         let (now_leader, now_state, term) = {
             let m = metrics.borrow_and_update();
-            (m.current_leader, m.state, m.current_term)
+            (m.current_leader, m.state, m.vote.leader_id().term)
         };
         if now_state == ServerState::Candidate && term > campaign_term {
             campaign_term = term;
