@@ -36,7 +36,7 @@ pub use reconfig::config_version;
 pub use state_machine::{SharedState, StateView};
 pub use types::{MembershipChange, NodeId, PeerNode, ReconfigError, ReconfigRequest, TypeConfig};
 
-use crate::txn::{Origin, Txn, TxnOutcome};
+use crate::txn::{Origin, ReplicatedState, Txn, TxnOutcome};
 use log_store::LogStore;
 use network::{NoPeers, PeerNetwork};
 use snapshot::{SnapshotFileError, SnapshotStore};
@@ -45,12 +45,14 @@ use types::Raft;
 
 /// The receiver of apply results: watch triggers and replies for this member's connections.
 ///
-/// `deliver` is called by the state machine for every Txn, in zxid order, while it holds the
-/// state's write lock: whatever it queues is ordered after everything a read queued before the
-/// write and before everything a read queues after it. It must not block.
+/// `deliver` is called by the state machine for every Txn, in zxid order, right after that
+/// Txn is applied and before the next one, while it holds the state's write lock: whatever it
+/// queues is ordered after everything a read queued before the write and before everything a
+/// read queues after it. It must not block.
 pub trait Delivery: Send + Sync + 'static {
-    /// One applied Txn and its outcome.
-    fn deliver(&self, txn: &Txn, outcome: TxnOutcome);
+    /// One applied Txn, its outcome, and the state just after it (`state.last_zxid` is the
+    /// Txn's zxid).
+    fn deliver(&self, state: &ReplicatedState, txn: &Txn, outcome: TxnOutcome);
 
     /// A proposed Txn whose fate is unknown (the write timed out or Raft stopped): its
     /// connection must be closed rather than answered (`design.md`, Unknown outcome).

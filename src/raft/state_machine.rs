@@ -18,7 +18,7 @@ use super::snapshot::{LoadedSnapshot, SnapshotStore};
 use super::types::{EntryApplied, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use super::Delivery;
 use crate::telemetry;
-use crate::txn::{apply_entry, DigestCheck, DigestLog, ReplicatedState, ZxidDigest};
+use crate::txn::{apply_entry_each, DigestCheck, DigestLog, ReplicatedState, ZxidDigest};
 
 type Entry = openraft::Entry<TypeConfig>;
 
@@ -156,7 +156,15 @@ impl StateMachine {
                         self.digest_mismatch(index, theirs, ours);
                     }
                 }
-                let outcomes = apply_entry(&mut inner.state, index, &log_entry);
+                // Each Txn's outcome is delivered right after it applies, with the state as
+                // it then is (reads queued behind a write are answered there).
+                let delivery = &self.delivery;
+                apply_entry_each(
+                    &mut inner.state,
+                    index,
+                    &log_entry,
+                    |state, txn, outcome| delivery.deliver(state, txn, outcome),
+                );
                 if self.diverge_at == Some(index) {
                     inner.state.tree.update("/", |root| root.meta.mtime ^= 1);
                 }
@@ -169,9 +177,6 @@ impl StateMachine {
                     telemetry::LEARNER_COMMIT_RECEIVED.add(log_entry.txns.len() as u64);
                     telemetry::COMMIT_PROPAGATION_LATENCY
                         .record(telemetry::ms_since(log_entry.time_ms));
-                }
-                for (txn, outcome) in log_entry.txns.iter().zip(outcomes) {
-                    self.delivery.deliver(txn, outcome);
                 }
             }
             EntryPayload::Blank => inner.state.note_index(index),

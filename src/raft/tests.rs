@@ -12,13 +12,13 @@ use super::snapshot::SnapshotStore;
 use super::state_machine::{SharedState, StateMachine};
 use super::types::{StorageError, TypeConfig};
 use super::{Delivery, ProposeError};
-use crate::txn::{Origin, Txn, TxnOutcome};
+use crate::txn::{Origin, ReplicatedState, Txn, TxnOutcome};
 
 /// Outcomes go nowhere: the suite applies only blank and membership entries.
 struct NoDelivery;
 
 impl Delivery for NoDelivery {
-    fn deliver(&self, _txn: &Txn, _outcome: TxnOutcome) {}
+    fn deliver(&self, _state: &ReplicatedState, _txn: &Txn, _outcome: TxnOutcome) {}
     fn write_failed(&self, _origin: &Origin, _reason: &ProposeError) {}
 }
 

@@ -10,12 +10,12 @@ use super::peer_server::PeerHandler;
 use super::proposer::ProposerConfig;
 use super::types::{NodeId, PeerNode, ReconfigError, ReconfigRequest};
 use super::{start, Delivery, ProposeError, RaftRuntime, RaftSettings, Replica};
-use crate::txn::{Origin, Txn, TxnOp, TxnOutcome};
+use crate::txn::{Origin, ReplicatedState, Txn, TxnOp, TxnOutcome};
 
 struct NoDelivery;
 
 impl Delivery for NoDelivery {
-    fn deliver(&self, _txn: &Txn, _outcome: TxnOutcome) {}
+    fn deliver(&self, _state: &ReplicatedState, _txn: &Txn, _outcome: TxnOutcome) {}
     fn write_failed(&self, _origin: &Origin, _reason: &ProposeError) {}
 }
 

@@ -3,9 +3,10 @@
 //! events and replies.
 //!
 //! A request's path (`design.md`): bytes → `FrameCodec` → `Request` → the connection's
-//! pipeline, which answers requests strictly in order: a read waits for the session's earlier
-//! writes, then reads the local state under its lock; a write goes to the Proposer and is
-//! answered by the Notifier when its entry is applied.
+//! pipeline, which answers requests strictly in order: a write goes to the Proposer and is
+//! answered by the Notifier when its entry is applied; a read is answered from the local state,
+//! by the pipeline when none of the session's writes is pending, else by the Notifier right
+//! after the write before it applies.
 
 pub mod admin;
 pub mod connection;
@@ -30,7 +31,7 @@ use jute_codec::{ErrorCode, OpCode, Response};
 use crate::config::Config;
 use crate::raft::{Delivery, NodeId, ProposeError, Replica};
 use crate::session::tracker::SessionTracker;
-use crate::txn::{Origin, Txn, TxnOp, TxnOutcome};
+use crate::txn::{Origin, ReplicatedState, Txn, TxnOp, TxnOutcome};
 use crate::watch::WatchManager;
 use handle::{Binding, Connections};
 use stats::ServerStats;
@@ -138,7 +139,7 @@ pub struct Notifier {
 }
 
 impl Delivery for Notifier {
-    fn deliver(&self, txn: &Txn, outcome: TxnOutcome) {
+    fn deliver(&self, state: &ReplicatedState, txn: &Txn, outcome: TxnOutcome) {
         for (path, bytes) in stats::write_bytes(txn, &outcome) {
             if let Some(ns) = stats::namespace(&path) {
                 self.stats.write_per_namespace.record(ns, bytes as f64);
@@ -168,7 +169,7 @@ impl Delivery for Notifier {
             }
         }
         if let Some(origin) = txn.origin.filter(|o| o.member == self.member_id) {
-            self.answer(origin, txn, &outcome);
+            self.answer(state, origin, txn, &outcome);
         }
         if let Some(session) = outcome.closed_session {
             let connection = self.connections.by_session(session);
@@ -200,8 +201,9 @@ impl Delivery for Notifier {
 }
 
 impl Notifier {
-    /// The reply to a Txn proposed by one of this member's connections.
-    fn answer(&self, origin: Origin, txn: &Txn, outcome: &TxnOutcome) {
+    /// The reply to a Txn proposed by one of this member's connections, then to the reads
+    /// the connection queued behind it, answered from `state` (just after this Txn).
+    fn answer(&self, state: &ReplicatedState, origin: Origin, txn: &Txn, outcome: &TxnOutcome) {
         let Some(handle) = self.connections.get(origin.connection) else {
             crate::telemetry::STALE_REPLIES.bump();
             return;
@@ -247,14 +249,22 @@ impl Notifier {
                 outcome.response.clone(),
             ),
         }
-        handle.writes.answered(&Answered {
-            zxid: outcome.zxid,
-            session_id: txn.session_id,
-            client: handle.peer,
-            slow: self.slow_request,
+        let reads = reads::ReadContext {
+            watches: &self.watches,
             stats: &self.stats,
-            connection: &handle.stats,
-        });
+            slow: self.slow_request,
+        };
+        handle.writes.answered(
+            &Answered {
+                zxid: outcome.zxid,
+                session_id: txn.session_id,
+                client: handle.peer,
+                slow: self.slow_request,
+                stats: &self.stats,
+                connection: &handle.stats,
+            },
+            |queued| reads::answer(state, &reads, &handle, &queued),
+        );
     }
 }
 

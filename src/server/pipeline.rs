@@ -3,10 +3,13 @@
 //!
 //! - A write is proposed at once and answered by the Notifier when applied; writes of one
 //!   connection are applied in the order proposed, so their replies leave in order.
-//! - A read first waits until every earlier write of this connection is applied (its reply
-//!   is then already queued), and is answered under the state lock. Because reads are done in
-//!   this task, in order, a read never sees a write the client sent after it.
-//! - ping, auth, sasl and the watch ops are local and ordered like reads.
+//! - A read with no write of this connection pending is answered here, under the state's read
+//!   lock. One that arrives behind pending writes is queued behind them and answered by the
+//!   Notifier right after the write before it applies, from the state as that write left it
+//!   (`writes`): it sees the session's earlier writes and none of its later ones, and this
+//!   task goes on reading, so the writes behind it are proposed meanwhile.
+//! - ping and the other requests `reads::read` answers are queued like reads; auth, sasl,
+//!   setWatches, sync and closeSession wait until everything before them is answered.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,19 +17,19 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use jute_codec::{
-    decode_request, xid, AuthPacket, DecodeError, ErrorCode, EventType, FrameCodec,
-    GetDataResponse, GetSaslRequest, Id, MultiResponse, OpCode, Perms, ReconfigRequest, Request,
-    RequestError, RequestHeader, Response, SetSaslResponse, SetWatches2,
+    decode_request, AuthPacket, DecodeError, ErrorCode, EventType, FrameCodec, GetDataResponse,
+    GetSaslRequest, Id, MultiResponse, OpCode, Perms, ReconfigRequest, Request, RequestError,
+    RequestHeader, Response, SetSaslResponse, SetWatches2,
 };
 use tokio::net::tcp::OwnedReadHalf;
 
 use super::framing::{next_frame, End};
 use super::handle::{Binding, ConnectionHandle};
-use super::reads::{read, Reader};
+use super::reads;
 use super::reconfig;
 use super::stats::CloseCause;
-use super::writes::PendingWrite;
-use super::{op_abbreviation, op_label, Server};
+use super::writes::{PendingWrite, QueuedRead, ReadTurn};
+use super::Server;
 use crate::raft::ReconfigError;
 use crate::tree::acl::{self, digest_id};
 use crate::tree::CONFIG_PATH;
@@ -37,8 +40,9 @@ pub(crate) struct Pipeline {
     server: Arc<Server>,
     handle: Arc<ConnectionHandle>,
     binding: Binding,
-    /// The connection's identities: `ip:<peer>` always, then every auth added.
-    auth: Vec<Id>,
+    /// The connection's identities: `ip:<peer>` always, then every auth added (shared with
+    /// the reads queued behind writes).
+    auth: Arc<Vec<Id>>,
     rules: WriteRules,
 }
 
@@ -60,10 +64,10 @@ impl Pipeline {
             reconfig_enabled: server.config.reconfig_enabled,
         };
         Pipeline {
-            auth: vec![Id {
+            auth: Arc::new(vec![Id {
                 scheme: "ip".into(),
                 id: Some(handle.peer.ip().to_string()),
-            }],
+            }]),
             server,
             handle,
             binding,
@@ -156,7 +160,7 @@ impl Pipeline {
             Request::Unknown { .. } | Request::CreateSession(_) => self.unimplemented(xid).await,
             _ => {
                 let op = request.op_code();
-                self.read(xid, op, &request, started).await
+                self.read(xid, op, request, started).await
             }
         }
     }
@@ -200,7 +204,7 @@ impl Pipeline {
                     .read_answering(
                         header.xid,
                         header.op,
-                        &request,
+                        request,
                         Some(ErrorCode::MarshallingError),
                         started,
                     )
@@ -290,7 +294,7 @@ impl Pipeline {
                 format!("sync could not reach the leader: {e}"),
             ));
         }
-        self.read(xid, OpCode::Sync, request, started).await
+        self.read(xid, OpCode::Sync, request.clone(), started).await
     }
 
     /// A read-only session's writes and syncs get NotReadOnly, as from ZooKeeper's read-only
@@ -342,7 +346,7 @@ impl Pipeline {
                 connection: self.handle.id,
                 xid,
             }),
-            auth: self.auth.clone(),
+            auth: self.auth.to_vec(),
             op: txn_op,
         };
         self.handle.writes.proposed(PendingWrite {
@@ -360,49 +364,45 @@ impl Pipeline {
         }
     }
 
-    async fn read(&mut self, xid: i32, op: OpCode, request: &Request, started: Instant) -> Flow {
+    async fn read(&mut self, xid: i32, op: OpCode, request: Request, started: Instant) -> Flow {
         self.read_answering(xid, op, request, None, started).await
     }
 
     /// A read whose reply header says `answer` when given: a multiRead cut at a null path
     /// answers MarshallingError with the results of the sub-ops before it, as ZooKeeper does.
+    ///
+    /// With writes of this connection pending, the read is queued behind them and this
+    /// pipeline goes on reading: the Notifier answers it right after the write before it
+    /// applies (`writes`).
     async fn read_answering(
         &mut self,
         xid: i32,
         op: OpCode,
-        request: &Request,
+        request: Request,
         answer: Option<ErrorCode>,
         started: Instant,
     ) -> Flow {
-        if let Err(flow) = self.wait_for_writes().await {
-            return flow;
-        }
-        let view = self.server.replica.state.read();
-        let (err, response) = {
-            let mut watches = self.server.watches();
-            let who = Reader {
-                conn: self.handle.id,
-                session_id: self.binding.session_id,
-                auth: &self.auth,
-            };
-            let (err, response) = read(&view.state, &mut watches, &who, request);
-            (answer.unwrap_or(err), response)
+        let queued = QueuedRead {
+            xid,
+            op,
+            request,
+            answer,
+            started,
+            session_id: self.binding.session_id,
+            auth: self.auth.clone(),
         };
-        let zxid = view.state.last_zxid;
-        if err == ErrorCode::Ok {
-            if let Some((path, bytes)) = super::stats::read_bytes(request, &response) {
-                if let Some(ns) = super::stats::namespace(path) {
-                    self.server
-                        .stats
-                        .read_per_namespace
-                        .record(ns, bytes as f64);
+        let queued = match self.handle.writes.queue_read(queued) {
+            ReadTurn::Queued => return Flow::Continue,
+            ReadTurn::Now(queued) => queued,
+            ReadTurn::Full(queued) => {
+                if let Err(flow) = self.wait_for_writes().await {
+                    return flow;
                 }
+                queued
             }
-        }
-        let reply_xid = if op == OpCode::Ping { xid::PING } else { xid };
-        self.handle.send_reply(reply_xid, zxid, err, response);
-        drop(view);
-        self.finish(op, xid, zxid, started);
+        };
+        let view = self.server.replica.state.read();
+        reads::answer(&view.state, &self.read_context(), &self.handle, &queued);
         Flow::Continue
     }
 
@@ -424,27 +424,24 @@ impl Pipeline {
         Flow::Continue
     }
 
-    fn finish(&self, op: OpCode, xid: i32, zxid: i64, started: Instant) {
-        let elapsed = started.elapsed();
-        let latency = elapsed.as_millis() as u64;
-        let slow = self.server.config.slow_request_ms;
-        if slow > 0 && latency >= slow {
-            tracing::warn!(
-                session = format_args!("0x{:x}", self.binding.session_id),
-                client = %self.handle.peer,
-                op = op_label(op_abbreviation(op)),
-                ms = latency,
-                "slow request"
-            );
+    fn read_context(&self) -> reads::ReadContext<'_> {
+        reads::ReadContext {
+            watches: &self.server.watches,
+            stats: &self.server.stats,
+            slow: Duration::from_millis(self.server.config.slow_request_ms),
         }
-        self.server.stats.latency.record(latency);
-        self.server.stats.read_latency.record_ms(elapsed);
-        self.server
-            .stats
-            .request_done(op_label(op_abbreviation(op)), elapsed);
-        self.handle
-            .stats
-            .record(op_abbreviation(op), xid, zxid, latency);
+    }
+
+    fn finish(&self, op: OpCode, xid: i32, zxid: i64, started: Instant) {
+        reads::record_local(
+            &self.read_context(),
+            &self.handle,
+            self.binding.session_id,
+            op,
+            xid,
+            zxid,
+            started,
+        );
     }
 
     /// auth (opcode 100, xid −4 from every client): digest and ip are ZooKeeper's default
@@ -493,7 +490,7 @@ impl Pipeline {
 
     fn add_auth(&mut self, id: Id) {
         if !self.auth.contains(&id) {
-            self.auth.push(id);
+            Arc::make_mut(&mut self.auth).push(id);
         }
     }
 

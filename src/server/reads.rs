@@ -1,5 +1,7 @@
-//! Reads, answered from this member's applied state. The caller holds the state's read lock
-//! for the whole call and queues the reply before releasing it, and registers watches under
+//! Reads, answered from this member's applied state. The caller holds the state's lock (the
+//! pipeline its read lock; the Notifier, answering reads queued behind a write, the write lock
+//! it applies under) for the whole call and queues the reply before releasing it, and
+//! registers watches under
 //! the same lock, so a watch can never miss a change that the read did not see
 //! (`protocol.md` §8.2 for which read sets which watch).
 
@@ -10,9 +12,101 @@ use jute_codec::{
     Response, StatResponse, SyncResponse, WhoAmIResponse,
 };
 
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jute_codec::{xid, OpCode};
+
+use super::handle::ConnectionHandle;
+use super::stats::{self, ServerStats};
+use super::writes::QueuedRead;
+use super::{op_abbreviation, op_label};
 use crate::tree::{acl, DataTree, Node};
 use crate::txn::ReplicatedState;
 use crate::watch::WatchManager;
+
+/// What answering a read touches besides the state and the connection.
+pub struct ReadContext<'a> {
+    /// The member's watches (a read may set one).
+    pub watches: &'a Mutex<WatchManager>,
+    /// The member's statistics.
+    pub stats: &'a ServerStats,
+    /// A request answered slower than this is logged (zero: never).
+    pub slow: Duration,
+}
+
+/// Answers `request` from `state` on `handle` and records it. The one way a read is answered,
+/// whether its pipeline answers it at once (under the state's read lock) or the Notifier
+/// answers it behind the write it followed (under the write lock, after that write applied).
+pub fn answer(
+    state: &ReplicatedState,
+    ctx: &ReadContext<'_>,
+    handle: &ConnectionHandle,
+    queued: &QueuedRead,
+) {
+    let who = Reader {
+        conn: handle.id,
+        session_id: queued.session_id,
+        auth: &queued.auth,
+    };
+    let (err, response) = {
+        let mut watches = ctx.watches.lock().unwrap_or_else(PoisonError::into_inner);
+        read(state, &mut watches, &who, &queued.request)
+    };
+    if err == ErrorCode::Ok {
+        if let Some((path, bytes)) = stats::read_bytes(&queued.request, &response) {
+            if let Some(ns) = stats::namespace(path) {
+                ctx.stats.read_per_namespace.record(ns, bytes as f64);
+            }
+        }
+    }
+    let err = queued.answer.unwrap_or(err);
+    let zxid = state.last_zxid;
+    let reply_xid = if queued.op == OpCode::Ping {
+        xid::PING
+    } else {
+        queued.xid
+    };
+    handle.send_reply(reply_xid, zxid, err, response);
+    record_local(
+        ctx,
+        handle,
+        queued.session_id,
+        queued.op,
+        queued.xid,
+        zxid,
+        queued.started,
+    );
+}
+
+/// Records a request answered without a write (a read, ping, auth, sasl, setWatches):
+/// latency summaries, the connection's last request, and a log line when slow.
+pub fn record_local(
+    ctx: &ReadContext<'_>,
+    handle: &ConnectionHandle,
+    session_id: i64,
+    op: OpCode,
+    xid: i32,
+    zxid: i64,
+    started: Instant,
+) {
+    let elapsed = started.elapsed();
+    let latency = elapsed.as_millis() as u64;
+    if !ctx.slow.is_zero() && elapsed >= ctx.slow {
+        tracing::warn!(
+            session = format_args!("0x{session_id:x}"),
+            client = %handle.peer,
+            op = op_label(op_abbreviation(op)),
+            ms = latency,
+            "slow request"
+        );
+    }
+    ctx.stats.latency.record(latency);
+    ctx.stats.read_latency.record_ms(elapsed);
+    ctx.stats
+        .request_done(op_label(op_abbreviation(op)), elapsed);
+    handle.stats.record(op_abbreviation(op), xid, zxid, latency);
+}
 
 /// Who is reading.
 pub struct Reader<'a> {

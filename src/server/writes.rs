@@ -1,11 +1,17 @@
 //! [`PendingWrites`]: every write of one connection, from the moment the pipeline hands it to
-//! the Proposer until its reply is queued or its fate is given up as unknown.
+//! the Proposer until its reply is queued or its fate is given up as unknown, and the reads
+//! that arrived behind those writes.
 //!
 //! It is the one place that
 //! - keeps the writes in proposal order (one Proposer, one log: their outcomes arrive in the
 //!   same order, so the oldest pending write is always the one answered next);
-//! - releases the reads that wait for their session's earlier writes ([`PendingWrites::settled`]:
-//!   ZooKeeper answers a session's requests in order);
+//! - keeps a session's reads in order with its writes without stopping the pipeline: a read
+//!   that arrives while writes are pending is queued behind them ([`PendingWrites::queue_read`])
+//!   and answered by the Notifier right after the write before it applies, against the state
+//!   as that write left it (ZooKeeper answers a session's requests in order, and a read sees
+//!   the session's earlier writes and none of its later ones). The connection meanwhile goes
+//!   on reading, so the writes behind the read join the same entries, as ZooKeeper proposes a
+//!   session's writes while its reads wait in the CommitProcessor;
 //! - records each write's latency and logs it when slow;
 //! - decides when a write's outcome is unknown ([`UnknownFate`]): its entry was lost with its
 //!   leader (an entry of a newer term applied first), it took longer than the write timeout,
@@ -13,14 +19,19 @@
 //!   ConnectionLoss instead of a guess (`design.md`, Unknown outcome).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use jute_codec::OpCode;
+use jute_codec::{ErrorCode, Id, OpCode, Request};
 use tokio::sync::watch;
 
 use super::stats::{ConnStats, ServerStats};
 use super::{op_abbreviation, op_label};
+
+/// Most requests (writes and the reads between them) one connection keeps queued; past it the
+/// pipeline stops reading until its queue drains, so a client that pipelines without bound
+/// holds a bounded amount of this member's memory.
+pub const MAX_QUEUED: usize = 4096;
 
 /// One write waiting for its outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,16 +81,59 @@ pub struct Answered<'a> {
     pub connection: &'a ConnStats,
 }
 
-#[derive(Debug, Default)]
-struct Queue {
-    writes: VecDeque<PendingWrite>,
-    proposed: u64,
+/// A read (or any request answered from the local state) that arrived while writes of its
+/// connection were pending. Whoever answers the write before it answers it too.
+#[derive(Debug)]
+pub struct QueuedRead {
+    /// The request's xid.
+    pub xid: i32,
+    /// The request.
+    pub op: OpCode,
+    /// The decoded request.
+    pub request: Request,
+    /// The error code the reply must carry whatever the read finds (a multiRead cut at a
+    /// null path answers MarshallingError).
+    pub answer: Option<ErrorCode>,
+    /// When the request arrived.
+    pub started: Instant,
+    /// The session.
+    pub session_id: i64,
+    /// The connection's identities when the request arrived.
+    pub auth: Arc<Vec<Id>>,
 }
 
-/// Every write of one connection that has been proposed and not yet answered.
+/// Whether a read was queued.
+#[derive(Debug)]
+pub enum ReadTurn {
+    /// Queued behind a pending write: the Notifier answers it.
+    Queued,
+    /// Nothing is pending: answer it now.
+    Now(QueuedRead),
+    /// The queue is full: wait until it has drained, then answer it.
+    Full(QueuedRead),
+}
+
+#[derive(Debug)]
+enum Pending {
+    Write(PendingWrite),
+    Read(Box<QueuedRead>),
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Oldest first; never starts with a read (a read is queued only behind a write, and the
+    /// reads after a write leave with it).
+    pending: VecDeque<Pending>,
+    /// Requests ever queued.
+    queued: u64,
+}
+
+/// Every write of one connection that has been proposed and not yet answered, and the reads
+/// queued behind them.
 #[derive(Debug)]
 pub struct PendingWrites {
     queue: Mutex<Queue>,
+    /// Requests ever answered (or given up): `settled` compares it with `Queue::queued`.
     answered: watch::Sender<u64>,
 }
 
@@ -106,16 +160,55 @@ impl PendingWrites {
     /// may arrive at once).
     pub fn proposed(&self, write: PendingWrite) {
         let mut queue = self.lock();
-        queue.writes.push_back(write);
-        queue.proposed += 1;
+        queue.pending.push_back(Pending::Write(write));
+        queue.queued += 1;
     }
 
-    /// The oldest write's reply has been queued: forgets it, releases the reads waiting for
-    /// it, records its latency (and logs it if slow). `None` if nothing was pending (a reply
-    /// for a write this member did not track).
-    pub fn answered(&self, reply: &Answered<'_>) -> Option<PendingWrite> {
-        let write = self.lock().writes.pop_front();
-        self.answered.send_modify(|n| *n += 1);
+    /// Queues `read` behind the pending writes, unless none is pending (then it is answered
+    /// at once) or the queue is full.
+    pub fn queue_read(&self, read: QueuedRead) -> ReadTurn {
+        let mut queue = self.lock();
+        if queue.pending.is_empty() {
+            ReadTurn::Now(read)
+        } else if queue.pending.len() >= MAX_QUEUED {
+            ReadTurn::Full(read)
+        } else {
+            queue.pending.push_back(Pending::Read(Box::new(read)));
+            queue.queued += 1;
+            ReadTurn::Queued
+        }
+    }
+
+    /// The oldest write's reply has been queued: forgets it, hands the reads queued right
+    /// behind it to `answer_read` (in order, before any later request of the connection can
+    /// be answered), records its latency (and logs it if slow). `None` if nothing was pending
+    /// (a reply for a write this member did not track).
+    pub fn answered(
+        &self,
+        reply: &Answered<'_>,
+        mut answer_read: impl FnMut(QueuedRead),
+    ) -> Option<PendingWrite> {
+        let write = {
+            let mut queue = self.lock();
+            let write = match queue.pending.front() {
+                Some(Pending::Write(_)) => match queue.pending.pop_front() {
+                    Some(Pending::Write(write)) => Some(write),
+                    _ => None,
+                },
+                _ => None,
+            };
+            // Answered under the queue's lock: a read the pipeline finds nothing pending for
+            // and answers itself cannot overtake them.
+            let mut done = u64::from(write.is_some());
+            while let Some(Pending::Read(_)) = queue.pending.front() {
+                if let Some(Pending::Read(read)) = queue.pending.pop_front() {
+                    answer_read(*read);
+                    done += 1;
+                }
+            }
+            self.answered.send_modify(|n| *n += done);
+            write
+        };
         let write = write?;
         let elapsed = write.started.elapsed();
         let latency = elapsed.as_millis() as u64;
@@ -139,10 +232,10 @@ impl PendingWrites {
         Some(write)
     }
 
-    /// Resolves once every write proposed before the call has been answered: what a read
-    /// waits for, so a session never reads older data than its own writes.
+    /// Resolves once every request queued before the call has been answered: what a request
+    /// that cannot be queued (auth, sync, setWatches, close) waits for.
     pub fn settled(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let target = self.lock().proposed;
+        let target = self.lock().queued;
         let mut answered = self.answered.subscribe();
         async move {
             // The sender lives as long as the connection; if it is gone, nothing is pending.
@@ -150,9 +243,9 @@ impl PendingWrites {
         }
     }
 
-    /// Writes proposed and not yet answered.
+    /// Requests queued and not yet answered (writes, and the reads behind them).
     pub fn len(&self) -> usize {
-        self.lock().writes.len()
+        self.lock().pending.len()
     }
 
     /// True if none is pending.
@@ -170,7 +263,10 @@ impl PendingWrites {
         now: Instant,
     ) -> Option<UnknownFate> {
         let queue = self.lock();
-        let oldest = queue.writes.front()?;
+        let oldest = queue.pending.iter().find_map(|p| match p {
+            Pending::Write(write) => Some(write),
+            Pending::Read(_) => None,
+        })?;
         if oldest.term < applied_term {
             return Some(UnknownFate::LeaderLost {
                 term: oldest.term,
@@ -204,7 +300,7 @@ mod tests {
             stats,
             connection: conn,
         };
-        writes.answered(&reply).map(|w| w.xid)
+        writes.answered(&reply, |_| {}).map(|w| w.xid)
     }
 
     #[test]
@@ -248,6 +344,91 @@ mod tests {
         tokio::time::timeout(Duration::from_millis(100), read)
             .await
             .unwrap();
+    }
+
+    fn queued_read(xid: i32) -> QueuedRead {
+        QueuedRead {
+            xid,
+            op: OpCode::GetData,
+            request: Request::Ping,
+            answer: None,
+            started: Instant::now(),
+            session_id: 1,
+            auth: Arc::new(Vec::new()),
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_behind_a_write_leave_with_it_in_order() {
+        let (stats, conn) = (ServerStats::default(), ConnStats::new());
+        let writes = PendingWrites::new();
+        // Nothing pending: the pipeline answers it itself.
+        assert!(matches!(
+            writes.queue_read(queued_read(1)),
+            ReadTurn::Now(_)
+        ));
+        writes.proposed(write(2, 1, Instant::now()));
+        assert!(matches!(
+            writes.queue_read(queued_read(3)),
+            ReadTurn::Queued
+        ));
+        assert!(matches!(
+            writes.queue_read(queued_read(4)),
+            ReadTurn::Queued
+        ));
+        writes.proposed(write(5, 1, Instant::now()));
+        assert!(matches!(
+            writes.queue_read(queued_read(6)),
+            ReadTurn::Queued
+        ));
+        assert_eq!(writes.len(), 5);
+        // A request that cannot be queued waits for all of them, reads included.
+        let mut settled = Box::pin(writes.settled());
+        let reply = Answered {
+            zxid: 7,
+            session_id: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            slow: Duration::ZERO,
+            stats: &stats,
+            connection: &conn,
+        };
+        let mut answered = Vec::new();
+        let first = writes.answered(&reply, |r| answered.push(r.xid));
+        assert_eq!(first.map(|w| w.xid), Some(2));
+        assert_eq!(
+            answered,
+            vec![3, 4],
+            "the reads behind write 2, not the one behind 5"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut settled)
+                .await
+                .is_err(),
+            "settled with write 5 and read 6 pending"
+        );
+        let second = writes.answered(&reply, |r| answered.push(r.xid));
+        assert_eq!(second.map(|w| w.xid), Some(5));
+        assert_eq!(answered, vec![3, 4, 6]);
+        assert!(writes.is_empty());
+        tokio::time::timeout(Duration::from_millis(100), settled)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn a_full_queue_makes_the_read_wait() {
+        let writes = PendingWrites::new();
+        writes.proposed(write(0, 1, Instant::now()));
+        for xid in 1..MAX_QUEUED as i32 {
+            assert!(matches!(
+                writes.queue_read(queued_read(xid)),
+                ReadTurn::Queued
+            ));
+        }
+        assert!(matches!(
+            writes.queue_read(queued_read(-1)),
+            ReadTurn::Full(r) if r.xid == -1
+        ));
     }
 
     #[test]

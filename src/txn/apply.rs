@@ -13,13 +13,27 @@ use crate::session::table::SessionInfo;
 /// state and entry give the same outcomes on every member.
 pub fn apply_entry(state: &mut ReplicatedState, index: u64, entry: &LogEntry) -> Vec<TxnOutcome> {
     let mut outcomes = Vec::with_capacity(entry.txns.len());
+    apply_entry_each(state, index, entry, |_, _, outcome| outcomes.push(outcome));
+    outcomes
+}
+
+/// [`apply_entry`], handing each Txn's outcome to `applied` together with the state right
+/// after that Txn (its zxid is `last_zxid`), before the next Txn of the entry is applied: a
+/// read a session queued behind one of its writes is answered there, so it sees that write and
+/// none of the session's later ones, though they travel in the same entry.
+pub fn apply_entry_each(
+    state: &mut ReplicatedState,
+    index: u64,
+    entry: &LogEntry,
+    mut applied: impl FnMut(&ReplicatedState, &Txn, TxnOutcome),
+) {
     for (position, txn) in entry.txns.iter().enumerate() {
         let zxid = zxid_of(index, position);
-        outcomes.push(apply_txn(state, zxid, entry.time_ms, txn));
+        let outcome = apply_txn(state, zxid, entry.time_ms, txn);
         state.last_zxid = state.last_zxid.max(zxid);
+        applied(state, txn, outcome);
     }
     state.note_index(index);
-    outcomes
 }
 
 fn apply_txn(state: &mut ReplicatedState, zxid: i64, time_ms: i64, txn: &Txn) -> TxnOutcome {

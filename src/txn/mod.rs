@@ -16,7 +16,7 @@ mod ops;
 mod prepare;
 mod state;
 
-pub use apply::{apply_entry, create_refusal};
+pub use apply::{apply_entry, apply_entry_each, create_refusal};
 pub use digest_log::{DigestCheck, DigestLog};
 pub use prepare::{is_logged_write, prepare_write, WriteRules};
 pub use state::{ReplicatedState, SnapshotError};
