@@ -1,21 +1,18 @@
 //! Reads, answered from this member's applied state. The caller holds the state's lock (the
 //! pipeline its read lock; the Notifier, answering reads queued behind a write, the write lock
 //! it applies under) for the whole call and queues the reply before releasing it, and
-//! registers watches under
-//! the same lock, so a watch can never miss a change that the read did not see
-//! (`protocol.md` §8.2 for which read sets which watch).
-
-use jute_codec::{
-    AddWatchMode, ClientInfo, ErrorCode, ErrorResponse, GetAclResponse,
-    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
-    GetEphemeralsResponse, Id, MultiOp, MultiRequest, MultiResponse, MultiResult, Perms, Request,
-    Response, StatResponse, SyncResponse, WhoAmIResponse,
-};
+//! registers watches under the same lock, so a watch can never miss a change that the read did
+//! not see (`protocol.md` §8.2 for which read sets which watch).
 
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use jute_codec::{xid, OpCode};
+use jute_codec::{
+    xid, AddWatchMode, ClientInfo, ErrorCode, ErrorResponse, GetAclResponse,
+    GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
+    GetEphemeralsResponse, Id, MultiOp, MultiRequest, MultiResponse, MultiResult, OpCode, Perms,
+    Request, Response, StatResponse, SyncResponse, WhoAmIResponse,
+};
 
 use super::handle::ConnectionHandle;
 use super::stats::{self, ServerStats};

@@ -128,6 +128,29 @@ struct Queue {
     queued: u64,
 }
 
+impl Queue {
+    /// The oldest request if it is a write.
+    fn pop_write(&mut self) -> Option<PendingWrite> {
+        let Some(Pending::Write(write)) = self.pending.front() else {
+            return None;
+        };
+        let write = *write;
+        self.pending.pop_front();
+        Some(write)
+    }
+
+    /// The oldest request if it is a read.
+    fn pop_read(&mut self) -> Option<Box<QueuedRead>> {
+        match self.pending.pop_front()? {
+            Pending::Read(read) => Some(read),
+            write => {
+                self.pending.push_front(write);
+                None
+            }
+        }
+    }
+}
+
 /// Every write of one connection that has been proposed and not yet answered, and the reads
 /// queued behind them.
 #[derive(Debug)]
@@ -190,21 +213,13 @@ impl PendingWrites {
     ) -> Option<PendingWrite> {
         let write = {
             let mut queue = self.lock();
-            let write = match queue.pending.front() {
-                Some(Pending::Write(_)) => match queue.pending.pop_front() {
-                    Some(Pending::Write(write)) => Some(write),
-                    _ => None,
-                },
-                _ => None,
-            };
+            let write = queue.pop_write();
             // Answered under the queue's lock: a read the pipeline finds nothing pending for
             // and answers itself cannot overtake them.
             let mut done = u64::from(write.is_some());
-            while let Some(Pending::Read(_)) = queue.pending.front() {
-                if let Some(Pending::Read(read)) = queue.pending.pop_front() {
-                    answer_read(*read);
-                    done += 1;
-                }
+            while let Some(read) = queue.pop_read() {
+                answer_read(*read);
+                done += 1;
             }
             self.answered.send_modify(|n| *n += done);
             write
