@@ -160,8 +160,10 @@ def one_run(kind, args, base_tmp, index):
                 raise RuntimeError("adding member %d back: %s" % (lagger + 1, config))
         serving = caught_up = None
         bound = t0 + args.bound
+        leader_peak = rec["leader_rss_mb"] or 0
         while time.monotonic() < bound:
             now = time.monotonic()
+            leader_peak = max(leader_peak, rss_mb(ens.members[leader].pid) or 0)
             if serving is None and ens.mode(lagger) in ("follower", "leader"):
                 serving = now
             if znodes(ens, lagger) == want:
@@ -173,6 +175,10 @@ def one_run(kind, args, base_tmp, index):
         rec["serving_s"] = round(serving - t0, 2) if serving else None
         rec["caught_up_s"] = round(caught_up - t0, 2) if caught_up else None
         rec["lagger_rss_mb"] = rss_mb(ens.members[lagger].pid)
+        # the leader's resident memory while it sent the member what it lacked (sampled
+        # every 50 ms), and once the member had it
+        rec["leader_rss_peak_mb"] = leader_peak
+        rec["leader_rss_after_mb"] = rss_mb(ens.members[leader].pid)
         if kind == "raftzk" and caught_up is not None:
             # The run ends by comparing every member's tree digest at the same zxid.
             deadline = time.monotonic() + 30
@@ -242,9 +248,10 @@ def main():
         runs.append(rec)
         if rec["ok"]:
             print("%-6s run %d%s: %d znodes (filled in %.0f s); restarted member serving after %.2f s,"
-                  " caught up after %.2f s; RSS leader %s MB, restarted %s MB; %s"
+                  " caught up after %.2f s; RSS leader %s MB (peak %s, after %s), restarted %s MB; %s"
                   % (args.server, i, " (wiped)" if args.wiped else "", rec["znodes"], rec["fill"]["s"], rec["serving_s"] or -1,
-                     rec["caught_up_s"], rec.get("leader_rss_mb"), rec.get("lagger_rss_mb"),
+                     rec["caught_up_s"], rec.get("leader_rss_mb"), rec.get("leader_rss_peak_mb"),
+                     rec.get("leader_rss_after_mb"), rec.get("lagger_rss_mb"),
                      "; ".join(rec.get("install_lines", [])) or "-"), flush=True)
         else:
             print("%-6s run %d: FAILED %s (dir %s)" % (args.server, i, rec.get("error", "no catch-up"),

@@ -43,11 +43,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "compat-tests"))
+sys.path.insert(0, HERE)
 
 import ensemble  # noqa: E402
+import procstat  # noqa: E402
 import servers  # noqa: E402
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from procstat import machine_busy_s, process_cpu_s, rss_mib  # noqa: E402
 KEY_WORKLOADS = {
     "get": ["--workload", "get"],
     "exists": ["--workload", "exists"],
@@ -139,35 +140,6 @@ def key_points(args, w):
 
 # --- what the machine and the processes did -------------------------------------------
 
-def machine_busy_s():
-    """CPU seconds the whole machine spent busy (steal included), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
-    steal = fields[7] if len(fields) > 7 else 0
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
-def process_cpu_s(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def rss_mib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
 def children_cpu_s():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -186,19 +158,7 @@ def wait_quiet(limit_s, threshold):
 
 def fsync_probe(directory, n=200):
     """Median seconds of a 100-byte append + fdatasync on `directory`'s filesystem."""
-    path = os.path.join(directory, "fsync-probe")
-    times = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            os.write(fd, b"x" * 100)
-            os.fdatasync(fd)
-            times.append(time.perf_counter() - t0)
-    finally:
-        os.close(fd)
-        os.unlink(path)
-    return statistics.median(times)
+    return statistics.median(procstat.fdatasync_times(directory, n))
 
 
 # --- the servers -----------------------------------------------------------------------

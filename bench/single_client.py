@@ -56,7 +56,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "compat-tests"))
 
+import procstat  # noqa: E402
 import servers  # noqa: E402
+from procstat import machine_busy_s, process_cpu_s  # noqa: E402
 
 CREATE, GET_DATA, SET_DATA, CLOSE_SESSION = 1, 4, 5, -11
 OPEN_ACL = struct.pack(">ii", 1, 31) + struct.pack(">i", 5) + b"world" + struct.pack(">i", 6) + b"anyone"
@@ -162,14 +164,6 @@ class Client:
 # --------------------------------------------------------------------------- observation
 
 
-def read_proc_cpu(pid):
-    """utime+stime of pid in seconds (all threads)."""
-    with open("/proc/%d/stat" % pid) as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def read_proc_io(pid):
     out = {}
     try:
@@ -180,16 +174,6 @@ def read_proc_io(pid):
     except OSError:
         pass
     return out
-
-
-def read_system_busy():
-    """Non-idle jiffies of all CPUs, in seconds."""
-    with open("/proc/stat") as f:
-        parts = f.readline().split()[1:]
-    v = [int(x) for x in parts]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    total = sum(v[:8])  # guest time is already included in user
-    return (total - idle) / TICKS
 
 
 def proc_snapshot():
@@ -340,9 +324,9 @@ class Probe:
 
     def __enter__(self):
         self.sync.start()
-        self.cpu0 = read_proc_cpu(self.pid)
+        self.cpu0 = process_cpu_s(self.pid)
         self.io0 = read_proc_io(self.pid)
-        self.sys0 = read_system_busy()
+        self.sys0 = machine_busy_s()
         self.me0 = self_cpu()
         self.snap0 = proc_snapshot()
         self.dev0 = self.disk.read()
@@ -352,9 +336,9 @@ class Probe:
 
     def __exit__(self, *exc):
         self.t1 = time.monotonic()
-        self.cpu1 = read_proc_cpu(self.pid)
+        self.cpu1 = process_cpu_s(self.pid)
         self.io1 = read_proc_io(self.pid)
-        self.sys1 = read_system_busy()
+        self.sys1 = machine_busy_s()
         self.me1 = self_cpu()
         self.dev1 = self.disk.read()
         self.steal1 = read_steal()
@@ -483,18 +467,7 @@ def run_pipelined(client, reqs, window, deadline, reply_len=None):
 
 def disk_probe(directory, n=500):
     """Latency of a 100-byte append + fdatasync on `directory`'s filesystem."""
-    path = os.path.join(directory, "fsync-probe")
-    lat = []
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        for _ in range(n):
-            t0 = time.perf_counter_ns()
-            os.write(fd, PAYLOAD)
-            os.fdatasync(fd)
-            lat.append(time.perf_counter_ns() - t0)
-    finally:
-        os.close(fd)
-        os.unlink(path)
+    lat = [int(t * 1e9) for t in procstat.fdatasync_times(directory, n, PAYLOAD)]
     lat.sort()
     return {
         "n": n,
@@ -618,9 +591,9 @@ def wait_quiet(max_wait, threshold=0.3, needed=3):
     calm = 0
     samples = []
     while True:
-        b0, w0 = read_system_busy(), time.monotonic()
+        b0, w0 = machine_busy_s(), time.monotonic()
         time.sleep(1.0)
-        busy = (read_system_busy() - b0) / (time.monotonic() - w0)
+        busy = (machine_busy_s() - b0) / (time.monotonic() - w0)
         samples.append(round(busy, 2))
         calm = calm + 1 if busy < threshold else 0
         waited = time.monotonic() - t0

@@ -13,7 +13,8 @@ Each listens on a free 127.0.0.1 port with its own data directory under
 ``srvr`` no longer says "not currently serving" (at most ``start_timeout``
 seconds, default 30) and gives back a ``Server`` with
 ``host``, ``port``, ``hostport``, ``pid``, ``log_path`` and ``stop()``.
-``stop()`` signals only that PID (SIGTERM, then SIGKILL after a grace period).
+``stop()`` signals only that PID (SIGTERM, then SIGKILL after a grace period);
+``restart()`` stops it and starts the same command on the same zoo.cfg and data.
 
 Options (keyword arguments of both start functions):
   tick_time=2000, min_session_timeout=None, max_session_timeout=None,
@@ -95,6 +96,9 @@ def four_letter_word(host, port, cmd, timeout=5.0):
 
 
 class Server:
+    argv = None  # the command that started it (set by _start), for restart()
+    env = None
+
     def __init__(self, kind, host, port, proc, data_dir, cfg_path, log_path):
         self.kind = kind
         self.host = host
@@ -138,6 +142,32 @@ class Server:
                 pass
             return self.proc.wait(timeout=grace)
 
+    def restart(self, timeout=120.0, extra_cfg=None):
+        """Stop this server and start it again on the same zoo.cfg (plus `extra_cfg` lines)
+        and data; returns the seconds from the new process's start to serving."""
+        self.stop()
+        if extra_cfg:
+            with open(self.cfg_path, "a") as f:
+                for k, v in extra_cfg.items():
+                    f.write("%s=%s\n" % (k, v))
+        log = open(self.log_path, "ab")
+        try:
+            started = time.monotonic()
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=os.path.dirname(self.cfg_path),
+                env=self.env,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.pid = self.proc.pid
+        _wait_ready(self, timeout, poll=0.05)
+        return time.monotonic() - started
+
     def __repr__(self):
         return "<%s %s pid=%d>" % (self.kind, self.hostport, self.pid)
 
@@ -176,7 +206,7 @@ def _zoo_cfg(data_dir, port, tick_time=2000, min_session_timeout=None,
     return "\n".join(lines) + "\n"
 
 
-def _wait_ready(server, timeout):
+def _wait_ready(server, timeout, poll=0.2):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -194,7 +224,7 @@ def _wait_ready(server, timeout):
                     return
         except OSError as e:
             last = e
-        time.sleep(0.2)
+        time.sleep(poll)
     server.stop()
     raise ServerStartError(
         "%s did not answer ruok with imok on %s within %.0f s (last error: %r); log %s:\n%s"
@@ -229,6 +259,7 @@ def _start(kind, tmpdir, argv_for, env=None, start_timeout=30, attempts=3, **opt
         finally:
             log.close()
         server = Server(kind, "127.0.0.1", port, proc, data_dir, cfg_path, log_path)
+        server.argv, server.env = argv_for(cfg_path, opts), env
         try:
             _wait_ready(server, start_timeout)
             return server

@@ -66,6 +66,13 @@ struct Args {
     /// Sessions the connect workload opens.
     #[arg(long, default_value_t = 10_000)]
     sessions: usize,
+    /// Data watches each session of the hold workload sets (getData with watch on keys
+    /// spread over --keys).
+    #[arg(long, default_value_t = 0)]
+    watches_per_session: usize,
+    /// Seconds the hold workload waits after printing each phase (for a caller's samples).
+    #[arg(long, default_value_t = 0.0)]
+    phase_pause: f64,
     /// How long a lock holder holds the lock, ms.
     #[arg(long, default_value_t = 0)]
     hold_ms: u64,
@@ -149,7 +156,9 @@ async fn run(args: &Args) -> Result<bool, BenchError> {
         value: vec![b'x'; args.value_size],
     };
     ensure(&admin, &keys.root).await?;
-    if args.workload.uses_keys() {
+    if args.workload.uses_keys()
+        || (args.workload == Workload::Hold && args.watches_per_session > 0)
+    {
         prefill(&admin, &keys).await?;
     }
     let server_cpu_before = server_cpu(&args.server_pid);
@@ -158,6 +167,7 @@ async fn run(args: &Args) -> Result<bool, BenchError> {
         Workload::Lock => run_lock(args, &keys).await?,
         Workload::Watch => run_watch(args, &keys).await?,
         Workload::Connect => run_connect(args).await?,
+        Workload::Hold => run_hold(args, &keys).await?,
         _ => run_requests(args, &keys).await?,
     };
     let client_cpu = process_cpu("self") - client_cpu_before;
@@ -451,6 +461,125 @@ async fn run_connect(args: &Args) -> Result<Outcome, BenchError> {
     })
 }
 
+/// `sessions` sessions opened (`connections` handshakes at a time) and held with
+/// `watches_per_session` data watches each for `duration` seconds. Each phase is printed on
+/// stdout as `phase <name> <count>` once reached, and followed by `phase_pause` seconds of
+/// quiet, so a caller can sample the server's memory there: `ready` (keys made, no session
+/// yet), `sessions-open`, `watches-set`, `closing`.
+async fn run_hold(args: &Args, keys: &Keys) -> Result<Outcome, BenchError> {
+    phase("ready", 0, args.phase_pause).await;
+    let started = Instant::now();
+    let limit = Arc::new(tokio::sync::Semaphore::new(args.connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.sessions {
+        let (addr, timeout, limit) = (server_for(args, i), args.session_timeout, limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            Session::connect(addr, timeout).await
+        });
+    }
+    let mut result = WorkerResult::default();
+    let mut open = Vec::with_capacity(args.sessions);
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(connected)) => open.push(connected),
+            Ok(Err(e)) => result.failed(e),
+            Err(e) => result.failed(e),
+        }
+    }
+    let open_ms = started.elapsed().as_millis() as u64;
+    phase("sessions-open", open.len(), args.phase_pause).await;
+
+    // Session i watches keys i*W .. i*W+W-1 (mod --keys), every call of a session in flight
+    // at once, 64 sessions at a time.
+    let watching = Instant::now();
+    let per_session = args.watches_per_session;
+    let watches_set = Arc::new(AtomicU64::new(0));
+    let limit = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut calls = tokio::task::JoinSet::new();
+    for (i, (session, _events)) in open.iter().enumerate() {
+        if per_session == 0 {
+            break;
+        }
+        let (session, keys, limit, watches_set) = (
+            session.clone(),
+            keys.clone(),
+            limit.clone(),
+            watches_set.clone(),
+        );
+        calls.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let mut pending = tokio::task::JoinSet::new();
+            for j in 0..per_session {
+                let path = keys.key((i * per_session + j) % keys.count);
+                let session = session.clone();
+                pending.spawn(async move {
+                    session
+                        .call(Request::GetData(GetDataRequest { path, watch: true }))
+                        .await
+                });
+            }
+            let mut failed = WorkerResult::default();
+            while let Some(joined) = pending.join_next().await {
+                match joined {
+                    Ok(Ok((header, _))) if header.err == jute_codec::ErrorCode::Ok => {
+                        watches_set.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Ok((header, _))) => failed.failed(format!("{:?}", header.err)),
+                    Ok(Err(e)) => failed.failed(e),
+                    Err(e) => failed.failed(e),
+                }
+            }
+            failed
+        });
+    }
+    let failed = collect(calls).await;
+    result.errors += failed.errors;
+    if result.first_error.is_none() {
+        result.first_error = failed.first_error;
+    }
+    let watch_ms = watching.elapsed().as_millis() as u64;
+    let watches = watches_set.load(Ordering::Relaxed);
+    phase("watches-set", watches as usize, args.phase_pause).await;
+    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+    phase("closing", open.len(), 0.0).await;
+    let elapsed = started.elapsed();
+    let closing = Instant::now();
+    let mut closes = tokio::task::JoinSet::new();
+    for (session, _events) in open.iter() {
+        let session = session.clone();
+        closes.spawn(async move { session.close().await });
+    }
+    while closes.join_next().await.is_some() {}
+    Ok(Outcome {
+        ops: open.len() as u64,
+        elapsed,
+        result,
+        extra: json!({
+            "sessions_held": open.len(),
+            "watches_set": watches,
+            "open_ms": open_ms,
+            "watch_ms": watch_ms,
+            "close_all_ms": closing.elapsed().as_millis() as u64,
+        }),
+    })
+}
+
+/// Tells a caller on stdout that the hold workload reached `name`, then waits `pause` s.
+async fn phase(name: &str, count: usize, pause: f64) {
+    say(&format!("phase {name} {count}"));
+    tokio::time::sleep(Duration::from_secs_f64(pause.max(0.0))).await;
+}
+
+/// One line on stdout, flushed; a reader that went away (a closed pipe) is no reason to
+/// panic or stop: the JSON result is still written.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 fn server_for(args: &Args, i: usize) -> SocketAddr {
     let n = args.servers.len().max(1);
     args.servers
@@ -576,7 +705,7 @@ fn report(
         "server_cpu_us_per_op": per_op(server_cpu),
         "extra": outcome.extra,
     });
-    println!(
+    say(&format!(
         "{:<8} {:<8} c={:<4} w={:<3} {:>10.0} ops/s  p50 {:>8.1} p90 {:>8.1} p99 {:>8.1} p99.9 {:>8.1} max {:>8.1} us  errors {}  client {:.2} cores ({:.1} us/op){}",
         args.label,
         args.workload.name(),
@@ -596,7 +725,7 @@ fn report(
         } else {
             format!("  server {:.1} us/op", per_op(server_cpu))
         }
-    );
+    ));
     if let Some(error) = &outcome.result.first_error {
         eprintln!("raftzk-bench: first error: {error}");
     }
@@ -605,7 +734,7 @@ fn report(
         .as_object()
         .is_none_or(serde_json::Map::is_empty)
     {
-        println!("  {}", outcome.extra);
+        say(&format!("  {}", outcome.extra));
     }
     if let Some(path) = &args.json {
         let text =

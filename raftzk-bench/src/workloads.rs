@@ -31,6 +31,10 @@ pub enum Workload {
     Watch,
     /// --sessions sessions opened at once: handshake latency, then all held and closed.
     Connect,
+    /// --sessions sessions opened and held, each with --watches-per-session data watches on
+    /// the keys, for --duration seconds: what sessions and watches cost the server (its RSS,
+    /// sampled by the caller at the phases printed on stdout).
+    Hold,
 }
 
 impl Workload {
@@ -45,6 +49,7 @@ impl Workload {
             Workload::Lock => "lock",
             Workload::Watch => "watch",
             Workload::Connect => "connect",
+            Workload::Hold => "hold",
         }
     }
 
