@@ -131,6 +131,13 @@ impl<'a> Ctx<'a> {
         }
         let parent_path = parent_path.to_string();
         let parent_meta = parent.meta;
+        // Children mostly carry their parent's ACL: share its list rather than keep a copy per
+        // node (~70 B a znode).
+        let acl: Arc<[Acl]> = if parent.acl[..] == acl[..] {
+            parent.acl.clone()
+        } else {
+            Arc::from(acl)
+        };
         let kind = match spec.kind {
             CreateKind::Container => NodeKind::Container,
             CreateKind::Ttl(ttl) => NodeKind::Ttl(ttl),
@@ -147,7 +154,7 @@ impl<'a> Ctx<'a> {
             aversion: 0,
             pzxid: self.zxid,
         };
-        let node = Node::new(spec.data.clone(), Arc::from(acl), meta, kind);
+        let node = Node::new(spec.data.clone(), acl, meta, kind);
         let stat = node.stat();
         self.tree.insert(&path, node);
         let zxid = self.zxid;
