@@ -31,6 +31,13 @@ use crate::txn::{Origin, Txn, TxnOp};
 /// How long a connection may take to send its first frame (ZooKeeper's
 /// `sessionlessCnxnTimeout`, 10 s).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection's first read buffer: a handshake and a few requests. It grows with pipelined
+/// bursts; an idle session should not pin kilobytes (10 k sessions are a scale point).
+const FIRST_READ_BUFFER: usize = 1024;
+/// Replies gathered for one socket write at most this far past one reply...
+const WRITE_GATHER: usize = 256 * 1024;
+/// ...and a gathering buffer that grew past this is let go once written.
+const WRITE_BUFFER_KEPT: usize = 64 * 1024;
 
 /// Serves one accepted connection until it closes.
 pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
@@ -82,7 +89,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
 }
 
 async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: OwnedReadHalf) -> End {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::with_capacity(FIRST_READ_BUFFER);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, fill(&mut read, &mut buf, 4)).await {
         Err(_) => {
             return End::Done(CloseCause::HandshakeTimeout, "no handshake within 10 s");
@@ -136,7 +143,8 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
             )
         }
     };
-    let binding = match handshake(server, handle, &connect).await {
+    // Boxed: the handshake's state is gone once the session runs (see Pipeline::handle_frame).
+    let binding = match Box::pin(handshake(server, handle, &connect)).await {
         Ok(binding) => binding,
         Err(end) => return end,
     };
@@ -363,40 +371,61 @@ fn read_only_session(
 }
 
 /// Owns the write half: writes queued bytes, coalescing whatever is waiting into one write,
-/// until asked to close or the socket fails.
+/// until asked to close or the socket fails. A reply that is alone in the queue is written as
+/// it is, without a copy; the gathering buffer exists only while replies queue up.
 async fn write_loop(
     mut write: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     handle: Arc<ConnectionHandle>,
 ) {
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::new();
     let mut closing = false;
     // When each notification in `out` was queued: its trigger latency ends at the write.
     let mut events: Vec<std::time::Instant> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
+        // The first reply, kept aside until a second one shows whether to gather.
+        let mut alone: Option<bytes::Bytes> = None;
         while let Some(item) = next.take() {
-            match item {
-                Outbound::Bytes(bytes) => {
-                    handle.written(bytes.len());
-                    out.extend_from_slice(&bytes);
-                }
+            let bytes = match item {
+                Outbound::Bytes(bytes) => Some(bytes),
                 Outbound::Event(bytes, queued) => {
-                    handle.written(bytes.len());
-                    out.extend_from_slice(&bytes);
                     events.push(queued);
+                    Some(bytes)
                 }
-                Outbound::Close => closing = true,
+                Outbound::Close => {
+                    closing = true;
+                    None
+                }
+            };
+            if let Some(bytes) = bytes {
+                handle.written(bytes.len());
+                if out.is_empty() && alone.is_none() {
+                    alone = Some(bytes);
+                } else {
+                    if let Some(first) = alone.take() {
+                        out.extend_from_slice(&first);
+                    }
+                    out.extend_from_slice(&bytes);
+                }
             }
-            if out.len() < 256 * 1024 && !closing {
+            if out.len() < WRITE_GATHER && !closing {
                 next = rx.try_recv().ok();
             }
         }
-        if !out.is_empty() && write.write_all(&out).await.is_err() {
+        let written = match alone.take() {
+            Some(bytes) => write.write_all(&bytes).await,
+            None if !out.is_empty() => write.write_all(&out).await,
+            None => Ok(()),
+        };
+        if written.is_err() {
             handle.close();
             return;
         }
         out.clear();
+        if out.capacity() > WRITE_BUFFER_KEPT {
+            out = BytesMut::new();
+        }
         for queued in events.drain(..) {
             handle
                 .server_stats()

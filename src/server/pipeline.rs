@@ -100,13 +100,18 @@ impl Pipeline {
             self.server
                 .tracker
                 .touch(self.binding.session_id, self.binding.timeout_ms);
-            match self.handle_frame(&frame).await {
+            // Boxed per request: the loop a session idles in stays small (its task lives as
+            // long as the session), and the request's state lives only while it is handled.
+            match Box::pin(self.handle_frame(&frame)).await {
                 Flow::Continue => {}
                 Flow::Stop(end) => return end,
             }
         }
     }
 
+    /// One request (run boxed by `run`). The rare paths (session close, auth, SASL, reconfig,
+    /// sync, set watches, refusals) are boxed again, so the box a read or a write takes is the
+    /// size a read or a write needs, not what a reconfig does.
     async fn handle_frame(&mut self, frame: &[u8]) -> Flow {
         let started = Instant::now();
         let (header, request) = match decode_request(frame) {
@@ -118,29 +123,31 @@ impl Pipeline {
                 ))
             }
             Err(RequestError::Body { header, source }) => {
-                return self.undecodable(header, source, started).await;
+                return Box::pin(self.undecodable(header, source, started)).await;
             }
         };
         let xid = header.xid;
         if self.binding.read_only {
-            if let Some(flow) = self.refuse_in_read_only_mode(xid, &request, started).await {
+            if let Some(flow) =
+                Box::pin(self.refuse_in_read_only_mode(xid, &request, started)).await
+            {
                 return flow;
             }
         }
         match request {
-            Request::CloseSession => self.close_session(xid, started).await,
+            Request::CloseSession => Box::pin(self.close_session(xid, started)).await,
             Request::Reconfig(wire)
                 if self.rules.reconfig_enabled && self.server.config.is_cluster() =>
             {
-                self.reconfig(xid, wire, started).await
+                Box::pin(self.reconfig(xid, wire, started)).await
             }
             request if is_logged_write(&request) => {
                 let op = request.op_code();
                 let txn_op = prepare_write(request, &self.rules);
                 self.propose(xid, op, txn_op, started).await
             }
-            Request::Auth(auth) => self.auth(xid, auth, started).await,
-            Request::Sasl(sasl) => self.sasl(xid, sasl, started).await,
+            Request::Auth(auth) => Box::pin(self.auth(xid, auth, started)).await,
+            Request::Sasl(sasl) => Box::pin(self.sasl(xid, sasl, started)).await,
             Request::SetWatches(w) => {
                 let w = SetWatches2 {
                     relative_zxid: w.relative_zxid,
@@ -149,15 +156,17 @@ impl Pipeline {
                     child_watches: w.child_watches,
                     ..SetWatches2::default()
                 };
-                self.set_watches(xid, OpCode::SetWatches, &w, ErrorCode::Ok, started)
+                Box::pin(self.set_watches(xid, OpCode::SetWatches, &w, ErrorCode::Ok, started))
                     .await
             }
             Request::SetWatches2(w) => {
-                self.set_watches(xid, OpCode::SetWatches2, &w, ErrorCode::Ok, started)
+                Box::pin(self.set_watches(xid, OpCode::SetWatches2, &w, ErrorCode::Ok, started))
                     .await
             }
-            Request::Sync(_) => self.sync(xid, &request, started).await,
-            Request::Unknown { .. } | Request::CreateSession(_) => self.unimplemented(xid).await,
+            Request::Sync(_) => Box::pin(self.sync(xid, &request, started)).await,
+            Request::Unknown { .. } | Request::CreateSession(_) => {
+                Box::pin(self.unimplemented(xid)).await
+            }
             _ => {
                 let op = request.op_code();
                 self.read(xid, op, request, started).await
