@@ -161,9 +161,13 @@ def one_run(kind, args, base_tmp, index):
         serving = caught_up = None
         bound = t0 + args.bound
         leader_peak = rec["leader_rss_mb"] or 0
+        trace = []  # (s since the restart, leader RSS MB) at each change of 10 MB or more
         while time.monotonic() < bound:
             now = time.monotonic()
-            leader_peak = max(leader_peak, rss_mb(ens.members[leader].pid) or 0)
+            rss = rss_mb(ens.members[leader].pid) or 0
+            leader_peak = max(leader_peak, rss)
+            if not trace or abs(rss - trace[-1][1]) >= 10:
+                trace.append((round(now - t0, 2), rss))
             if serving is None and ens.mode(lagger) in ("follower", "leader"):
                 serving = now
             if znodes(ens, lagger) == want:
@@ -179,6 +183,7 @@ def one_run(kind, args, base_tmp, index):
         # every 50 ms), and once the member had it
         rec["leader_rss_peak_mb"] = leader_peak
         rec["leader_rss_after_mb"] = rss_mb(ens.members[leader].pid)
+        rec["leader_rss_trace"] = trace
         if kind == "raftzk" and caught_up is not None:
             # The run ends by comparing every member's tree digest at the same zxid.
             deadline = time.monotonic() + 30

@@ -11,7 +11,7 @@
 //! Files are named `snap-<last index, 20 digits>-<term>.rzk`; the highest index is current.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
@@ -21,6 +21,8 @@ use super::types::SnapshotMeta;
 use crate::durable::Reader;
 use crate::txn::{ReplicatedState, SnapshotError};
 
+/// Names of snapshots being received from the leader.
+const RECEIVING_PREFIX: &str = "receiving-";
 /// Bytes written between two syncs of a snapshot file.
 const SYNC_CHUNK: usize = 4 << 20;
 const MAGIC: &[u8; 7] = b"RZKRAFT";
@@ -50,14 +52,21 @@ pub enum SnapshotFileError {
     },
 }
 
+/// Maps an I/O error on `path` to a [`SnapshotFileError`].
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> SnapshotFileError {
+    let path = path.to_path_buf();
+    move |source| SnapshotFileError::Io {
+        path: path.clone(),
+        source,
+    }
+}
+
 /// A decoded snapshot.
 pub struct LoadedSnapshot {
     /// Its Raft metadata.
     pub meta: SnapshotMeta,
     /// The state it holds.
     pub state: ReplicatedState,
-    /// The file's bytes, as streamed to other members.
-    pub bytes: Vec<u8>,
 }
 
 /// The directory of snapshot files.
@@ -75,6 +84,19 @@ impl SnapshotStore {
             path: dir.to_path_buf(),
             source,
         })?;
+        // A snapshot a member was receiving when it stopped is of no use: the leader sends
+        // it again from the start.
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name();
+                if name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(RECEIVING_PREFIX))
+                {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(SnapshotStore {
             dir: dir.to_path_buf(),
             retain: retain.max(1),
@@ -83,16 +105,22 @@ impl SnapshotStore {
 
     /// Encodes a snapshot file's bytes.
     pub fn encode(meta: &SnapshotMeta, state_bytes: &[u8]) -> Vec<u8> {
+        let mut out = SnapshotStore::file_header(meta);
+        out.extend_from_slice(state_bytes);
+        out
+    }
+
+    /// A snapshot file's bytes before the state: magic, format, the metadata and its CRC.
+    fn file_header(meta: &SnapshotMeta) -> Vec<u8> {
         let mut encoded = BytesMut::new();
         durable::put_snapshot_meta(&mut encoded, meta);
         let meta = encoded;
-        let mut out = Vec::with_capacity(meta.len() + state_bytes.len() + 16);
+        let mut out = Vec::with_capacity(meta.len() + 16);
         out.extend_from_slice(MAGIC);
         out.push(FILE_FORMAT);
         out.extend_from_slice(&(meta.len() as u32).to_be_bytes());
         out.extend_from_slice(&meta);
         out.extend_from_slice(&crc32fast::hash(&meta).to_be_bytes());
-        out.extend_from_slice(state_bytes);
         out
     }
 
@@ -142,33 +170,82 @@ impl SnapshotStore {
         Ok((meta, rest))
     }
 
-    /// Writes a snapshot durably, then removes the oldest beyond the retain count. Returns
-    /// the file's path.
-    pub fn save(&self, meta: &SnapshotMeta, bytes: &[u8]) -> Result<PathBuf, SnapshotFileError> {
-        let index = meta.last_log_id.map_or(0, |id| id.index);
-        let term = meta.last_log_id.map_or(0, |id| id.leader_id.term);
-        let name = format!("snap-{index:020}-{term}.rzk");
-        let path = self.dir.join(&name);
+    /// Writes a snapshot durably: the file header for `meta`, then the state's bytes given
+    /// as consecutive parts (`ReplicatedState::snapshot_parts`); then removes the oldest
+    /// beyond the retain count. Returns the file's path and length.
+    pub fn save(
+        &self,
+        meta: &SnapshotMeta,
+        state_parts: &[&[u8]],
+    ) -> Result<(PathBuf, u64), SnapshotFileError> {
+        let header = SnapshotStore::file_header(meta);
+        let parts: Vec<&[u8]> = std::iter::once(header.as_slice())
+            .chain(state_parts.iter().copied())
+            .collect();
+        self.write_file(meta, &parts)
+    }
+
+    /// Writes a whole snapshot file (header included, e.g. one received from the leader)
+    /// from consecutive parts, durably, as `meta`'s snapshot.
+    pub fn write_file(
+        &self,
+        meta: &SnapshotMeta,
+        parts: &[&[u8]],
+    ) -> Result<(PathBuf, u64), SnapshotFileError> {
+        let name = SnapshotStore::file_name(meta);
         let tmp = self.dir.join(format!("{name}.tmp"));
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| SnapshotFileError::Io { path, source }
-        };
-        let mut file = File::create(&tmp).map_err(io(&tmp))?;
+        let mut file = File::create(&tmp).map_err(io_at(&tmp))?;
+        let mut length = 0u64;
         // Synced a few MiB at a time: a log fsync that lands while a large snapshot is being
         // written then waits for at most one chunk of dirty pages, not for the whole file
         // (on ext4 a fsync can drag out other files' dirty data, and a Raft log append that
         // stalls for seconds costs the cluster its leader).
-        for chunk in bytes.chunks(SYNC_CHUNK) {
-            file.write_all(chunk).map_err(io(&tmp))?;
-            file.sync_data().map_err(io(&tmp))?;
+        for part in parts {
+            for chunk in part.chunks(SYNC_CHUNK) {
+                file.write_all(chunk).map_err(io_at(&tmp))?;
+                file.sync_data().map_err(io_at(&tmp))?;
+                length += chunk.len() as u64;
+            }
         }
-        file.sync_all().map_err(io(&tmp))?;
         drop(file);
-        fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok((self.install_file(meta, &tmp)?, length))
+    }
+
+    /// Makes a whole snapshot file received from the leader (`path`, in this directory) the
+    /// newest snapshot for `meta`, durably, as [`SnapshotStore::save`] does for one written here.
+    pub fn adopt(&self, meta: &SnapshotMeta, path: &Path) -> Result<PathBuf, SnapshotFileError> {
+        self.install_file(meta, path)
+    }
+
+    /// A fresh name in this directory for a snapshot being received. Files left under such
+    /// names by a member that stopped while receiving are removed by [`SnapshotStore::open`].
+    pub fn receiving_path(&self) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        self.dir.join(format!("{RECEIVING_PREFIX}{nanos}.tmp"))
+    }
+
+    fn file_name(meta: &SnapshotMeta) -> String {
+        let index = meta.last_log_id.map_or(0, |id| id.index);
+        let term = meta.last_log_id.map_or(0, |id| id.leader_id.term);
+        format!("snap-{index:020}-{term}.rzk")
+    }
+
+    /// Syncs `tmp`, renames it to `meta`'s snapshot name, syncs the directory, and removes
+    /// the oldest snapshots beyond the retain count.
+    fn install_file(&self, meta: &SnapshotMeta, tmp: &Path) -> Result<PathBuf, SnapshotFileError> {
+        let path = self.dir.join(SnapshotStore::file_name(meta));
+        File::options()
+            .read(true)
+            .write(true)
+            .open(tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_at(tmp))?;
+        fs::rename(tmp, &path).map_err(io_at(&path))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
+            .map_err(io_at(&self.dir))?;
         let files = self.files()?;
         let surplus = files.len().saturating_sub(self.retain);
         for old in files.into_iter().take(surplus).filter(|p| *p != path) {
@@ -189,23 +266,49 @@ impl SnapshotStore {
                 path: path.clone(),
                 reason,
             })?;
-        Ok(Some(LoadedSnapshot { meta, state, bytes }))
+        Ok(Some(LoadedSnapshot { meta, state }))
     }
 
-    /// The newest snapshot's metadata and file bytes, checked (checksums) but not decoded:
-    /// what a leader streams to a member that needs it. Decoding a million znodes only to
-    /// drop them held the transfer back by seconds.
-    pub fn latest_for_sending(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, SnapshotFileError> {
-        let Some((path, bytes)) = self.read_latest()? else {
+    /// The newest snapshot's metadata and file, checked (checksums) as a stream but neither
+    /// read into memory nor decoded: what a leader streams to a member that needs it, a
+    /// chunk at a time. (Holding a million znodes' file, or decoding it only to drop it,
+    /// cost the leader gigabytes and seconds.) The file is returned open, so a newer snapshot
+    /// that removes it meanwhile cannot cut the stream short.
+    pub fn latest_for_sending(&self) -> Result<Option<(SnapshotMeta, File)>, SnapshotFileError> {
+        let Some(path) = self.files()?.pop() else {
             return Ok(None);
         };
         let corrupt = |reason| SnapshotFileError::Corrupt {
             path: path.clone(),
             reason,
         };
-        let (meta, rest) = SnapshotStore::split_meta(&bytes).map_err(corrupt)?;
-        ReplicatedState::check_snapshot(rest).map_err(|e| corrupt(format!("state: {e}")))?;
-        Ok(Some((meta, bytes)))
+        let mut file = File::open(&path).map_err(io_at(&path))?;
+        let length = file.metadata().map_err(io_at(&path))?.len();
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, &mut file);
+        // The header: magic, format, metadata length; then the metadata and its CRC.
+        let mut head = [0u8; MAGIC.len() + 1 + 4];
+        reader
+            .read_exact(&mut head)
+            .map_err(|e| corrupt(format!("header: {e}")))?;
+        let meta_len = head
+            .last_chunk::<4>()
+            .map_or(0, |len| u32::from_be_bytes(*len) as usize);
+        let header_len = head.len() + meta_len + 4;
+        if header_len as u64 > length {
+            return Err(corrupt("truncated metadata".into()));
+        }
+        let mut header = head.to_vec();
+        header.resize(header_len, 0);
+        reader
+            .read_exact(header.get_mut(head.len()..).unwrap_or_default())
+            .map_err(|e| corrupt(format!("metadata: {e}")))?;
+        let (meta, _) = SnapshotStore::split_meta(&header).map_err(corrupt)?;
+        ReplicatedState::check_snapshot_stream(&mut reader, length - header_len as u64)
+            .map_err(|e| corrupt(format!("state: {e}")))?;
+        drop(reader);
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(io_at(&path))?;
+        Ok(Some((meta, file)))
     }
 
     /// The newest snapshot file's path and bytes, if there is one.
@@ -237,5 +340,97 @@ impl SnapshotStore {
             .collect();
         files.sort();
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use openraft::{CommittedLeaderId, LogId, StoredMembership};
+
+    use super::*;
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(2, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: format!("2-{index}-1700000000000"),
+        }
+    }
+
+    fn state() -> ReplicatedState {
+        let mut state = ReplicatedState::new();
+        state.last_zxid = 0x2_0000_0007;
+        state
+    }
+
+    #[test]
+    fn a_file_saved_from_parts_is_streamed_whole_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 2).unwrap();
+        let parts = state().snapshot_parts();
+        let (path, length) = store.save(&meta(40), &parts.as_slices()).unwrap();
+        let on_disk = fs::read(&path).unwrap();
+        assert_eq!(on_disk.len() as u64, length);
+        assert_eq!(
+            on_disk,
+            SnapshotStore::encode(&meta(40), &state().encode_snapshot())
+        );
+
+        let (sent_meta, mut file) = store.latest_for_sending().unwrap().unwrap();
+        assert_eq!(sent_meta, meta(40));
+        let mut streamed = Vec::new();
+        file.read_to_end(&mut streamed).unwrap();
+        assert_eq!(streamed, on_disk, "the file is sent from its first byte");
+        let (decoded_meta, decoded) = SnapshotStore::decode(&streamed).unwrap();
+        assert_eq!((decoded_meta, decoded), (meta(40), state()));
+    }
+
+    #[test]
+    fn a_damaged_newest_file_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 2).unwrap();
+        let parts = state().snapshot_parts();
+        let (path, _) = store.save(&meta(40), &parts.as_slices()).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 6;
+        bytes[last] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        let err = store.latest_for_sending().unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch"), "{err}");
+        fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let err = store.latest_for_sending().unwrap_err().to_string();
+        assert!(err.contains("truncated or padded"), "{err}");
+    }
+
+    #[test]
+    fn a_received_file_is_adopted_and_leftovers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 1).unwrap();
+        let leftover = store.receiving_path();
+        fs::write(&leftover, b"half a snapshot").unwrap();
+        let store = SnapshotStore::open(dir.path(), 1).unwrap();
+        assert!(!leftover.exists(), "a partial receive is removed at open");
+
+        let receiving = store.receiving_path();
+        fs::write(
+            &receiving,
+            SnapshotStore::encode(&meta(7), &state().encode_snapshot()),
+        )
+        .unwrap();
+        let path = store.adopt(&meta(7), &receiving).unwrap();
+        assert!(!receiving.exists());
+        let loaded = store.load_latest().unwrap().unwrap();
+        assert_eq!(
+            (loaded.meta, path),
+            (meta(7), store.files().unwrap()[0].clone())
+        );
+
+        // The retain count of 1 keeps only the newest.
+        let parts = state().snapshot_parts();
+        store.save(&meta(9), &parts.as_slices()).unwrap();
+        assert_eq!(store.files().unwrap().len(), 1);
+        assert_eq!(store.load_latest().unwrap().unwrap().meta, meta(9));
     }
 }

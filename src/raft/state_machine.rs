@@ -7,15 +7,18 @@
 //! queue sees replies and watch events in the order the state changed (`style.md` §4: watch
 //! events may not overtake their write's reply, nor a reply overtake an earlier event).
 
-use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use super::snapshot::{LoadedSnapshot, SnapshotStore};
-use super::types::{EntryApplied, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use super::types::{
+    EntryApplied, LogId, SnapshotFile, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 use super::Delivery;
 use crate::telemetry;
 use crate::txn::{apply_entry_each, DigestCheck, DigestLog, ReplicatedState, ZxidDigest};
@@ -91,6 +94,8 @@ pub struct StateMachine {
     mismatch_logged: Option<std::time::Instant>,
     /// This member's role flags (which metrics an applied entry feeds).
     member: Arc<telemetry::MemberTelemetry>,
+    /// Where the snapshot being received from the leader is written.
+    receiving: Option<PathBuf>,
 }
 
 /// Test only: `RAFTZK_TEST_DIVERGE_AT=<log index>` makes this member flip its root's mtime
@@ -122,6 +127,7 @@ impl StateMachine {
             diverge_at,
             mismatch_logged: None,
             member,
+            receiving: None,
         }
     }
 
@@ -260,32 +266,68 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    /// The leader's chunks are written straight into a file of the snapshot directory, which
+    /// becomes the member's snapshot once whole: nothing of it is held in memory until the
+    /// install decodes it.
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
+        let path = self.snapshots.receiving_path();
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        if let Some(earlier) = self.receiving.replace(path) {
+            // A transfer the leader started over: its partial file is of no use.
+            let _ = tokio::fs::remove_file(earlier).await;
+        }
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<SnapshotFile>,
     ) -> Result<(), StorageError> {
-        // Decoding and saving are CPU and disk work of seconds at a million znodes: a blocking
-        // thread does them so the runtime openraft shares keeps ticking.
-        let bytes = snapshot.into_inner();
-        let size = bytes.len();
+        let write_error = |e: std::io::Error| -> StorageError {
+            StorageIOError::write_snapshot(Some(meta.signature()), &e).into()
+        };
+        // tokio writes a file in the background: every chunk must have reached the file
+        // before it is read back.
+        snapshot.flush().await.map_err(write_error)?;
+        let file = snapshot.into_std().await;
+        let receiving = self.receiving.take();
+        // Decoding and keeping the file are CPU and disk work of seconds at a million
+        // znodes: a blocking thread does them so the runtime openraft shares keeps ticking.
         let started = std::time::Instant::now();
         let snapshots = self.snapshots.clone();
         let meta_for_file = meta.clone();
         let decoded = tokio::task::spawn_blocking(move || {
+            let bytes = read_whole(&file).map_err(|e| (false, e))?;
+            let size = bytes.len();
             let (file_meta, state) = SnapshotStore::decode(&bytes)
                 .map_err(|reason| (false, std::io::Error::other(reason)))?;
-            snapshots
-                .save(&meta_for_file, &bytes)
-                .map_err(|e| (true, std::io::Error::other(e.to_string())))?;
-            Ok::<_, (bool, std::io::Error)>((file_meta, state))
+            // The file received into becomes the snapshot; data handed over any other way
+            // (openraft's storage suite swaps the handle) is written out.
+            let kept = match receiving {
+                Some(path) if same_file(&file, &path) => {
+                    drop(bytes);
+                    snapshots.adopt(&meta_for_file, &path).map(drop)
+                }
+                other => {
+                    if let Some(path) = other {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    snapshots.write_file(&meta_for_file, &[&bytes]).map(drop)
+                }
+            };
+            kept.map_err(|e| (true, std::io::Error::other(e.to_string())))?;
+            Ok::<_, (bool, std::io::Error)>((file_meta, state, size))
         })
         .await;
-        let (file_meta, state) = match decoded {
+        let (file_meta, state, size) = match decoded {
             Ok(Ok(done)) => done,
             Ok(Err((false, e))) => {
                 return Err(StorageIOError::read_snapshot(Some(meta.signature()), &e).into())
@@ -321,13 +363,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let snapshots = self.snapshots.clone();
-        let loaded = tokio::task::spawn_blocking(move || snapshots.latest_for_sending())
+        let found = tokio::task::spawn_blocking(move || snapshots.latest_for_sending())
             .await
             .map_err(|e| StorageIOError::read_snapshot(None, &e))?
             .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
-        Ok(loaded.map(|(meta, bytes)| Snapshot {
+        Ok(found.map(|(meta, file)| Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(SnapshotFile::from_std(file)),
         }))
     }
 }
@@ -369,7 +411,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             return Err(StorageIOError::write_snapshot(None, &e).into());
         }
         let built = built.await;
-        let (meta, bytes, took) = match built {
+        let (meta, path, size, took) = match built {
             Ok(Ok(done)) => done,
             Ok(Err(reason)) => {
                 return Err(
@@ -380,30 +422,53 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         };
         telemetry::RAFT_SNAPSHOTS_WRITTEN.bump();
         telemetry::SNAPSHOT_TIME.record_ms(took);
-        telemetry::RAFT_SNAPSHOT_BYTES.record(bytes.len() as f64);
+        telemetry::RAFT_SNAPSHOT_BYTES.record(size as f64);
         telemetry::RAFT_SNAPSHOT_BUILD_TIME.record_ms(build_started.elapsed());
         tracing::info!(
             index = meta.last_log_id.map_or(0, |id| id.index),
-            bytes = bytes.len(),
+            bytes = size,
             ms = took.as_millis() as u64,
             "snapshot written"
         );
+        let file = SnapshotFile::open(&path)
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(file),
         })
     }
 }
 
-/// Encodes a point-in-time state and saves it: (metadata, file bytes, time taken).
+/// The whole content of `file`, from its first byte.
+fn read_whole(mut file: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let length = file.metadata()?.len();
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Whether the open `file` is the file at `path` (same device and inode).
+fn same_file(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Encodes a point-in-time state and saves it: (metadata, file, its length, time taken).
+/// The encoded state is written from its parts, never joined into one more buffer.
 fn encode_and_save(
     state: ReplicatedState,
     last: Option<LogId>,
     membership: StoredMembership,
     snapshots: &SnapshotStore,
-) -> Result<(SnapshotMeta, Vec<u8>, std::time::Duration), String> {
+) -> Result<(SnapshotMeta, PathBuf, u64, std::time::Duration), String> {
     let started = std::time::Instant::now();
-    let state_bytes = state.encode_snapshot();
+    let parts = state.snapshot_parts();
     drop(state);
     let meta = SnapshotMeta {
         last_log_id: last,
@@ -417,10 +482,10 @@ fn encode_and_save(
                 .map_or(0, |d| d.as_millis())
         ),
     };
-    let bytes = SnapshotStore::encode(&meta, &state_bytes);
-    drop(state_bytes);
-    snapshots.save(&meta, &bytes).map_err(|e| e.to_string())?;
-    Ok((meta, bytes, started.elapsed()))
+    let (path, size) = snapshots
+        .save(&meta, &parts.as_slices())
+        .map_err(|e| e.to_string())?;
+    Ok((meta, path, size, started.elapsed()))
 }
 
 /// Background work yields the CPU to the Raft core and the clients (nice 10 for the calling

@@ -1,7 +1,6 @@
 //! The openraft type configuration.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
@@ -130,9 +129,13 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = PeerNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
+
+/// A snapshot as openraft moves it: the file itself, read and written a chunk at a time
+/// (a leader streams its newest snapshot file; a member receives into a file of its own).
+pub type SnapshotFile = tokio::fs::File;
 
 /// A log id with our types.
 pub type LogId = openraft::LogId<NodeId>;

@@ -27,6 +27,48 @@ use crate::tree::digest::DIGEST_VERSION;
 use crate::tree::{DataTree, Node, NodeKind, NodeMeta};
 
 const MAGIC: &[u8; 8] = b"RZKSNAP\0";
+/// Bytes before a snapshot's body: magic, format version, body length.
+const SNAPSHOT_HEAD: usize = 8 + 4 + 8;
+/// Bytes read at a time when a snapshot is checked as a stream.
+const CHECK_CHUNK: usize = 1 << 20;
+
+/// A snapshot's bytes in the order they are written: `head`, `body`, `tail` (the checksum).
+pub struct SnapshotParts {
+    /// Magic, format version, body length.
+    pub head: [u8; SNAPSHOT_HEAD],
+    /// The encoded state.
+    pub body: BytesMut,
+    /// CRC-32 of the body.
+    pub tail: [u8; 4],
+}
+
+impl SnapshotParts {
+    /// The parts in file order.
+    pub fn as_slices(&self) -> [&[u8]; 3] {
+        [&self.head, &self.body, &self.tail]
+    }
+
+    /// Their total length.
+    pub fn len(&self) -> usize {
+        SNAPSHOT_HEAD + self.body.len() + 4
+    }
+
+    /// Never: a snapshot has at least its head and tail.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Why a snapshot read as a stream is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotStreamError {
+    /// The bytes are not a whole, intact snapshot.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Reading them failed (a file shorter than its length is reported here).
+    #[error("reading: {0}")]
+    Io(#[from] std::io::Error),
+}
 /// The body format written.
 const FORMAT_VERSION: u32 = 2;
 /// The body format of releases before format 2, still read.
@@ -134,14 +176,25 @@ impl ReplicatedState {
 
     /// The snapshot bytes of this state (format 2).
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let body = self.encode_body();
-        let mut out = Vec::with_capacity(body.len() + 24);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_be_bytes());
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+        let parts = self.snapshot_parts();
+        let mut out = Vec::with_capacity(parts.len());
+        for part in parts.as_slices() {
+            out.extend_from_slice(part);
+        }
         out
+    }
+
+    /// The snapshot bytes of this state (format 2) as the three parts a file is written from
+    /// one after the other: at a million znodes the body is hundreds of MB, and joining the
+    /// parts into one buffer would hold it twice.
+    pub fn snapshot_parts(&self) -> SnapshotParts {
+        let body = self.encode_body();
+        let mut head = [0u8; SNAPSHOT_HEAD];
+        head[..8].copy_from_slice(MAGIC);
+        head[8..12].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+        head[12..].copy_from_slice(&(body.len() as u64).to_be_bytes());
+        let tail = crc32fast::hash(&body).to_be_bytes();
+        SnapshotParts { head, body, tail }
     }
 
     fn encode_body(&self) -> BytesMut {
@@ -318,6 +371,56 @@ impl ReplicatedState {
             return Err(SnapshotError::Checksum { stored, computed });
         }
         Ok(body)
+    }
+
+    /// [`ReplicatedState::check_snapshot`] for `len` snapshot bytes read from `from` a chunk at
+    /// a time: how a leader checks a file it is about to stream without holding it in memory.
+    pub fn check_snapshot_stream(
+        from: &mut impl std::io::Read,
+        len: u64,
+    ) -> Result<(), SnapshotStreamError> {
+        let mut head = [0u8; SNAPSHOT_HEAD];
+        if len < (SNAPSHOT_HEAD + 4) as u64 {
+            return Err(SnapshotError::BadMagic.into());
+        }
+        from.read_exact(&mut head)?;
+        let (magic, rest) = head.split_at(8);
+        if magic != MAGIC {
+            return Err(SnapshotError::BadMagic.into());
+        }
+        let (version, body_len) = rest.split_at(4);
+        let version = u32::from_be_bytes(version.try_into().unwrap_or_default());
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_POSTCARD {
+            return Err(SnapshotError::UnknownVersion(version).into());
+        }
+        let body_len = u64::from_be_bytes(body_len.try_into().unwrap_or_default());
+        let found = len - (SNAPSHOT_HEAD + 4) as u64;
+        if found != body_len {
+            return Err(SnapshotError::Length {
+                expected: body_len,
+                found,
+            }
+            .into());
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        let mut chunk = vec![0u8; CHECK_CHUNK];
+        let mut left = body_len;
+        while left > 0 {
+            let n = usize::try_from(left)
+                .unwrap_or(CHECK_CHUNK)
+                .min(CHECK_CHUNK);
+            let buf = chunk.get_mut(..n).unwrap_or_default();
+            from.read_exact(buf)?;
+            hasher.update(buf);
+            left -= n as u64;
+        }
+        let mut crc = [0u8; 4];
+        from.read_exact(&mut crc)?;
+        let (stored, computed) = (u32::from_be_bytes(crc), hasher.finalize());
+        if stored != computed {
+            return Err(SnapshotError::Checksum { stored, computed }.into());
+        }
+        Ok(())
     }
 
     /// Reads snapshot bytes, checking magic, version, length and checksum.

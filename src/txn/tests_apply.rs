@@ -817,3 +817,39 @@ fn quota_stats_follow_the_subtree() {
     mk(&mut h, "/q/d", b"1");
     assert_eq!(stats(&h), "count=2,bytes=8");
 }
+
+#[test]
+fn snapshots_check_as_a_stream_as_they_do_in_memory() {
+    use crate::txn::SnapshotStreamError;
+    let mut h = Harness::new();
+    h.create("/a", CreateMode::Persistent);
+    h.create("/a/b", CreateMode::Persistent);
+    let bytes = h.state.encode_snapshot();
+    let parts = h.state.snapshot_parts();
+    assert_eq!(parts.len(), bytes.len());
+    assert_eq!(parts.as_slices().concat(), bytes);
+    let n = bytes.len() as u64;
+    ReplicatedState::check_snapshot_stream(&mut &bytes[..], n).unwrap();
+
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 1;
+    assert!(matches!(
+        ReplicatedState::check_snapshot_stream(&mut &flipped[..], n),
+        Err(SnapshotStreamError::Snapshot(
+            SnapshotError::Checksum { .. }
+        ))
+    ));
+    assert!(matches!(
+        ReplicatedState::check_snapshot_stream(&mut &bytes[..bytes.len() - 1], n - 1),
+        Err(SnapshotStreamError::Snapshot(SnapshotError::Length { .. }))
+    ));
+    assert!(matches!(
+        ReplicatedState::check_snapshot_stream(&mut &bytes[..bytes.len() - 2], n),
+        Err(SnapshotStreamError::Io(_))
+    ));
+    assert!(matches!(
+        ReplicatedState::check_snapshot_stream(&mut &b"nonsense, not a snapshot"[..], 24),
+        Err(SnapshotStreamError::Snapshot(SnapshotError::BadMagic))
+    ));
+}
