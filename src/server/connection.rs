@@ -36,7 +36,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_READ_BUFFER: usize = 1024;
 /// Replies gathered for one socket write at most this far past one reply...
 const WRITE_GATHER: usize = 256 * 1024;
-/// ...and a gathering buffer that grew past this is let go once written.
+/// ...and a gathering buffer that grew past this is let go once written (a smaller one when
+/// no reply is waiting).
 const WRITE_BUFFER_KEPT: usize = 64 * 1024;
 
 /// Serves one accepted connection until it closes.
@@ -423,7 +424,9 @@ async fn write_loop(
             return;
         }
         out.clear();
-        if out.capacity() > WRITE_BUFFER_KEPT {
+        // Kept only while replies keep coming: an idle session holds no gathering buffer
+        // (after a burst of pipelined replies it would keep kilobytes for as long as it lives).
+        if out.capacity() > WRITE_BUFFER_KEPT || (out.capacity() > 0 && rx.is_empty()) {
             out = BytesMut::new();
         }
         for queued in events.drain(..) {
