@@ -14,25 +14,12 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use jute_codec::*;
 use raftzk::tree::digest::node_digest;
-use raftzk::txn::{apply_entry, LogEntry, ReplicatedState, Txn, TxnOp};
+use raftzk::txn::{apply_entry, LogEntry, ReplicatedState, TxnOp};
+
+mod common;
+use common::{entry, session_entry};
 
 const TXNS: usize = 1000;
-const SESSION: i64 = 0x100;
-
-fn entry(ops: impl Iterator<Item = Request>) -> LogEntry {
-    LogEntry {
-        time_ms: 1_795_000_000_000,
-        txns: ops
-            .map(|request| Txn {
-                session_id: SESSION,
-                origin: None,
-                auth: Vec::new(),
-                op: TxnOp::Client(request),
-            })
-            .collect(),
-        digest: None,
-    }
-}
 
 fn creates(prefix: &str) -> LogEntry {
     entry((0..TXNS).map(|i| {
@@ -58,18 +45,7 @@ fn sets(prefix: &str) -> LogEntry {
 /// A state with a session, `/app` and 100,000 nodes under `/bulk`.
 fn base_state() -> ReplicatedState {
     let mut state = ReplicatedState::new();
-    let session = entry(std::iter::empty());
-    let mut session = session;
-    session.txns.push(Txn {
-        session_id: SESSION,
-        origin: None,
-        auth: Vec::new(),
-        op: TxnOp::CreateSession {
-            timeout_ms: 30_000,
-            password: vec![0; 16],
-        },
-    });
-    apply_entry(&mut state, 1, &session);
+    apply_entry(&mut state, 1, &session_entry());
     apply_entry(
         &mut state,
         2,

@@ -18,31 +18,18 @@
 use std::alloc::System;
 
 use jute_codec::{Acl, CreateMode, CreateRequest, Perms, Request};
-use raftzk::txn::{apply_entry, LogEntry, ReplicatedState, Txn, TxnOp};
+use raftzk::txn::{apply_entry, ReplicatedState};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+
+mod common;
+use common::{entry, session_entry};
 
 /// The system allocator, counting (stats_alloc) every allocation and byte.
 #[global_allocator]
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const SESSION: i64 = 0x100;
 const PER_ENTRY: usize = 1000;
 const WORKERS: usize = 512;
-
-fn entry(requests: impl Iterator<Item = Request>) -> LogEntry {
-    LogEntry {
-        time_ms: 1_795_000_000_000,
-        txns: requests
-            .map(|request| Txn {
-                session_id: SESSION,
-                origin: None,
-                auth: Vec::new(),
-                op: TxnOp::Client(request),
-            })
-            .collect(),
-        digest: None,
-    }
-}
 
 fn create(path: String, data: Option<Vec<u8>>) -> Request {
     Request::Create(CreateRequest {
@@ -66,17 +53,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let parent = "/raftzk-bench/create-1795000000000";
     let mut state = ReplicatedState::new();
-    let mut session = entry(std::iter::empty());
-    session.txns.push(Txn {
-        session_id: SESSION,
-        origin: None,
-        auth: Vec::new(),
-        op: TxnOp::CreateSession {
-            timeout_ms: 30_000,
-            password: vec![0; 16],
-        },
-    });
-    apply_entry(&mut state, 1, &session);
+    apply_entry(&mut state, 1, &session_entry());
     apply_entry(
         &mut state,
         2,

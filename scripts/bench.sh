@@ -6,9 +6,10 @@
 # rounds, medians, ratios raftzk / ZooKeeper, client and server CPU, disturbed runs flagged.
 # About 25 minutes on 2 cores with the defaults. BENCHMARKS.md is made from its tables.
 #
-#   scripts/bench.sh [--no-build] [matrix.py options]
+#   scripts/bench.sh [--no-build] [--scale] [matrix.py or scale.py options]
 #     --no-build            use the binaries as they are ($RAFTZK_BIN / $RAFTZK_BENCH_BIN, else
 #                           $CARGO_TARGET_DIR/release or target/release)
+#     --scale               the scale points instead (bench/scale.py; scripts/bench_scale.sh)
 #     matrix.py options     --topologies 1,3  --servers zk,raftzk  --rounds 3  --duration 1.5
 #                           --workloads get,exists,set,mixed90,mixed70,lock,watch,connect,create
 #                           --connections 1,16,64  --windows 1,32  --lock-clients 1,16,64
@@ -22,8 +23,15 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 build=1
-if [ "${1:-}" = "--no-build" ]; then build=0; shift; fi
-case "${1:-}" in -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+runner=bench/matrix.py
+while :; do
+  case "${1:-}" in
+    --no-build) build=0; shift ;;
+    --scale) runner=bench/scale.py; shift ;;
+    *) break ;;
+  esac
+done
+case "${1:-}" in -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
 if [ ! -e /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
   scripts/setup.sh --test || exit 2
@@ -44,4 +52,4 @@ trap 'rm -rf "$bindir"' EXIT
 cp "$server" "$bindir/raftzk" && cp "$bench" "$bindir/raftzk-bench" || exit 2
 echo "raftzk binary: $server (built $(date -u -r "$server" '+%Y-%m-%d %H:%M:%S UTC'), sha256 $(sha256sum "$server" | cut -c1-12))"
 RAFTZK_BIN="$bindir/raftzk" RAFTZK_BENCH_BIN="$bindir/raftzk-bench" \
-  timeout --signal=TERM --kill-after=60 7200 python3 bench/matrix.py "$@"
+  timeout --signal=TERM --kill-after=60 7200 python3 "$runner" "$@"

@@ -418,35 +418,12 @@ async fn run_watch(args: &Args, keys: &Keys) -> Result<Outcome, BenchError> {
 /// open, then all are closed.
 async fn run_connect(args: &Args) -> Result<Outcome, BenchError> {
     let started = Instant::now();
-    let limit = Arc::new(tokio::sync::Semaphore::new(args.connections.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..args.sessions {
-        let (addr, timeout, limit) = (server_for(args, i), args.session_timeout, limit.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            let sent = Instant::now();
-            Session::connect(addr, timeout)
-                .await
-                .map(|(s, _)| (s, sent.elapsed()))
-        });
-    }
-    let mut result = WorkerResult::default();
-    let mut open = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok((session, took))) => {
-                result.latency.record(took);
-                open.push(session);
-            }
-            Ok(Err(e)) => result.failed(e),
-            Err(e) => result.failed(e),
-        }
-    }
+    let (open, result) = open_sessions(args).await;
     let elapsed = started.elapsed();
     let held = open.len();
     let closing = Instant::now();
     let mut closes = tokio::task::JoinSet::new();
-    for session in open {
+    for (session, _events) in open {
         closes.spawn(async move { session.close().await });
     }
     while closes.join_next().await.is_some() {}
@@ -469,24 +446,7 @@ async fn run_connect(args: &Args) -> Result<Outcome, BenchError> {
 async fn run_hold(args: &Args, keys: &Keys) -> Result<Outcome, BenchError> {
     phase("ready", 0, args.phase_pause).await;
     let started = Instant::now();
-    let limit = Arc::new(tokio::sync::Semaphore::new(args.connections.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..args.sessions {
-        let (addr, timeout, limit) = (server_for(args, i), args.session_timeout, limit.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            Session::connect(addr, timeout).await
-        });
-    }
-    let mut result = WorkerResult::default();
-    let mut open = Vec::with_capacity(args.sessions);
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(connected)) => open.push(connected),
-            Ok(Err(e)) => result.failed(e),
-            Err(e) => result.failed(e),
-        }
-    }
+    let (open, mut result) = open_sessions(args).await;
     let open_ms = started.elapsed().as_millis() as u64;
     phase("sessions-open", open.len(), args.phase_pause).await;
 
@@ -578,6 +538,36 @@ fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// `sessions` handshakes over the servers in turn, `connections` at a time: the sessions
+/// that opened, and a result holding each handshake's latency and every failure.
+async fn open_sessions(args: &Args) -> (Vec<Connected>, WorkerResult) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(args.connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.sessions {
+        let (addr, timeout, limit) = (server_for(args, i), args.session_timeout, limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let sent = Instant::now();
+            Session::connect(addr, timeout)
+                .await
+                .map(|connected| (connected, sent.elapsed()))
+        });
+    }
+    let mut result = WorkerResult::default();
+    let mut open = Vec::with_capacity(args.sessions);
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok((connected, took))) => {
+                result.latency.record(took);
+                open.push(connected);
+            }
+            Ok(Err(e)) => result.failed(e),
+            Err(e) => result.failed(e),
+        }
+    }
+    (open, result)
 }
 
 fn server_for(args: &Args, i: usize) -> SocketAddr {
