@@ -422,11 +422,7 @@ async fn run_connect(args: &Args) -> Result<Outcome, BenchError> {
     let elapsed = started.elapsed();
     let held = open.len();
     let closing = Instant::now();
-    let mut closes = tokio::task::JoinSet::new();
-    for (session, _events) in open {
-        closes.spawn(async move { session.close().await });
-    }
-    while closes.join_next().await.is_some() {}
+    close_at_once(&open).await;
     Ok(Outcome {
         ops: held as u64,
         elapsed,
@@ -493,11 +489,7 @@ async fn run_hold(args: &Args, keys: &Keys) -> Result<Outcome, BenchError> {
             failed
         });
     }
-    let failed = collect(calls).await;
-    result.errors += failed.errors;
-    if result.first_error.is_none() {
-        result.first_error = failed.first_error;
-    }
+    result.merge(collect(calls).await);
     let watch_ms = watching.elapsed().as_millis() as u64;
     let watches = watches_set.load(Ordering::Relaxed);
     phase("watches-set", watches as usize, args.phase_pause).await;
@@ -505,12 +497,7 @@ async fn run_hold(args: &Args, keys: &Keys) -> Result<Outcome, BenchError> {
     phase("closing", open.len(), 0.0).await;
     let elapsed = started.elapsed();
     let closing = Instant::now();
-    let mut closes = tokio::task::JoinSet::new();
-    for (session, _events) in open.iter() {
-        let session = session.clone();
-        closes.spawn(async move { session.close().await });
-    }
-    while closes.join_next().await.is_some() {}
+    close_at_once(&open).await;
     Ok(Outcome {
         ops: open.len() as u64,
         elapsed,
@@ -603,6 +590,16 @@ async fn connect_many(args: &Args, count: usize) -> Result<Vec<Connected>, Bench
     Ok(sessions.into_iter().map(|(_, s)| s).collect())
 }
 
+/// Closes every session at once (the connect and hold workloads time it).
+async fn close_at_once(sessions: &[Connected]) {
+    let mut closes = tokio::task::JoinSet::new();
+    for (session, _events) in sessions {
+        let session = session.clone();
+        closes.spawn(async move { session.close().await });
+    }
+    while closes.join_next().await.is_some() {}
+}
+
 async fn close_all(sessions: &[Connected]) {
     for (session, _) in sessions {
         session.close().await;
@@ -613,13 +610,7 @@ async fn collect(mut workers: tokio::task::JoinSet<WorkerResult>) -> WorkerResul
     let mut all = WorkerResult::default();
     while let Some(joined) = workers.join_next().await {
         match joined {
-            Ok(result) => {
-                all.latency.merge(&result.latency);
-                all.errors += result.errors;
-                if all.first_error.is_none() {
-                    all.first_error = result.first_error;
-                }
-            }
+            Ok(result) => all.merge(result),
             Err(e) => all.failed(e),
         }
     }

@@ -289,6 +289,15 @@ pub struct WorkerResult {
 }
 
 impl WorkerResult {
+    /// Adds another worker's latencies and failures to these.
+    pub fn merge(&mut self, other: WorkerResult) {
+        self.latency.merge(&other.latency);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
     /// Notes a failure.
     pub fn failed(&mut self, what: impl ToString) {
         self.errors += 1;

@@ -103,13 +103,6 @@ impl SnapshotStore {
         })
     }
 
-    /// Encodes a snapshot file's bytes.
-    pub fn encode(meta: &SnapshotMeta, state_bytes: &[u8]) -> Vec<u8> {
-        let mut out = SnapshotStore::file_header(meta);
-        out.extend_from_slice(state_bytes);
-        out
-    }
-
     /// A snapshot file's bytes before the state: magic, format, the metadata and its CRC.
     fn file_header(meta: &SnapshotMeta) -> Vec<u8> {
         let mut encoded = BytesMut::new();
@@ -208,13 +201,7 @@ impl SnapshotStore {
             }
         }
         drop(file);
-        Ok((self.install_file(meta, &tmp)?, length))
-    }
-
-    /// Makes a whole snapshot file received from the leader (`path`, in this directory) the
-    /// newest snapshot for `meta`, durably, as [`SnapshotStore::save`] does for one written here.
-    pub fn adopt(&self, meta: &SnapshotMeta, path: &Path) -> Result<PathBuf, SnapshotFileError> {
-        self.install_file(meta, path)
+        Ok((self.adopt(meta, &tmp)?, length))
     }
 
     /// A fresh name in this directory for a snapshot being received. Files left under such
@@ -232,9 +219,10 @@ impl SnapshotStore {
         format!("snap-{index:020}-{term}.rzk")
     }
 
-    /// Syncs `tmp`, renames it to `meta`'s snapshot name, syncs the directory, and removes
-    /// the oldest snapshots beyond the retain count.
-    fn install_file(&self, meta: &SnapshotMeta, tmp: &Path) -> Result<PathBuf, SnapshotFileError> {
+    /// Makes a whole snapshot file in this directory (one just written, or one received from
+    /// the leader) the newest snapshot for `meta`, durably: syncs it, renames it to `meta`'s
+    /// snapshot name, syncs the directory, and removes the oldest beyond the retain count.
+    pub fn adopt(&self, meta: &SnapshotMeta, tmp: &Path) -> Result<PathBuf, SnapshotFileError> {
         let path = self.dir.join(SnapshotStore::file_name(meta));
         File::options()
             .read(true)
@@ -359,6 +347,13 @@ mod tests {
         }
     }
 
+    /// A whole snapshot file's bytes, as `save` writes them.
+    fn file_bytes(meta: &SnapshotMeta, state: &ReplicatedState) -> Vec<u8> {
+        let mut out = SnapshotStore::file_header(meta);
+        out.extend_from_slice(&state.encode_snapshot());
+        out
+    }
+
     fn state() -> ReplicatedState {
         let mut state = ReplicatedState::new();
         state.last_zxid = 0x2_0000_0007;
@@ -373,10 +368,7 @@ mod tests {
         let (path, length) = store.save(&meta(40), &parts.as_slices()).unwrap();
         let on_disk = fs::read(&path).unwrap();
         assert_eq!(on_disk.len() as u64, length);
-        assert_eq!(
-            on_disk,
-            SnapshotStore::encode(&meta(40), &state().encode_snapshot())
-        );
+        assert_eq!(on_disk, file_bytes(&meta(40), &state()));
 
         let (sent_meta, mut file) = store.latest_for_sending().unwrap().unwrap();
         assert_eq!(sent_meta, meta(40));
@@ -414,11 +406,7 @@ mod tests {
         assert!(!leftover.exists(), "a partial receive is removed at open");
 
         let receiving = store.receiving_path();
-        fs::write(
-            &receiving,
-            SnapshotStore::encode(&meta(7), &state().encode_snapshot()),
-        )
-        .unwrap();
+        fs::write(&receiving, file_bytes(&meta(7), &state())).unwrap();
         let path = store.adopt(&meta(7), &receiving).unwrap();
         assert!(!receiving.exists());
         let loaded = store.load_latest().unwrap().unwrap();

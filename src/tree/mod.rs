@@ -288,7 +288,7 @@ impl DataTree {
     pub fn remove(&mut self, path: &str) -> Option<Node> {
         let node = self.nodes.remove(path)?;
         // The node itself unless a snapshot still shares it.
-        let node = Arc::try_unwrap(node).unwrap_or_else(|shared| (*shared).clone());
+        let node = Arc::unwrap_or_clone(node);
         if let Some((parent, name)) = path::split_parent(path) {
             if let Some(parent) = self.nodes.get_mut(parent) {
                 Arc::make_mut(parent).children.remove(name);

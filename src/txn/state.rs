@@ -27,6 +27,11 @@ use crate::tree::digest::DIGEST_VERSION;
 use crate::tree::{DataTree, Node, NodeKind, NodeMeta};
 
 const MAGIC: &[u8; 8] = b"RZKSNAP\0";
+/// The body format written.
+const FORMAT_VERSION: u32 = 2;
+/// The body format of releases before format 2, still read.
+const FORMAT_VERSION_POSTCARD: u32 = 1;
+
 /// Bytes before a snapshot's body: magic, format version, body length.
 const SNAPSHOT_HEAD: usize = 8 + 4 + 8;
 /// Bytes read at a time when a snapshot is checked as a stream.
@@ -69,10 +74,6 @@ pub enum SnapshotStreamError {
     #[error("reading: {0}")]
     Io(#[from] std::io::Error),
 }
-/// The body format written.
-const FORMAT_VERSION: u32 = 2;
-/// The body format of releases before format 2, still read.
-const FORMAT_VERSION_POSTCARD: u32 = 1;
 
 /// The node kind tags of format 2. Fixed forever: a new kind takes a new number.
 mod kind_tag {
@@ -345,17 +346,7 @@ impl ReplicatedState {
     /// Checks snapshot bytes (magic, version, length, checksum) without decoding them, and
     /// returns the body: what a leader does before streaming a snapshot file.
     pub fn check_snapshot(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
-        let (magic, rest) = bytes.split_at_checked(8).ok_or(SnapshotError::BadMagic)?;
-        if magic != MAGIC {
-            return Err(SnapshotError::BadMagic);
-        }
-        let (version, rest) = take_array::<4>(rest, 0)?;
-        let version = u32::from_be_bytes(version);
-        if version != FORMAT_VERSION && version != FORMAT_VERSION_POSTCARD {
-            return Err(SnapshotError::UnknownVersion(version));
-        }
-        let (len, rest) = take_array::<8>(rest, 0)?;
-        let len = u64::from_be_bytes(len);
+        let (len, rest) = ReplicatedState::check_head(bytes)?;
         let found = rest.len().saturating_sub(4) as u64;
         if found != len || rest.len() < 4 {
             return Err(SnapshotError::Length {
@@ -373,6 +364,22 @@ impl ReplicatedState {
         Ok(body)
     }
 
+    /// The head of snapshot bytes checked (magic, a format this build reads): the body length
+    /// it states, and the bytes after it.
+    fn check_head(bytes: &[u8]) -> Result<(u64, &[u8]), SnapshotError> {
+        let (magic, rest) = bytes.split_at_checked(8).ok_or(SnapshotError::BadMagic)?;
+        if magic != MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let (version, rest) = take_array::<4>(rest, 0)?;
+        let version = u32::from_be_bytes(version);
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_POSTCARD {
+            return Err(SnapshotError::UnknownVersion(version));
+        }
+        let (len, rest) = take_array::<8>(rest, 0)?;
+        Ok((u64::from_be_bytes(len), rest))
+    }
+
     /// [`ReplicatedState::check_snapshot`] for `len` snapshot bytes read from `from` a chunk at
     /// a time: how a leader checks a file it is about to stream without holding it in memory.
     pub fn check_snapshot_stream(
@@ -380,22 +387,14 @@ impl ReplicatedState {
         len: u64,
     ) -> Result<(), SnapshotStreamError> {
         let mut head = [0u8; SNAPSHOT_HEAD];
-        if len < (SNAPSHOT_HEAD + 4) as u64 {
-            return Err(SnapshotError::BadMagic.into());
-        }
-        from.read_exact(&mut head)?;
-        let (magic, rest) = head.split_at(8);
-        if magic != MAGIC {
-            return Err(SnapshotError::BadMagic.into());
-        }
-        let (version, body_len) = rest.split_at(4);
-        let version = u32::from_be_bytes(version.try_into().unwrap_or_default());
-        if version != FORMAT_VERSION && version != FORMAT_VERSION_POSTCARD {
-            return Err(SnapshotError::UnknownVersion(version).into());
-        }
-        let body_len = u64::from_be_bytes(body_len.try_into().unwrap_or_default());
-        let found = len - (SNAPSHOT_HEAD + 4) as u64;
-        if found != body_len {
+        let head_len = usize::try_from(len)
+            .unwrap_or(SNAPSHOT_HEAD)
+            .min(SNAPSHOT_HEAD);
+        let head = head.get_mut(..head_len).unwrap_or_default();
+        from.read_exact(head)?;
+        let (body_len, _) = ReplicatedState::check_head(head)?;
+        let found = len.saturating_sub((SNAPSHOT_HEAD + 4) as u64);
+        if found != body_len || len < (SNAPSHOT_HEAD + 4) as u64 {
             return Err(SnapshotError::Length {
                 expected: body_len,
                 found,
