@@ -4,7 +4,7 @@
 //! Creates the znodes through the real apply, 1,000 Txns an entry, as `raftzk-bench
 //! --workload create` makes them (100-byte values, world ACL, names `w<worker>-<n>` under one
 //! parent); reports the live heap bytes and allocations per znode; then takes a snapshot
-//! and decodes it (the state a restarted member holds). The memory
+//! and decodes it (the state a restarted member holds), timing both. The memory
 //! levers of issue 16 are measured here first: a number below is exact and repeatable, an RSS
 //! is neither.
 #![allow(
@@ -89,17 +89,23 @@ fn main() {
         allocations as f64 / znodes as f64
     );
 
+    let started = std::time::Instant::now();
     let bytes = state.encode_snapshot();
     println!(
-        "tree_memory: snapshot {:.0} B per znode on disk",
+        "tree_memory: snapshot {:.0} B per znode on disk, encoded in {} ms",
         bytes.len() as f64 / znodes as f64,
+        started.elapsed().as_millis()
     );
     drop(state);
     let empty = live() - bytes.len() as i64;
+    let started = std::time::Instant::now();
     let restored = ReplicatedState::decode_snapshot(&bytes).expect("own snapshot decodes");
+    let took = started.elapsed();
     drop(bytes);
     println!(
-        "tree_memory: decoded from the snapshot (a restarted member): {:.0} B live per znode",
+        "tree_memory: decoded from the snapshot (a restarted member) in {} ms: {:.0} B live \
+         per znode",
+        took.as_millis(),
         (live() - empty) as f64 / znodes as f64
     );
     drop(restored);

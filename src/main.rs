@@ -60,7 +60,7 @@ struct Args {
     /// default `srvr`).
     #[arg(long, value_name = "LIST")]
     four_letter_words: Option<String>,
-    /// Entries between snapshots (zoo.cfg `snapCount`, default 100000).
+    /// Transactions between snapshots (zoo.cfg `snapCount`, default 100000).
     #[arg(long, value_name = "N")]
     snap_count: Option<u64>,
     /// Container/TTL reaping interval, ms (zoo.cfg `znode.container.checkIntervalMs`,

@@ -448,10 +448,10 @@ pub static STARTUP_TXNS_LOAD_TIME: Summary = Summary::new(
     "Time to re-apply the committed log tail at start, ms",
     false,
 );
-/// Start-up: log entries re-applied.
+/// Start-up: transactions re-applied from the log.
 pub static STARTUP_TXNS_LOADED: Summary = Summary::new(
     "startup_txns_loaded",
-    "Log entries re-applied at start",
+    "Transactions re-applied from the log at start",
     false,
 );
 /// Start-up: snapshot load and log replay, ms.

@@ -1,6 +1,6 @@
 //! Durability: kill -9 at any moment loses no acknowledged write; sessions and their
 //! ephemerals survive a restart within their timeout; snapshots are taken every snapCount
-//! entries and reloaded; damaged snapshots and logs stop start-up with a message naming the
+//! transactions and reloaded; damaged snapshots and logs stop start-up with a message naming the
 //! file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{wait_until, Client, Server};
+use common::{four_letter_word, mntr_value, wait_until, Client, Server};
 use jute_codec::*;
 
 #[test]
@@ -149,6 +149,72 @@ fn snapshots_are_taken_reloaded_and_checked() {
         stderr.contains(&path.display().to_string()),
         "error does not name the file: {stderr}"
     );
+}
+
+/// snapCount counts transactions, as in ZooKeeper: pipelined writes, which the Proposer
+/// batches many to a Raft entry, still bring snapshots, so a restart replays at most
+/// snapCount of them.
+#[test]
+fn pipelined_writes_are_snapshotted_by_transaction_count() {
+    const SNAP_COUNT: u64 = 200;
+    const WRITES: usize = 3000;
+    let mut server = Server::start_with(&format!("snapCount={SNAP_COUNT}"));
+    let mut client = Client::connect(server.addr());
+    client.create("/p", b"", CreateMode::Persistent);
+    for window in (0..WRITES).collect::<Vec<_>>().chunks(100) {
+        for &i in window {
+            client.send(&ClientRequest {
+                header: RequestHeader {
+                    xid: 1_000_000 + i as i32,
+                    op: OpCode::Create,
+                },
+                request: Request::Create(CreateRequest {
+                    path: format!("/p/n{i:05}"),
+                    data: Some(vec![b'x'; 20]),
+                    acl: vec![Acl::world(Perms::ALL)],
+                    flags: CreateMode::Persistent,
+                }),
+            });
+        }
+        for _ in window {
+            let frame = client.read_frame().expect("a reply");
+            let (header, _) = decode_reply(&frame, |_| OpCode::Create).expect("reply");
+            assert_eq!(header.err, ErrorCode::Ok);
+        }
+    }
+    let written = || {
+        let mntr = four_letter_word(server.addr(), b"mntr").unwrap_or_default();
+        let text = String::from_utf8_lossy(&mntr).to_string();
+        mntr_value(&text, "raft_snapshots_written").and_then(|v| v.parse::<u64>().ok())
+    };
+    // 3000 transactions at snapCount 200: a snapshot every 100 to 200 of them, fewer when
+    // they come faster than snapshots are written (as in ZooKeeper, a member does not start
+    // a snapshot while one is being written). Counting Raft entries (batches of writes)
+    // would bring none: the creates fit in fewer than 200 entries.
+    assert!(
+        wait_until(Duration::from_secs(20), || written().unwrap_or(0) >= 1),
+        "no snapshot after {WRITES} pipelined creates with snapCount={SNAP_COUNT}: {}",
+        server.log()
+    );
+    // Let a snapshot still due be written: the count stays the same for a second.
+    let mut last = written();
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let now = written();
+        std::mem::replace(&mut last, now) == now
+    }));
+    drop(client);
+    server.restart();
+    let mntr = String::from_utf8(four_letter_word(server.addr(), b"mntr").unwrap()).unwrap();
+    let replayed: f64 = mntr_value(&mntr, "zk_max_startup_txns_loaded")
+        .and_then(|v| v.parse().ok())
+        .expect("startup_txns_loaded in mntr");
+    assert!(
+        replayed <= SNAP_COUNT as f64,
+        "a restart replayed {replayed} transactions with snapCount={SNAP_COUNT}"
+    );
+    let mut client = Client::connect(server.addr());
+    assert_eq!(client.children("/p").len(), WRITES);
 }
 
 #[test]

@@ -54,7 +54,8 @@ pub struct Config {
     /// `4lw.commands.whitelist` after ZooKeeper's rules (`srvr` always; `isro` with read-only
     /// mode; default `srvr` only).
     pub four_letter_words: BTreeSet<&'static str>,
-    /// `snapCount`: entries between snapshots (100000).
+    /// `snapCount`: transactions between snapshots (100000; a snapshot comes after a random
+    /// number between half of it and all of it, as in ZooKeeper).
     pub snap_count: u64,
     /// `autopurge.snapRetainCount` (3); raftzk keeps only the newest snapshot, see README.
     pub autopurge_snap_retain_count: u32,

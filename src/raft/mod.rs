@@ -18,6 +18,7 @@ pub mod reconfig;
 pub mod rocksdb_link;
 pub mod role_watch;
 pub mod snapshot;
+pub mod snapshot_schedule;
 pub mod state_machine;
 pub mod types;
 
@@ -466,7 +467,7 @@ pub struct RaftSettings {
     pub snapshot_dir: PathBuf,
     /// Log directory (RocksDB).
     pub log_dir: PathBuf,
-    /// Entries between snapshots (`snapCount`).
+    /// Transactions between snapshots (`snapCount`; also the bound on Raft entries).
     pub snap_count: u64,
     /// Snapshot files kept (`autopurge.snapRetainCount`).
     pub snapshots_retained: usize,
@@ -614,8 +615,9 @@ pub async fn start(
         None => Raft::new(me, config, NoPeers, log, state_machine).await,
     }
     .map_err(|e| StartError::Raft(e.to_string()))?;
-    // openraft re-applies the committed log tail before Raft::new returns.
-    let replayed = shared.applied_index().borrow().saturating_sub(covered);
+    // openraft re-applies the committed log tail before Raft::new returns: the transactions
+    // in it are what ZooKeeper's startup_txns_loaded counts.
+    let replayed = shared.txns_since_snapshot();
     crate::telemetry::STARTUP_TXNS_LOAD_TIME.record_ms(replay_started.elapsed());
     crate::telemetry::STARTUP_TXNS_LOADED.record(replayed as f64);
     crate::telemetry::DB_INIT_TIME.record_ms(init_started.elapsed());
@@ -649,6 +651,12 @@ pub async fn start(
         member.clone(),
     )));
     tasks.push(proposer_task);
+    tasks.push(tokio::spawn(snapshot_schedule::run(
+        raft.clone(),
+        shared.clone(),
+        settings.snap_count,
+        me,
+    )));
     let replica = Replica {
         proposer,
         state: shared,

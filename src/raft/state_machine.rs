@@ -8,6 +8,7 @@
 //! events may not overtake their write's reply, nor a reply overtake an earlier event).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use openraft::storage::RaftStateMachine;
@@ -47,6 +48,11 @@ pub struct SharedState {
     inner: RwLock<StateInner>,
     applied: watch::Sender<u64>,
     digest: watch::Sender<Option<ZxidDigest>>,
+    /// Transactions applied since this process started (replayed ones included).
+    txns_applied: AtomicU64,
+    /// `txns_applied` as it was in the state the newest snapshot holds: the difference is
+    /// what ZooKeeper's snapCount counts (snapshot_schedule.rs waits on it).
+    txns_at_snapshot: watch::Sender<u64>,
 }
 
 impl SharedState {
@@ -58,7 +64,23 @@ impl SharedState {
             inner: RwLock::new(inner),
             applied: watch::channel(index).0,
             digest: watch::channel(digest).0,
+            txns_applied: AtomicU64::new(0),
+            txns_at_snapshot: watch::channel(0).0,
         }
+    }
+
+    /// Transactions applied (since start) up to the state the newest snapshot holds, as a
+    /// channel: it changes when a snapshot is written or installed.
+    pub fn txns_at_snapshot(&self) -> watch::Receiver<u64> {
+        self.txns_at_snapshot.subscribe()
+    }
+
+    /// Transactions applied since the state the newest snapshot holds (or since start).
+    pub fn txns_since_snapshot(&self) -> u64 {
+        let at_snapshot = *self.txns_at_snapshot.borrow();
+        self.txns_applied
+            .load(Ordering::Relaxed)
+            .saturating_sub(at_snapshot)
     }
 
     /// Locks the state for reading.
@@ -177,6 +199,9 @@ impl StateMachine {
                 if self.member.is_serving() {
                     telemetry::PROPAGATION_LATENCY.record(telemetry::ms_since(log_entry.time_ms));
                 }
+                self.shared
+                    .txns_applied
+                    .fetch_add(log_entry.txns.len() as u64, Ordering::Relaxed);
                 if self.member.is_leading() {
                     telemetry::COMMIT_COUNT.add(log_entry.txns.len() as u64);
                 } else if self.member.is_following() {
@@ -338,6 +363,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             Err(e) => return Err(StorageIOError::write_snapshot(Some(meta.signature()), &e).into()),
         };
         let mut inner = self.shared.write();
+        let applied = self.shared.txns_applied.load(Ordering::Relaxed);
+        self.shared.txns_at_snapshot.send_replace(applied);
         inner.digests = DigestLog::starting_at(state.last_zxid, state.tree.digest());
         let latest = inner.digests.latest();
         let replaced = std::mem::replace(&mut inner.state, state);
@@ -390,12 +417,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         // (holding the lock while encoding stalled every worker thread for seconds at 100k
         // znodes, long enough for elections). Metadata and state are read under the same lock,
         // so the data can never be newer than `last_log_id` (openraft pitfall §6.5).
-        let (state, last, membership) = {
+        let (state, last, membership, txns_applied) = {
             let inner = shared.read();
             (
                 inner.state.clone(),
                 inner.last_applied,
                 inner.membership.clone(),
+                shared.txns_applied.load(Ordering::Relaxed),
             )
         };
         // A thread of its own at a lower CPU priority: on a busy machine the encoding takes
@@ -420,6 +448,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             }
             Err(e) => return Err(StorageIOError::write_snapshot(None, &e).into()),
         };
+        shared.txns_at_snapshot.send_if_modified(|at| {
+            let newer = txns_applied > *at;
+            *at = (*at).max(txns_applied);
+            newer
+        });
         telemetry::RAFT_SNAPSHOTS_WRITTEN.bump();
         telemetry::SNAPSHOT_TIME.record_ms(took);
         telemetry::RAFT_SNAPSHOT_BYTES.record(size as f64);
