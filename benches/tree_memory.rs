@@ -97,7 +97,7 @@ fn main() {
         started.elapsed().as_millis()
     );
     drop(state);
-    let empty = live() - bytes.len() as i64;
+    let empty = live() - bytes.capacity() as i64;
     let started = std::time::Instant::now();
     let restored = ReplicatedState::decode_snapshot(&bytes).expect("own snapshot decodes");
     let took = started.elapsed();

@@ -108,6 +108,12 @@ pub fn put_count(buf: &mut BytesMut, count: usize) {
     put(buf, &i32::try_from(count).unwrap_or(i32::MAX));
 }
 
+/// A string as Jute writes a `ustring` (`i32` length, UTF-8 bytes), from a `&str`.
+pub fn put_str(buf: &mut BytesMut, value: &str) {
+    put_count(buf, value.len());
+    buf.extend_from_slice(value.as_bytes());
+}
+
 /// A `u64` stored as Jute's `long` (its bits unchanged).
 pub fn put_u64(buf: &mut BytesMut, value: u64) {
     put(buf, &(value as i64));
@@ -121,6 +127,14 @@ pub fn take_u64(reader: &mut Reader<'_>, what: &'static str) -> Result<u64, Form
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn put_str_writes_what_jute_writes_for_a_string() {
+        let (mut ours, mut jute) = (BytesMut::new(), BytesMut::new());
+        put_str(&mut ours, "/a/b");
+        put(&mut jute, &"/a/b".to_string());
+        assert_eq!(ours, jute);
+    }
 
     #[test]
     fn values_round_trip_and_leftovers_are_refused() {

@@ -101,7 +101,7 @@ fn candidates(replica: &Replica, config: &Config) -> Vec<String> {
         if let Some(node) = tree.get(path) {
             let used = node.meta.cversion > 0;
             let idle = never_used > 0 && now - node.meta.mtime > never_used;
-            if node.children.is_empty() && (used || idle) {
+            if !node.has_children() && (used || idle) {
                 out.push(path.clone());
             }
         }
@@ -109,7 +109,7 @@ fn candidates(replica: &Replica, config: &Config) -> Vec<String> {
     for path in tree.ttl_nodes() {
         if let Some(node) = tree.get(path) {
             if let NodeKind::Ttl(ttl) = node.kind {
-                if node.children.is_empty() && now - node.meta.mtime > ttl {
+                if !node.has_children() && now - node.meta.mtime > ttl {
                     out.push(path.clone());
                 }
             }

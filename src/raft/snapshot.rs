@@ -52,6 +52,37 @@ pub enum SnapshotFileError {
     },
 }
 
+/// A snapshot file being written. Synced every few MiB: a log fsync that lands while a large
+/// snapshot is being written then waits for at most one chunk of dirty pages, not for the
+/// whole file (on ext4 a fsync can drag out other files' dirty data, and a Raft log append
+/// that stalls for seconds costs the cluster its leader).
+pub struct SnapshotWriter {
+    file: File,
+    unsynced: usize,
+}
+
+impl Write for SnapshotWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(bytes)?;
+        self.unsynced += n;
+        if self.unsynced >= SYNC_CHUNK {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for SnapshotWriter {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(to)
+    }
+}
+
 /// Maps an I/O error on `path` to a [`SnapshotFileError`].
 fn io_at(path: &Path) -> impl Fn(std::io::Error) -> SnapshotFileError {
     let path = path.to_path_buf();
@@ -163,19 +194,19 @@ impl SnapshotStore {
         Ok((meta, rest))
     }
 
-    /// Writes a snapshot durably: the file header for `meta`, then the state's bytes given
-    /// as consecutive parts (`ReplicatedState::snapshot_parts`); then removes the oldest
-    /// beyond the retain count. Returns the file's path and length.
+    /// Writes a snapshot durably: the file header for `meta`, then the state's bytes as
+    /// `write_state` writes them (`ReplicatedState::write_snapshot`, a chunk at a time); then
+    /// removes the oldest beyond the retain count. Returns the file's path and length.
     pub fn save(
         &self,
         meta: &SnapshotMeta,
-        state_parts: &[&[u8]],
+        write_state: impl FnOnce(&mut SnapshotWriter) -> std::io::Result<u64>,
     ) -> Result<(PathBuf, u64), SnapshotFileError> {
         let header = SnapshotStore::file_header(meta);
-        let parts: Vec<&[u8]> = std::iter::once(header.as_slice())
-            .chain(state_parts.iter().copied())
-            .collect();
-        self.write_file(meta, &parts)
+        self.write_with(meta, |out| {
+            out.write_all(&header)?;
+            Ok(header.len() as u64 + write_state(out)?)
+        })
     }
 
     /// Writes a whole snapshot file (header included, e.g. one received from the leader)
@@ -185,22 +216,28 @@ impl SnapshotStore {
         meta: &SnapshotMeta,
         parts: &[&[u8]],
     ) -> Result<(PathBuf, u64), SnapshotFileError> {
+        self.write_with(meta, |out| {
+            let mut length = 0;
+            for part in parts {
+                out.write_all(part)?;
+                length += part.len() as u64;
+            }
+            Ok(length)
+        })
+    }
+
+    /// Writes `meta`'s snapshot file through `write`, under a temporary name, then adopts it.
+    fn write_with(
+        &self,
+        meta: &SnapshotMeta,
+        write: impl FnOnce(&mut SnapshotWriter) -> std::io::Result<u64>,
+    ) -> Result<(PathBuf, u64), SnapshotFileError> {
         let name = SnapshotStore::file_name(meta);
         let tmp = self.dir.join(format!("{name}.tmp"));
-        let mut file = File::create(&tmp).map_err(io_at(&tmp))?;
-        let mut length = 0u64;
-        // Synced a few MiB at a time: a log fsync that lands while a large snapshot is being
-        // written then waits for at most one chunk of dirty pages, not for the whole file
-        // (on ext4 a fsync can drag out other files' dirty data, and a Raft log append that
-        // stalls for seconds costs the cluster its leader).
-        for part in parts {
-            for chunk in part.chunks(SYNC_CHUNK) {
-                file.write_all(chunk).map_err(io_at(&tmp))?;
-                file.sync_data().map_err(io_at(&tmp))?;
-                length += chunk.len() as u64;
-            }
-        }
-        drop(file);
+        let file = File::create(&tmp).map_err(io_at(&tmp))?;
+        let mut out = SnapshotWriter { file, unsynced: 0 };
+        let length = write(&mut out).map_err(io_at(&tmp))?;
+        drop(out);
         Ok((self.adopt(meta, &tmp)?, length))
     }
 
@@ -361,11 +398,12 @@ mod tests {
     }
 
     #[test]
-    fn a_file_saved_from_parts_is_streamed_whole_and_checked() {
+    fn a_saved_file_is_streamed_whole_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let store = SnapshotStore::open(dir.path(), 2).unwrap();
-        let parts = state().snapshot_parts();
-        let (path, length) = store.save(&meta(40), &parts.as_slices()).unwrap();
+        let (path, length) = store
+            .save(&meta(40), |out| state().write_snapshot(out))
+            .unwrap();
         let on_disk = fs::read(&path).unwrap();
         assert_eq!(on_disk.len() as u64, length);
         assert_eq!(on_disk, file_bytes(&meta(40), &state()));
@@ -383,8 +421,9 @@ mod tests {
     fn a_damaged_newest_file_is_not_sent() {
         let dir = tempfile::tempdir().unwrap();
         let store = SnapshotStore::open(dir.path(), 2).unwrap();
-        let parts = state().snapshot_parts();
-        let (path, _) = store.save(&meta(40), &parts.as_slices()).unwrap();
+        let (path, _) = store
+            .save(&meta(40), |out| state().write_snapshot(out))
+            .unwrap();
         let mut bytes = fs::read(&path).unwrap();
         let last = bytes.len() - 6;
         bytes[last] ^= 0x40;
@@ -416,8 +455,9 @@ mod tests {
         );
 
         // The retain count of 1 keeps only the newest.
-        let parts = state().snapshot_parts();
-        store.save(&meta(9), &parts.as_slices()).unwrap();
+        store
+            .save(&meta(9), |out| state().write_snapshot(out))
+            .unwrap();
         assert_eq!(store.files().unwrap().len(), 1);
         assert_eq!(store.load_latest().unwrap().unwrap().meta, meta(9));
     }

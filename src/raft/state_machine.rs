@@ -493,7 +493,7 @@ fn same_file(file: &std::fs::File, path: &std::path::Path) -> bool {
 }
 
 /// Encodes a point-in-time state and saves it: (metadata, file, its length, time taken).
-/// The encoded state is written from its parts, never joined into one more buffer.
+/// The state is encoded straight into the file, a chunk at a time.
 fn encode_and_save(
     state: ReplicatedState,
     last: Option<LogId>,
@@ -501,8 +501,6 @@ fn encode_and_save(
     snapshots: &SnapshotStore,
 ) -> Result<(SnapshotMeta, PathBuf, u64, std::time::Duration), String> {
     let started = std::time::Instant::now();
-    let parts = state.snapshot_parts();
-    drop(state);
     let meta = SnapshotMeta {
         last_log_id: last,
         last_membership: membership,
@@ -516,8 +514,9 @@ fn encode_and_save(
         ),
     };
     let (path, size) = snapshots
-        .save(&meta, &parts.as_slices())
+        .save(&meta, |out| state.write_snapshot(out))
         .map_err(|e| e.to_string())?;
+    drop(state);
     Ok((meta, path, size, started.elapsed()))
 }
 

@@ -143,12 +143,12 @@ pub fn read(
                 stat: node.stat(),
             })
         }),
-        Request::GetChildren(r) => readable(tree, &r.path, who).map(|node| {
+        Request::GetChildren(r) => readable(tree, &r.path, who).map(|_| {
             if r.watch {
                 watches.add_child_watch(who.conn, &r.path);
             }
             Response::GetChildren(GetChildrenResponse {
-                children: node.children.iter().cloned().collect(),
+                children: tree.children(normalize(&r.path)).map(str::to_string).collect(),
             })
         }),
         Request::GetChildren2(r) => readable(tree, &r.path, who).map(|node| {
@@ -156,7 +156,7 @@ pub fn read(
                 watches.add_child_watch(who.conn, &r.path);
             }
             Response::GetChildren2(GetChildren2Response {
-                children: node.children.iter().cloned().collect(),
+                children: tree.children(normalize(&r.path)).map(str::to_string).collect(),
                 stat: node.stat(),
             })
         }),
@@ -294,9 +294,9 @@ fn multi_read(tree: &DataTree, who: &Reader<'_>, m: &MultiRequest) -> (ErrorCode
                         stat: node.stat(),
                     })
                 }),
-                MultiOp::GetChildren(r) => readable(tree, &r.path, who).map(|node| {
+                MultiOp::GetChildren(r) => readable(tree, &r.path, who).map(|_| {
                     MultiResult::GetChildren(GetChildrenResponse {
-                        children: node.children.iter().cloned().collect(),
+                        children: tree.children(normalize(&r.path)).map(str::to_string).collect(),
                     })
                 }),
                 _ => Err(ErrorCode::MarshallingError),

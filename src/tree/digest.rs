@@ -102,11 +102,13 @@ mod tests {
             change(&mut changed);
             assert_ne!(node_digest("/a", &changed), base, "change {i} is not seen");
         }
-        let mut with_child = node();
-        with_child.children.insert("c".into());
+        let mut tree = crate::tree::DataTree::new();
+        tree.insert("/a", node());
+        let before = node_digest("/a", tree.get("/a").unwrap());
+        tree.insert("/a/c", node());
         assert_eq!(
-            node_digest("/a", &with_child),
-            base,
+            node_digest("/a", tree.get("/a").unwrap()),
+            before,
             "children are their own nodes"
         );
     }

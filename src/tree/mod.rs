@@ -9,10 +9,12 @@
 
 pub mod acl;
 pub mod digest;
+pub mod key;
 pub mod path;
 pub mod quota;
 
 use imbl::{OrdMap, OrdSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use jute_codec::{Acl, Perms, Stat};
@@ -54,7 +56,7 @@ pub struct NodeMeta {
 }
 
 /// One znode.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// The data; `None` is null data, which ZooKeeper keeps distinct from empty.
     pub data: Option<Vec<u8>>,
@@ -64,8 +66,9 @@ pub struct Node {
     pub meta: NodeMeta,
     /// The node's kind.
     pub kind: NodeKind,
-    /// Names of the children (persistent: a snapshot shares it instead of copying).
-    pub children: OrdSet<String>,
+    /// How many children it has; their names are a range of the tree's map
+    /// ([`DataTree::children`]).
+    child_count: u32,
 }
 
 impl Node {
@@ -76,14 +79,19 @@ impl Node {
             acl,
             meta,
             kind,
-            children: OrdSet::new(),
+            child_count: 0,
         }
+    }
+
+    /// Whether it has children.
+    pub fn has_children(&self) -> bool {
+        self.child_count > 0
     }
 
     /// The Stat clients see: visible cversion = 2 × creates − children, ephemeralOwner only
     /// for session ephemerals (0 for containers and TTL nodes).
     pub fn stat(&self) -> Stat {
-        let num_children = i32::try_from(self.children.len()).unwrap_or(i32::MAX);
+        let num_children = i32::try_from(self.child_count).unwrap_or(i32::MAX);
         Stat {
             czxid: self.meta.czxid,
             mzxid: self.meta.mzxid,
@@ -134,13 +142,13 @@ pub const CONFIG_PATH: &str = "/zookeeper/config";
 /// microseconds and encodes it with the lock released, and applies and reads never wait for
 /// an encoding.
 ///
-/// Nodes sit behind an `Arc` in a B-tree keyed by path: the map's slots stay pointer-sized
-/// (an `imbl` HashMap holding nodes inline cost ~830 B per znode in fixed 32-slot chunks;
-/// this costs ~320 B, `cargo bench --bench tree_memory`), a node written while a snapshot
-/// shares the map is copied alone, and iteration is already in path order.
+/// Nodes sit behind an `Arc` in a B-tree keyed by depth and path ([`key`]): the map's slots
+/// stay small (an `imbl` HashMap holding nodes inline cost ~830 B per znode in fixed 32-slot
+/// chunks), a node written while a snapshot shares the map is copied alone, and a node's
+/// children are a contiguous range of keys (`cargo bench --bench tree_memory`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataTree {
-    nodes: OrdMap<String, Arc<Node>>,
+    nodes: OrdMap<Box<str>, Arc<Node>>,
     ephemerals: OrdMap<i64, OrdSet<String>>,
     containers: OrdSet<String>,
     ttls: OrdSet<String>,
@@ -186,7 +194,7 @@ impl DataTree {
     fn insert_root(&mut self, node: Node) {
         self.data_size += 1 + node.data_len() as u64;
         self.digest = self.digest.wrapping_add(digest::node_digest("/", &node));
-        self.nodes.insert("/".to_string(), Arc::new(node));
+        self.nodes.insert(key::owned("/"), Arc::new(node));
     }
 
     /// The tree's digest ([`digest`]): equal on every member that applied the same entries.
@@ -196,14 +204,24 @@ impl DataTree {
 
     /// The node at `path`.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path).map(|node| &**node)
+        self.nodes
+            .get(key::Lookup::new(path).as_str())
+            .map(|node| &**node)
+    }
+
+    /// The names of the children of the node at `path`, sorted.
+    pub fn children(&self, path: &str) -> impl Iterator<Item = &str> {
+        let (low, high, skip) = key::children_range(path);
+        self.nodes
+            .range::<_, str>((Bound::Included(&*low), Bound::Excluded(&*high)))
+            .map(move |(child, _)| child.get(skip..).unwrap_or_default())
     }
 
     /// Changes the node at `path` in place: its data, ACL or metadata (children through
     /// [`DataTree::insert`] and [`DataTree::remove`], which keep the indexes). Keeps
     /// `approximate_data_size` and the digest right. `None` if there is no such node.
     pub fn update<R>(&mut self, path: &str, change: impl FnOnce(&mut Node) -> R) -> Option<R> {
-        let node = Arc::make_mut(self.nodes.get_mut(path)?);
+        let node = Arc::make_mut(self.nodes.get_mut(key::Lookup::new(path).as_str())?);
         let (digest_before, len_before) = (digest::node_digest(path, node), node.data_len());
         let result = change(node);
         let (digest_after, len_after) = (digest::node_digest(path, node), node.data_len());
@@ -223,14 +241,15 @@ impl DataTree {
     /// Adds `node` at `path` and links it into its parent's children (which must exist; the
     /// caller checked). Indexes follow the node's kind. The parent's metadata is the caller's.
     pub fn insert(&mut self, path: &str, node: Node) {
-        let Some((parent, name)) = path::split_parent(path) else {
+        let Some((parent, _)) = path::split_parent(path) else {
             return;
         };
-        if let Some(parent) = self.nodes.get_mut(parent) {
-            Arc::make_mut(parent).children.insert(name.to_string());
+        if let Some(parent) = self.nodes.get_mut(key::Lookup::new(parent).as_str()) {
+            let parent = Arc::make_mut(parent);
+            parent.child_count = parent.child_count.saturating_add(1);
         }
         self.index(path, &node, true);
-        self.nodes.insert(path.to_string(), Arc::new(node));
+        self.nodes.insert(key::owned(path), Arc::new(node));
     }
 
     fn empty() -> DataTree {
@@ -286,12 +305,13 @@ impl DataTree {
 
     /// Removes the node at `path` and unlinks it from its parent and the indexes.
     pub fn remove(&mut self, path: &str) -> Option<Node> {
-        let node = self.nodes.remove(path)?;
+        let node = self.nodes.remove(key::Lookup::new(path).as_str())?;
         // The node itself unless a snapshot still shares it.
         let node = Arc::unwrap_or_clone(node);
-        if let Some((parent, name)) = path::split_parent(path) {
-            if let Some(parent) = self.nodes.get_mut(parent) {
-                Arc::make_mut(parent).children.remove(name);
+        if let Some((parent, _)) = path::split_parent(path) {
+            if let Some(parent) = self.nodes.get_mut(key::Lookup::new(parent).as_str()) {
+                let parent = Arc::make_mut(parent);
+                parent.child_count = parent.child_count.saturating_sub(1);
             }
         }
         self.index(path, &node, false);
@@ -337,10 +357,10 @@ impl DataTree {
         let (mut count, mut bytes) = (0i64, 0i64);
         let mut stack = vec![path.to_string()];
         while let Some(current) = stack.pop() {
-            if let Some(node) = self.nodes.get(&current) {
+            if let Some(node) = self.get(&current) {
                 count += 1;
                 bytes += node.data_len() as i64;
-                stack.extend(node.children.iter().map(|c| path::join(&current, c)));
+                stack.extend(self.children(&current).map(|c| path::join(&current, c)));
             }
         }
         (count, bytes)
@@ -366,9 +386,9 @@ impl DataTree {
     pub fn descendant_count(&self, path: &str) -> Option<usize> {
         let mut count = 0;
         let mut stack = vec![path.to_string()];
+        self.get(path)?;
         while let Some(current) = stack.pop() {
-            let node = self.nodes.get(&current)?;
-            for child in &node.children {
+            for child in self.children(&current) {
                 count += 1;
                 stack.push(path::join(&current, child));
             }
@@ -376,30 +396,33 @@ impl DataTree {
         Some(count)
     }
 
-    /// Every (path, node), sorted by path: the snapshot and digest order.
+    /// Every (path, node) in the map's order (by depth, then path): the order snapshots are
+    /// written in (any order reads back the same tree).
     pub fn sorted_nodes(&self) -> Vec<(&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (p.as_str(), &**n)).collect()
+        self.nodes
+            .iter()
+            .map(|(k, n)| (key::path_of(k), &**n))
+            .collect()
     }
 
-    /// Rebuilds a tree from snapshot nodes (any order). Children sets are linked from the
-    /// paths (a format-1 snapshot's nodes also carry them: linking again changes nothing);
-    /// indexes, sizes and the digest are recomputed.
+    /// Rebuilds a tree from snapshot nodes (any order): child counts, indexes, sizes and the
+    /// digest are recomputed from the paths and nodes.
     pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Node)>) -> DataTree {
         let mut tree = DataTree::empty();
-        let mut links: Vec<(String, String)> = Vec::new();
-        for (path, node) in nodes {
+        let mut parents: Vec<String> = Vec::new();
+        for (path, mut node) in nodes {
             match path::split_parent(&path) {
-                Some((parent, name)) if path != "/" => {
-                    links.push((parent.to_string(), name.to_string()));
-                }
+                Some((parent, _)) if path != "/" => parents.push(parent.to_string()),
                 _ => {}
             }
+            node.child_count = 0;
             tree.index(&path, &node, true);
-            tree.nodes.insert(path, Arc::new(node));
+            tree.nodes.insert(key::owned(&path), Arc::new(node));
         }
-        for (parent, name) in links {
-            if let Some(parent) = tree.nodes.get_mut(&parent) {
-                Arc::make_mut(parent).children.insert(name);
+        for parent in parents {
+            if let Some(parent) = tree.nodes.get_mut(key::Lookup::new(&parent).as_str()) {
+                let parent = Arc::make_mut(parent);
+                parent.child_count = parent.child_count.saturating_add(1);
             }
         }
         tree
@@ -440,7 +463,7 @@ mod tests {
         assert_eq!(tree.ephemerals_of(7).collect::<Vec<_>>(), vec!["/e"]);
         assert!(tree.containers().contains("/c"));
         assert!(tree.ttl_nodes().contains("/t"));
-        assert!(tree.get("/").unwrap().children.contains("e"));
+        assert!(tree.children("/").any(|c| c == "e"));
         assert_eq!(tree.approximate_data_size(), before + 9);
         for p in ["/e", "/c", "/t"] {
             tree.remove(p).unwrap();
@@ -452,8 +475,7 @@ mod tests {
     fn visible_cversion_counts_creates_and_deletes() {
         let mut n = node(NodeKind::Persistent);
         n.meta.cversion = 3;
-        n.children.insert("a".into());
-        n.children.insert("b".into());
+        n.child_count = 2;
         assert_eq!(n.stat().cversion, 4);
         assert_eq!(n.stat().num_children, 2);
         assert_eq!(n.stat().data_length, 1);

@@ -19,7 +19,7 @@ mod state;
 pub use apply::{apply_entry, apply_entry_each, create_refusal};
 pub use digest_log::{DigestCheck, DigestLog};
 pub use prepare::{is_logged_write, prepare_write, WriteRules};
-pub use state::{ReplicatedState, SnapshotError, SnapshotParts, SnapshotStreamError};
+pub use state::{ReplicatedState, SnapshotError, SnapshotStreamError};
 
 use jute_codec::{ErrorCode, EventType, Id, Request, Response};
 use serde::{Deserialize, Serialize};

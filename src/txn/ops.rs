@@ -195,7 +195,7 @@ impl<'a> Ctx<'a> {
         }
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         check_version(node.meta.version, version)?;
-        if !node.children.is_empty() {
+        if node.has_children() {
             return Err(ErrorCode::NotEmpty);
         }
         self.remove_node(path);
@@ -209,7 +209,7 @@ impl<'a> Ctx<'a> {
         if node.ephemeral_owner().is_some() {
             return Err(ErrorCode::BadVersion);
         }
-        if !node.children.is_empty() {
+        if node.has_children() {
             return Err(ErrorCode::NotEmpty);
         }
         self.remove_node(path);

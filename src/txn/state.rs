@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use jute_codec::Acl;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::zxid_of;
-use crate::durable::{put, put_count, put_u64, take_u64, FormatError, Reader};
+use crate::durable::{put, put_count, put_str, put_u64, take_u64, FormatError, Reader};
 use crate::session::table::{SessionInfo, SessionTable};
 use crate::tree::digest::DIGEST_VERSION;
 use crate::tree::{DataTree, Node, NodeKind, NodeMeta};
@@ -37,30 +37,34 @@ const SNAPSHOT_HEAD: usize = 8 + 4 + 8;
 /// Bytes read at a time when a snapshot is checked as a stream.
 const CHECK_CHUNK: usize = 1 << 20;
 
-/// A snapshot's bytes in the order they are written: `head`, `body`, `tail` (the checksum).
-pub struct SnapshotParts {
-    /// Magic, format version, body length.
-    pub head: [u8; SNAPSHOT_HEAD],
-    /// The encoded state.
-    pub body: BytesMut,
-    /// CRC-32 of the body.
-    pub tail: [u8; 4],
+/// Encoded bytes held before they go to the writer: a snapshot is written a chunk at a time,
+/// never held whole (at a million znodes it is over 200 MB).
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// The body of a snapshot on its way to a writer: encoded into a chunk buffer, checksummed and
+/// written out whenever the chunk is full.
+struct BodyWriter<'w, W: std::io::Write> {
+    out: &'w mut W,
+    buf: BytesMut,
+    crc: crc32fast::Hasher,
+    written: u64,
 }
 
-impl SnapshotParts {
-    /// The parts in file order.
-    pub fn as_slices(&self) -> [&[u8]; 3] {
-        [&self.head, &self.body, &self.tail]
+impl<W: std::io::Write> BodyWriter<'_, W> {
+    /// Writes the chunk out once it is full.
+    fn maybe_flush(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
     }
 
-    /// Their total length.
-    pub fn len(&self) -> usize {
-        SNAPSHOT_HEAD + self.body.len() + 4
-    }
-
-    /// Never: a snapshot has at least its head and tail.
-    pub fn is_empty(&self) -> bool {
-        false
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.crc.update(&self.buf);
+        self.out.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
     }
 }
 
@@ -139,11 +143,23 @@ pub enum SnapshotError {
 }
 
 /// The format-1 snapshot body.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SnapshotBodyV1 {
     last_zxid: i64,
     sessions: SessionTable,
-    nodes: Vec<(String, Node)>,
+    nodes: Vec<(String, NodeV1)>,
+}
+
+/// A node as format 1 stored it (serde's field order), with the names of its children,
+/// which the tree now finds from the paths.
+#[derive(Deserialize)]
+struct NodeV1 {
+    data: Option<Vec<u8>>,
+    acl: Arc<[Acl]>,
+    meta: NodeMeta,
+    kind: NodeKind,
+    #[allow(dead_code)]
+    children: Vec<String>,
 }
 
 impl ReplicatedState {
@@ -177,38 +193,54 @@ impl ReplicatedState {
 
     /// The snapshot bytes of this state (format 2).
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let parts = self.snapshot_parts();
-        let mut out = Vec::with_capacity(parts.len());
-        for part in parts.as_slices() {
-            out.extend_from_slice(part);
-        }
-        out
+        let mut out = std::io::Cursor::new(Vec::new());
+        // Writing into memory cannot fail.
+        let _ = self.write_snapshot(&mut out);
+        out.into_inner()
     }
 
-    /// The snapshot bytes of this state (format 2) as the three parts a file is written from
-    /// one after the other: at a million znodes the body is hundreds of MB, and joining the
-    /// parts into one buffer would hold it twice.
-    pub fn snapshot_parts(&self) -> SnapshotParts {
-        let body = self.encode_body();
+    /// Writes the snapshot bytes of this state (format 2) to `out` as they are encoded, a
+    /// chunk at a time, and returns how many: at a million znodes the snapshot is hundreds of
+    /// MB, and a build must not hold it in memory. The head's body length is filled in at the
+    /// end (hence `Seek`); `out` is left positioned after the snapshot.
+    pub fn write_snapshot<W: std::io::Write + std::io::Seek>(
+        &self,
+        out: &mut W,
+    ) -> std::io::Result<u64> {
+        let start = out.stream_position()?;
         let mut head = [0u8; SNAPSHOT_HEAD];
         head[..8].copy_from_slice(MAGIC);
         head[8..12].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
-        head[12..].copy_from_slice(&(body.len() as u64).to_be_bytes());
-        let tail = crc32fast::hash(&body).to_be_bytes();
-        SnapshotParts { head, body, tail }
+        out.write_all(&head)?;
+        let mut body = BodyWriter {
+            out,
+            buf: BytesMut::with_capacity(WRITE_CHUNK + 64 * 1024),
+            crc: crc32fast::Hasher::new(),
+            written: 0,
+        };
+        self.encode_body(&mut body)?;
+        body.flush()?;
+        let (length, crc) = (body.written, body.crc.finalize());
+        out.write_all(&crc.to_be_bytes())?;
+        let end = out.stream_position()?;
+        out.seek(std::io::SeekFrom::Start(start + 12))?;
+        out.write_all(&length.to_be_bytes())?;
+        out.seek(std::io::SeekFrom::Start(end))?;
+        Ok(end - start)
     }
 
-    fn encode_body(&self) -> BytesMut {
+    fn encode_body<W: std::io::Write>(&self, body: &mut BodyWriter<'_, W>) -> std::io::Result<()> {
         let nodes = self.tree.sorted_nodes();
-        let mut buf = BytesMut::with_capacity(64 + nodes.len() * 96);
-        put(&mut buf, &self.last_zxid);
-        put(&mut buf, &DIGEST_VERSION);
-        put_u64(&mut buf, self.tree.digest());
-        put_count(&mut buf, self.sessions.len());
+        let buf = &mut body.buf;
+        put(buf, &self.last_zxid);
+        put(buf, &DIGEST_VERSION);
+        put_u64(buf, self.tree.digest());
+        put_count(buf, self.sessions.len());
         for (id, info) in self.sessions.iter() {
-            put(&mut buf, &id);
-            put(&mut buf, &info.timeout_ms);
-            put(&mut buf, &info.password);
+            put(&mut body.buf, &id);
+            put(&mut body.buf, &info.timeout_ms);
+            put(&mut body.buf, &info.password);
+            body.maybe_flush()?;
         }
         // Each distinct ACL list once; nodes name it by number (most share a few lists).
         let mut numbers: HashMap<*const Acl, i32> = HashMap::new();
@@ -222,24 +254,26 @@ impl ReplicatedState {
                 })
             })
             .collect();
-        put_count(&mut buf, lists.len());
+        put_count(&mut body.buf, lists.len());
         for list in lists {
-            put_count(&mut buf, list.len());
+            put_count(&mut body.buf, list.len());
             for acl in list.iter() {
-                put(&mut buf, acl);
+                put(&mut body.buf, acl);
             }
+            body.maybe_flush()?;
         }
-        put_count(&mut buf, nodes.len());
+        put_count(&mut body.buf, nodes.len());
         for ((path, node), list) in nodes.iter().zip(node_lists) {
-            put(&mut buf, &path.to_string());
-            put(&mut buf, &node.data);
-            put(&mut buf, &list);
+            let buf = &mut body.buf;
+            put_str(buf, path);
+            put(buf, &node.data);
+            put(buf, &list);
             let meta = &node.meta;
             for long in [meta.czxid, meta.mzxid, meta.ctime, meta.mtime, meta.pzxid] {
-                put(&mut buf, &long);
+                put(buf, &long);
             }
             for int in [meta.version, meta.cversion, meta.aversion] {
-                put(&mut buf, &int);
+                put(buf, &int);
             }
             let (tag, value) = match node.kind {
                 NodeKind::Persistent => (kind_tag::PERSISTENT, 0),
@@ -247,10 +281,11 @@ impl ReplicatedState {
                 NodeKind::Container => (kind_tag::CONTAINER, 0),
                 NodeKind::Ttl(ttl) => (kind_tag::TTL, ttl),
             };
-            put(&mut buf, &tag);
-            put(&mut buf, &value);
+            put(buf, &tag);
+            put(buf, &value);
+            body.maybe_flush()?;
         }
-        buf
+        Ok(())
     }
 
     fn decode_body(body: &[u8]) -> Result<ReplicatedState, SnapshotError> {
@@ -430,7 +465,11 @@ impl ReplicatedState {
         }
         let body: SnapshotBodyV1 = postcard::from_bytes(body)?;
         Ok(ReplicatedState {
-            tree: DataTree::from_nodes(body.nodes),
+            tree: DataTree::from_nodes(
+                body.nodes
+                    .into_iter()
+                    .map(|(path, n)| (path, Node::new(n.data, n.acl, n.meta, n.kind))),
+            ),
             sessions: body.sessions,
             last_zxid: body.last_zxid,
         })
