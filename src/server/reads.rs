@@ -148,7 +148,7 @@ pub fn read(
                 watches.add_child_watch(who.conn, &r.path);
             }
             Response::GetChildren(GetChildrenResponse {
-                children: tree.children(normalize(&r.path)).map(str::to_string).collect(),
+                children: child_names(tree, &r.path),
             })
         }),
         Request::GetChildren2(r) => readable(tree, &r.path, who).map(|node| {
@@ -156,7 +156,7 @@ pub fn read(
                 watches.add_child_watch(who.conn, &r.path);
             }
             Response::GetChildren2(GetChildren2Response {
-                children: tree.children(normalize(&r.path)).map(str::to_string).collect(),
+                children: child_names(tree, &r.path),
                 stat: node.stat(),
             })
         }),
@@ -242,6 +242,11 @@ fn normalize(path: &str) -> &str {
     }
 }
 
+/// The names of a node's children, as getChildren answers them (sorted).
+fn child_names(tree: &DataTree, path: &str) -> Vec<String> {
+    tree.children(normalize(path)).map(str::to_string).collect()
+}
+
 fn lookup<'t>(tree: &'t DataTree, path: &str) -> Result<&'t Node, ErrorCode> {
     tree.get(normalize(path)).ok_or(ErrorCode::NoNode)
 }
@@ -296,7 +301,7 @@ fn multi_read(tree: &DataTree, who: &Reader<'_>, m: &MultiRequest) -> (ErrorCode
                 }),
                 MultiOp::GetChildren(r) => readable(tree, &r.path, who).map(|_| {
                     MultiResult::GetChildren(GetChildrenResponse {
-                        children: tree.children(normalize(&r.path)).map(str::to_string).collect(),
+                        children: child_names(tree, &r.path),
                     })
                 }),
                 _ => Err(ErrorCode::MarshallingError),

@@ -129,7 +129,9 @@ mod tests {
             .iter()
             .map(|&d| {
                 let (c, len) = code(d);
-                String::from_utf8(c[..len].to_vec()).unwrap().into_boxed_str()
+                String::from_utf8(c[..len].to_vec())
+                    .unwrap()
+                    .into_boxed_str()
             })
             .collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");

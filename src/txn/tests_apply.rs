@@ -689,7 +689,12 @@ fn check_invariants(state: &ReplicatedState) -> Result<(), TestCaseError> {
     let nodes = state.tree.sorted_nodes();
     for (path, node) in &nodes {
         let children: Vec<&str> = state.tree.children(path).collect();
-        prop_assert_eq!(node.stat().num_children as usize, children.len(), "{}", path);
+        prop_assert_eq!(
+            node.stat().num_children as usize,
+            children.len(),
+            "{}",
+            path
+        );
         for child in children {
             let child_path = crate::tree::path::join(path, child);
             prop_assert!(
