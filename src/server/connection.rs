@@ -17,7 +17,6 @@ use jute_codec::{sniff, ConnectRequest, FrameCodec, Jute, OpCode, Sniff};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use super::framing::{fill, next_frame, End};
 use super::handle::{Binding, ConnectionHandle, Outbound};
@@ -44,16 +43,15 @@ const WRITE_BUFFER_KEPT: usize = 64 * 1024;
 pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (read_half, write_half) = stream.into_split();
-    let (tx, rx) = mpsc::unbounded_channel();
     let Some(handle) = server
         .connections
-        .open(peer, server.config.max_client_cnxns, tx)
+        .open(peer, server.config.max_client_cnxns)
     else {
         server.stats.closed(CloseCause::MaxClientCnxns);
         tracing::warn!(%peer, limit = server.config.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
         return;
     };
-    let writer = tokio::spawn(write_loop(write_half, rx, handle.clone()));
+    let writer = tokio::spawn(write_loop(write_half, handle.clone()));
     let reason = run(&server, &handle, read_half).await;
     let session = handle
         .binding()
@@ -374,17 +372,14 @@ fn read_only_session(
 /// Owns the write half: writes queued bytes, coalescing whatever is waiting into one write,
 /// until asked to close or the socket fails. A reply that is alone in the queue is written as
 /// it is, without a copy; the gathering buffer exists only while replies queue up.
-async fn write_loop(
-    mut write: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-    handle: Arc<ConnectionHandle>,
-) {
+async fn write_loop(mut write: OwnedWriteHalf, handle: Arc<ConnectionHandle>) {
     let mut out = BytesMut::new();
     let mut closing = false;
     // When each notification in `out` was queued: its trigger latency ends at the write.
     let mut events: Vec<std::time::Instant> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
+    let queue = handle.outbound();
+    loop {
+        let mut next = Some(queue.next().await);
         // The first reply, kept aside until a second one shows whether to gather.
         let mut alone: Option<bytes::Bytes> = None;
         while let Some(item) = next.take() {
@@ -411,7 +406,7 @@ async fn write_loop(
                 }
             }
             if out.len() < WRITE_GATHER && !closing {
-                next = rx.try_recv().ok();
+                next = queue.try_next();
             }
         }
         let written = match alone.take() {
@@ -426,7 +421,7 @@ async fn write_loop(
         out.clear();
         // Kept only while replies keep coming: an idle session holds no gathering buffer
         // (after a burst of pipelined replies it would keep kilobytes for as long as it lives).
-        if out.capacity() > WRITE_BUFFER_KEPT || (out.capacity() > 0 && rx.is_empty()) {
+        if out.capacity() > WRITE_BUFFER_KEPT || (out.capacity() > 0 && queue.is_empty()) {
             out = BytesMut::new();
         }
         for queued in events.drain(..) {

@@ -2,11 +2,11 @@
 //! is bound to, its counters, and the registry of every open connection.
 //!
 //! Frames are encoded by whoever produces them (a read, the Delivery, a watch) and queued on
-//! an unbounded channel that only the connection's writer task drains. The queue is
-//! bounded in bytes instead: a client that does not read its replies is disconnected once
-//! `MAX_QUEUED_BYTES` are waiting, rather than growing the server's memory without limit.
+//! the connection's [`ReplyQueue`], which only its writer task drains. The queue is bounded
+//! in bytes: a client that does not read its replies is disconnected once `MAX_QUEUED_BYTES`
+//! are waiting, rather than growing the server's memory without limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -17,7 +17,7 @@ use jute_codec::{
     encode_frame, xid, ConnectResponse, EncodeFrame, ErrorCode, EventType, KeeperState, Reply,
     ReplyHeader, Response, WatcherEvent,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{watch, Notify};
 
 use super::stats::{ConnStats, ServerStats};
 use super::writes::{PendingWrites, UnknownFate};
@@ -34,6 +34,50 @@ pub enum Outbound {
     Event(Bytes, Instant),
     /// Flush what is queued, then close.
     Close,
+}
+
+/// What a connection has queued for its writer task. A locked queue and a wake-up rather than
+/// a channel: tokio's unbounded channel allocates a block of 32 slots when it is made (~2 KB
+/// for every idle session), this allocates only while replies wait.
+#[derive(Debug, Default)]
+pub struct ReplyQueue {
+    items: Mutex<VecDeque<Outbound>>,
+    ready: Notify,
+}
+
+impl ReplyQueue {
+    fn push(&self, item: Outbound) {
+        ConnectionHandle::lock(&self.items).push_back(item);
+        // Stores a wake-up if the writer is not waiting yet: none is lost.
+        self.ready.notify_one();
+    }
+
+    /// The next item, waiting for one.
+    pub async fn next(&self) -> Outbound {
+        loop {
+            if let Some(item) = self.try_next() {
+                return item;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// The next item if one is waiting. A queue that empties lets go of its slots: an idle
+    /// session holds none (kept, the slots of one burst of 10 watch replies cost more than
+    /// the 10 watches).
+    pub fn try_next(&self) -> Option<Outbound> {
+        let mut items = ConnectionHandle::lock(&self.items);
+        let item = items.pop_front();
+        if items.is_empty() && items.capacity() > 0 {
+            *items = VecDeque::new();
+        }
+        item
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        ConnectionHandle::lock(&self.items).is_empty()
+    }
 }
 
 /// The session a connection is bound to.
@@ -57,7 +101,7 @@ pub struct ConnectionHandle {
     pub peer: SocketAddr,
     /// Counters.
     pub stats: ConnStats,
-    tx: mpsc::UnboundedSender<Outbound>,
+    outbound: ReplyQueue,
     queued: AtomicUsize,
     /// Its writes from proposal to reply.
     pub writes: PendingWrites,
@@ -69,17 +113,12 @@ pub struct ConnectionHandle {
 }
 
 impl ConnectionHandle {
-    fn new(
-        id: u64,
-        peer: SocketAddr,
-        tx: mpsc::UnboundedSender<Outbound>,
-        server_stats: Arc<ServerStats>,
-    ) -> ConnectionHandle {
+    fn new(id: u64, peer: SocketAddr, server_stats: Arc<ServerStats>) -> ConnectionHandle {
         ConnectionHandle {
             id,
             peer,
             stats: ConnStats::new(),
-            tx,
+            outbound: ReplyQueue::default(),
             queued: AtomicUsize::new(0),
             writes: PendingWrites::new(),
             closed: watch::channel(false).0,
@@ -127,8 +166,7 @@ impl ConnectionHandle {
             self.close();
             return;
         }
-        // The receiver is gone only when the writer ended, i.e. the socket is closed already.
-        let _ = self.tx.send(item);
+        self.outbound.push(item);
     }
 
     /// Encodes and queues one frame.
@@ -232,7 +270,12 @@ impl ConnectionHandle {
         if self.closed.send_replace(true) {
             return;
         }
-        let _ = self.tx.send(Outbound::Close);
+        self.outbound.push(Outbound::Close);
+    }
+
+    /// What is queued for the writer task.
+    pub fn outbound(&self) -> &ReplyQueue {
+        &self.outbound
     }
 
     /// True once closing.
@@ -287,12 +330,7 @@ impl Connections {
     }
 
     /// Registers a new connection unless its IP already has `max_per_ip` (0 = unlimited).
-    pub fn open(
-        &self,
-        peer: SocketAddr,
-        max_per_ip: u32,
-        tx: mpsc::UnboundedSender<Outbound>,
-    ) -> Option<Arc<ConnectionHandle>> {
+    pub fn open(&self, peer: SocketAddr, max_per_ip: u32) -> Option<Arc<ConnectionHandle>> {
         let mut reg = self.lock();
         let count = reg.per_ip.entry(peer.ip()).or_insert(0);
         if max_per_ip != 0 && *count >= max_per_ip {
@@ -300,12 +338,7 @@ impl Connections {
         }
         *count += 1;
         reg.next_id += 1;
-        let handle = Arc::new(ConnectionHandle::new(
-            reg.next_id,
-            peer,
-            tx,
-            self.stats.clone(),
-        ));
+        let handle = Arc::new(ConnectionHandle::new(reg.next_id, peer, self.stats.clone()));
         reg.by_id.insert(handle.id, handle.clone());
         Some(handle)
     }

@@ -472,10 +472,7 @@ mod tests {
     fn an_unknown_fate_closes_the_connection() {
         use super::super::handle::{Connections, Outbound};
         let connections = Connections::new(std::sync::Arc::new(ServerStats::default()));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let handle = connections
-            .open("127.0.0.1:1".parse().unwrap(), 0, tx)
-            .unwrap();
+        let handle = connections.open("127.0.0.1:1".parse().unwrap(), 0).unwrap();
         let now = Instant::now();
         handle.writes.proposed(write(1, 1, now));
         let fate = handle
@@ -484,6 +481,9 @@ mod tests {
             .unwrap();
         handle.write_fate_unknown(&fate);
         assert!(handle.is_closed());
-        assert!(matches!(rx.try_recv(), Ok(Outbound::Close)));
+        assert!(matches!(
+            handle.outbound().try_next(),
+            Some(Outbound::Close)
+        ));
     }
 }
