@@ -409,20 +409,25 @@ impl DataTree {
     /// digest are recomputed from the paths and nodes.
     pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Node)>) -> DataTree {
         let mut tree = DataTree::empty();
-        let mut parents: Vec<String> = Vec::new();
+        // Child counts by runs of siblings: snapshots list nodes in the map's order, where a
+        // node's children are consecutive, so this holds one entry per parent, not per node.
+        let mut counts: Vec<(String, u32)> = Vec::new();
         for (path, mut node) in nodes {
             match path::split_parent(&path) {
-                Some((parent, _)) if path != "/" => parents.push(parent.to_string()),
+                Some((parent, _)) if path != "/" => match counts.last_mut() {
+                    Some((last, count)) if last == parent => *count += 1,
+                    _ => counts.push((parent.to_string(), 1)),
+                },
                 _ => {}
             }
             node.child_count = 0;
             tree.index(&path, &node, true);
             tree.nodes.insert(key::owned(&path), Arc::new(node));
         }
-        for parent in parents {
+        for (parent, count) in counts {
             if let Some(parent) = tree.nodes.get_mut(key::Lookup::new(&parent).as_str()) {
                 let parent = Arc::make_mut(parent);
-                parent.child_count = parent.child_count.saturating_add(1);
+                parent.child_count = parent.child_count.saturating_add(count);
             }
         }
         tree
@@ -481,6 +486,25 @@ mod tests {
         assert_eq!(n.stat().data_length, 1);
         assert_eq!(node(NodeKind::Container).stat().ephemeral_owner, 0);
         assert_eq!(node(NodeKind::Ephemeral(9)).stat().ephemeral_owner, 9);
+    }
+
+    #[test]
+    fn child_counts_are_rebuilt_from_nodes_in_any_order() {
+        let mut tree = DataTree::new();
+        for p in ["/a", "/a/x", "/b", "/a/y", "/b/z", "/a/x/q"] {
+            tree.insert(p, node(NodeKind::Persistent));
+        }
+        let mut nodes: Vec<(String, Node)> = tree
+            .sorted_nodes()
+            .into_iter()
+            .map(|(p, n)| (p.to_string(), n.clone()))
+            .collect();
+        nodes.reverse();
+        nodes.swap(1, 4);
+        let rebuilt = DataTree::from_nodes(nodes);
+        assert_eq!(rebuilt, tree);
+        assert_eq!(rebuilt.get("/a").unwrap().stat().num_children, 2);
+        assert_eq!(rebuilt.children("/a").collect::<Vec<_>>(), ["x", "y"]);
     }
 
     #[test]
