@@ -332,8 +332,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let decoded = tokio::task::spawn_blocking(move || {
             let bytes = read_whole(&file).map_err(|e| (false, e))?;
             let size = bytes.len();
-            let (file_meta, state) = SnapshotStore::decode(&bytes)
-                .map_err(|reason| (false, std::io::Error::other(reason)))?;
+            // The received file must reach the disk before it is kept: that disk work runs
+            // while this thread decodes (keeping it then finds it synced already).
+            let decoded = std::thread::scope(|scope| {
+                let syncing = scope.spawn(|| file.sync_data());
+                let decoded = SnapshotStore::decode(&bytes);
+                let _ = syncing.join();
+                decoded
+            });
+            let (file_meta, state) =
+                decoded.map_err(|reason| (false, std::io::Error::other(reason)))?;
             // The file received into becomes the snapshot; data handed over any other way
             // (openraft's storage suite swaps the handle) is written out.
             let kept = match receiving {
