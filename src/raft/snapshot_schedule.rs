@@ -4,8 +4,9 @@
 //!
 //! openraft's own policy (`LogsSinceLast`) counts Raft entries, and one entry is a batch of
 //! writes: a million creates fit in a few thousand entries, so no snapshot was taken and a
-//! restart replayed the whole log. This task watches the applied transactions and asks
-//! openraft for a snapshot (`trigger().snapshot()`, a no-op while one is being built);
+//! restart replayed the whole log. Apply counts the transactions and wakes this task once the
+//! drawn number is reached (not after every entry); it then asks openraft for a snapshot
+//! (`trigger().snapshot()`, a no-op while one is being built);
 //! `LogsSinceLast(snapCount)` stays as the bound on log entries.
 
 use std::sync::Arc;
@@ -40,9 +41,8 @@ fn next_roll(seed: &mut u64) -> u64 {
     x
 }
 
-/// Runs until the state machine's channels close.
+/// Runs until Raft shuts down (or the task is aborted with the member's other tasks).
 pub async fn run(raft: Raft, shared: Arc<SharedState>, snap_count: u64, member_id: u64) {
-    let mut applied = shared.applied_index();
     let mut snapshots = shared.txns_at_snapshot();
     let clock = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -53,17 +53,28 @@ pub async fn run(raft: Raft, shared: Arc<SharedState>, snap_count: u64, member_i
     let mut requested: Option<tokio::time::Instant> = None;
     let mut retry_after = RETRY_FIRST;
     loop {
-        let since = shared.txns_since_snapshot();
+        let due_at = snapshots.borrow_and_update().saturating_add(due);
         let ask = match requested {
-            None => true,
+            None => {
+                // Armed before the count is read: a transaction applied in between wakes us.
+                shared.wake_at_txns(due_at);
+                true
+            }
             Some(at) if at.elapsed() >= retry_after => {
                 retry_after = (retry_after * 2).min(RETRY_AT_MOST);
                 true
             }
             Some(_) => false,
         };
-        if since >= due && ask {
-            tracing::debug!(transactions = since, due, "snapshot due");
+        let applied = shared.txns_applied();
+        if applied >= due_at && ask {
+            tracing::debug!(
+                transactions = shared.txns_since_snapshot(),
+                due,
+                "snapshot due"
+            );
+            // Apply stops waking us until this snapshot is taken or asked for again.
+            shared.wake_at_txns(u64::MAX);
             if raft.trigger().snapshot().await.is_err() {
                 return; // Raft has shut down.
             }
@@ -74,7 +85,7 @@ pub async fn run(raft: Raft, shared: Arc<SharedState>, snap_count: u64, member_i
             None => Duration::from_secs(24 * 3600),
         });
         tokio::select! {
-            changed = applied.changed() => if changed.is_err() { return },
+            () = shared.txns_reached() => {}
             changed = snapshots.changed() => {
                 if changed.is_err() {
                     return;

@@ -14,7 +14,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::snapshot::{LoadedSnapshot, SnapshotStore};
 use super::types::{
@@ -53,6 +53,10 @@ pub struct SharedState {
     /// `txns_applied` as it was in the state the newest snapshot holds: the difference is
     /// what ZooKeeper's snapCount counts (snapshot_schedule.rs waits on it).
     txns_at_snapshot: watch::Sender<u64>,
+    /// The `txns_applied` at which apply wakes the snapshot schedule (`u64::MAX`: never), so
+    /// that it is woken once a snapshot is due rather than after every entry.
+    wake_at_txns: AtomicU64,
+    snapshot_due: Notify,
 }
 
 impl SharedState {
@@ -66,6 +70,8 @@ impl SharedState {
             digest: watch::channel(digest).0,
             txns_applied: AtomicU64::new(0),
             txns_at_snapshot: watch::channel(0).0,
+            wake_at_txns: AtomicU64::new(u64::MAX),
+            snapshot_due: Notify::new(),
         }
     }
 
@@ -73,6 +79,23 @@ impl SharedState {
     /// channel: it changes when a snapshot is written or installed.
     pub fn txns_at_snapshot(&self) -> watch::Receiver<u64> {
         self.txns_at_snapshot.subscribe()
+    }
+
+    /// Makes apply wake [`SharedState::txns_reached`] once `total` transactions have been
+    /// applied since start (`u64::MAX`: never).
+    pub fn wake_at_txns(&self, total: u64) {
+        self.wake_at_txns.store(total, Ordering::Relaxed);
+    }
+
+    /// Waits for the wake-up [`SharedState::wake_at_txns`] asked for (one stored if it came
+    /// before this waits).
+    pub async fn txns_reached(&self) {
+        self.snapshot_due.notified().await;
+    }
+
+    /// Transactions applied since start (replayed ones included).
+    pub fn txns_applied(&self) -> u64 {
+        self.txns_applied.load(Ordering::Relaxed)
     }
 
     /// Transactions applied since the state the newest snapshot holds (or since start).
@@ -199,9 +222,11 @@ impl StateMachine {
                 if self.member.is_serving() {
                     telemetry::PROPAGATION_LATENCY.record(telemetry::ms_since(log_entry.time_ms));
                 }
-                self.shared
-                    .txns_applied
-                    .fetch_add(log_entry.txns.len() as u64, Ordering::Relaxed);
+                let count = log_entry.txns.len() as u64;
+                let applied = self.shared.txns_applied.fetch_add(count, Ordering::Relaxed) + count;
+                if applied >= self.shared.wake_at_txns.load(Ordering::Relaxed) {
+                    self.shared.snapshot_due.notify_one();
+                }
                 if self.member.is_leading() {
                     telemetry::COMMIT_COUNT.add(log_entry.txns.len() as u64);
                 } else if self.member.is_following() {

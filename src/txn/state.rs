@@ -231,11 +231,10 @@ impl ReplicatedState {
 
     fn encode_body<W: std::io::Write>(&self, body: &mut BodyWriter<'_, W>) -> std::io::Result<()> {
         let nodes = self.tree.sorted_nodes();
-        let buf = &mut body.buf;
-        put(buf, &self.last_zxid);
-        put(buf, &DIGEST_VERSION);
-        put_u64(buf, self.tree.digest());
-        put_count(buf, self.sessions.len());
+        put(&mut body.buf, &self.last_zxid);
+        put(&mut body.buf, &DIGEST_VERSION);
+        put_u64(&mut body.buf, self.tree.digest());
+        put_count(&mut body.buf, self.sessions.len());
         for (id, info) in self.sessions.iter() {
             put(&mut body.buf, &id);
             put(&mut body.buf, &info.timeout_ms);
