@@ -19,7 +19,10 @@ seconds, default 30) and gives back a ``Server`` with
 Options (keyword arguments of both start functions):
   tick_time=2000, min_session_timeout=None, max_session_timeout=None,
   container_check_interval_ms=1000, extended_types=True,
-  extra_cfg={key: value} (more zoo.cfg lines), start_timeout=30;
+  extra_cfg={key: value} (more zoo.cfg lines), start_timeout=30,
+  secure_port=False (True: a secureClientPort too, on a free port, with the Netty factory
+  ZooKeeper needs for TLS; the server's .secure_port), plain_port=True (False: no clientPort,
+  a TLS-only server, whose readiness is asked over TLS with ready_tls, an ssl.SSLContext);
   start_zookeeper also takes heap="512m" (the JVM's -Xmx).
 
 Usable as a library or from the command line for manual runs:
@@ -43,6 +46,11 @@ ZK_CLASSPATH = ":".join(
         "/usr/share/java/zookeeper-jute.jar",
         "/usr/share/java/slf4j-api.jar",
         "/usr/share/java/slf4j-simple.jar",
+        # Debian's zookeeper.jar manifest lacks these: without them every TLS connection to
+        # the Netty factory dies (ClassNotFoundException: ByteToMessageDecoder).
+        "/usr/share/java/netty-codec.jar",
+        "/usr/share/java/netty-resolver.jar",
+        "/usr/share/java/netty-transport-native-unix-common.jar",
     ]
 )
 
@@ -98,6 +106,8 @@ def four_letter_word(host, port, cmd, timeout=5.0):
 class Server:
     argv = None  # the command that started it (set by _start), for restart()
     env = None
+    secure_port = None  # secureClientPort, when started with secure_port=True
+    ready_tls = None  # the ssl.SSLContext readiness is checked with on a TLS-only server
 
     def __init__(self, kind, host, port, proc, data_dir, cfg_path, log_path):
         self.kind = kind
@@ -180,14 +190,21 @@ class Server:
 
 def _zoo_cfg(data_dir, port, tick_time=2000, min_session_timeout=None,
              max_session_timeout=None, container_check_interval_ms=1000,
-             extended_types=True, extra_cfg=None, metrics_port=None):
+             extended_types=True, extra_cfg=None, metrics_port=None,
+             secure_port=None, plain_port=True, ready_tls=None):
     # raftzk serves /metrics by default on 7000: every server gets a free port of its own
     # (ZooKeeper reads the key only with the Prometheus provider, which Debian's lacks).
-    lines = [
-        "tickTime=%d" % tick_time,
-        "dataDir=%s" % data_dir,
-        "clientPort=%d" % port,
-        "clientPortAddress=127.0.0.1",
+    lines = ["tickTime=%d" % tick_time, "dataDir=%s" % data_dir]
+    if plain_port:
+        lines += ["clientPort=%d" % port, "clientPortAddress=127.0.0.1"]
+    if secure_port:
+        # ZooKeeper serves TLS only with the Netty connection factory.
+        lines += [
+            "secureClientPort=%d" % secure_port,
+            "secureClientPortAddress=127.0.0.1",
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+        ]
+    lines += [
         "admin.enableServer=false",
         "metricsProvider.httpPort=%d" % (metrics_port or free_port()),
         "4lw.commands.whitelist=*",
@@ -206,9 +223,34 @@ def _zoo_cfg(data_dir, port, tick_time=2000, min_session_timeout=None,
     return "\n".join(lines) + "\n"
 
 
+def four_letter_word_tls(host, port, cmd, context, timeout=5.0):
+    """A 4lw over TLS (`context`: an ssl.SSLContext, with a client certificate where the
+    server needs one): ZooKeeper answers 4lw inside TLS as on a plain port."""
+    if isinstance(cmd, str):
+        cmd = cmd.encode()
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with context.wrap_socket(raw) as s:
+            s.sendall(cmd)
+            out = b""
+            while True:
+                try:
+                    d = s.recv(65536)
+                except (ConnectionResetError, socket.timeout, OSError):
+                    break
+                if not d:
+                    break
+                out += d
+    return out.decode("utf-8", "replace")
+
+
 def _wait_ready(server, timeout, poll=0.2):
     deadline = time.monotonic() + timeout
     last = None
+    ask = lambda word: four_letter_word(server.host, server.port, word, timeout=2.0)  # noqa: E731
+    if server.ready_tls is not None:
+        # A TLS-only server: ask on the secure port.
+        ask = lambda word: four_letter_word_tls(  # noqa: E731
+            server.host, server.secure_port, word, server.ready_tls, timeout=2.0)
     while time.monotonic() < deadline:
         if not server.alive():
             raise ServerStartError(
@@ -216,10 +258,10 @@ def _wait_ready(server, timeout, poll=0.2):
                 % (server.kind, server.proc.returncode, server.log_path, server.log_tail())
             )
         try:
-            if four_letter_word(server.host, server.port, b"ruok", timeout=2.0) == "imok":
+            if ask(b"ruok") == "imok":
                 # ZooKeeper answers imok as soon as it listens, before its
                 # database is loaded; until then srvr says so.
-                srvr = four_letter_word(server.host, server.port, b"srvr", timeout=2.0)
+                srvr = ask(b"srvr")
                 if "not currently serving" not in srvr:
                     return
         except OSError as e:
@@ -236,14 +278,16 @@ def _start(kind, tmpdir, argv_for, env=None, start_timeout=30, attempts=3, **opt
     tmpdir = os.path.abspath(str(tmpdir))
     os.makedirs(tmpdir, exist_ok=True)
     last_err = None
+    wants_secure = opts.pop("secure_port", False)
     for attempt in range(attempts):
         port = free_port()
+        secure_port = free_port() if wants_secure else None
         base = tempfile.mkdtemp(prefix="%s-%d-" % (kind, port), dir=tmpdir)
         data_dir = os.path.join(base, "data")
         os.makedirs(data_dir)
         cfg_path = os.path.join(base, "zoo.cfg")
         with open(cfg_path, "w") as f:
-            f.write(_zoo_cfg(data_dir, port, **opts))
+            f.write(_zoo_cfg(data_dir, port, secure_port=secure_port, **opts))
         log_path = os.path.join(base, "server.log")
         log = open(log_path, "wb")
         try:
@@ -260,6 +304,8 @@ def _start(kind, tmpdir, argv_for, env=None, start_timeout=30, attempts=3, **opt
             log.close()
         server = Server(kind, "127.0.0.1", port, proc, data_dir, cfg_path, log_path)
         server.argv, server.env = argv_for(cfg_path, opts), env
+        server.secure_port = secure_port
+        server.ready_tls = None if opts.get("plain_port", True) else opts.get("ready_tls")
         try:
             _wait_ready(server, start_timeout)
             return server

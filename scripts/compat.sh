@@ -10,6 +10,7 @@
 #   cli      compat-tests/run-cli.sh <server>                (zkCli.sh, cli_mt, load_gen)
 #   curator  compat-tests/run-curator.sh <server> [--cluster] (a FAIL if the script is missing)
 #   recipes  pytest compat-tests/recipes --server <server> [--cluster]
+#   security pytest compat-tests/security --server <server> (TLS: certificates made by gen.sh)
 # --cluster adds the cluster cases (3-member ensembles) to the curator and recipes suites; for
 # raftzk they run against a 3-member raftzk cluster (compat-tests/ensemble.py).
 #
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --server) target="${2:-}"; shift 2 || { echo "--server needs a value" >&2; exit 2; } ;;
     --server=*) target="${1#--server=}"; shift ;;
     --cluster) cluster=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: $0 [--server zk|raftzk|both] [--cluster]" >&2; exit 2 ;;
   esac
 done
@@ -87,6 +88,10 @@ run_recipes() {
   (cd "$COMPAT/recipes" && "$PY" -m pytest --server "$1" -q "${cluster_flag[@]}")
 }
 
+run_security() {
+  (cd "$COMPAT/security" && "$PY" -m pytest --server "$1" -q)
+}
+
 for s in "${servers[@]}"; do
   if [ "$s" = raftzk ]; then
     echo "raftzk binary: $(cd "$COMPAT" && "$PY" -c 'import servers; print(servers.raftzk_binary())')"
@@ -103,6 +108,7 @@ for s in "${servers[@]}"; do
     missing_suite curator "$s" "compat-tests/run-curator.sh does not exist"
   fi
   run_suite recipes "$s" run_recipes "$s"
+  run_suite security "$s" run_security "$s"
 done
 
 echo

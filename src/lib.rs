@@ -7,6 +7,7 @@
 //! - [`durable`]: the durable encoding's reader and writer (the Raft log and snapshots).
 //! - [`telemetry`]: the summaries and counts every layer records (`mntr`, `/metrics`).
 //! - [`config`]: zoo.cfg and flags → Config.
+//! - [`tls`]: the client port's TLS: stores, the server configuration, x509 identities.
 //! - [`tree`]: the DataTree (znodes, Stat, ACL rules, path rules, the digest).
 //! - [`session`]: the replicated session table and the SessionTracker.
 //! - [`txn`]: what goes into the log ([`txn::LogEntry`]) and the deterministic apply.
@@ -24,6 +25,7 @@ pub mod raft;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod tls;
 pub mod tree;
 pub mod txn;
 pub mod watch;

@@ -23,6 +23,7 @@ use crate::raft::{
 use crate::server::handle::Connections;
 use crate::server::prometheus::MetricsEndpoint;
 use crate::server::stats::ServerStats;
+use crate::server::transport::Mode;
 use crate::server::{http, listener, session_ids::SessionIds, Notifier, Server};
 use crate::session::tracker::SessionTracker;
 use crate::txn::Txn;
@@ -50,6 +51,9 @@ pub enum NodeError {
     /// The metrics recorder could not be installed.
     #[error("cannot start the metrics recorder: {0}")]
     Metrics(String),
+    /// The client port's TLS cannot be served (a bad keystore, password or suite list).
+    #[error("TLS on the client port: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// Raft state could not be loaded (boxed: it is large, and start-up errors are rare).
     #[error(transparent)]
     Raft(Box<raft::StartError>),
@@ -136,6 +140,14 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         stats: stats.clone(),
         slow_request: Duration::from_millis(config.slow_request_ms),
     });
+    // The stores are read before anything starts: a bad one stops start-up with one line.
+    let tls = if config.serves_tls() {
+        let tls = Arc::new(crate::tls::ClientTls::new(&config.tls)?);
+        tracing::info!("TLS on the client port: {}", tls.describe());
+        Some(tls)
+    } else {
+        None
+    };
     // Every port is taken before anything else: starting a member dials its peers, and an
     // outgoing connection may be given a port this member is about to listen on.
     let ports = Ports::bind(&config, members.get(&member_id).filter(|_| cluster)).await?;
@@ -152,7 +164,7 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         session_ids: SessionIds::new(member_id),
     });
     let (mut tasks, mut runtime) = (MemberTasks::default(), runtime);
-    tasks.start_serving(&server, ports.client);
+    tasks.start_serving(&server, ports.client, ports.secure_client, tls);
     tasks.start_http(&server, ports.metrics.zip(prometheus), ports.admin);
     if let Some(peer_listener) = ports.peer {
         tasks.start_peering(&server, &mut runtime, peer_listener, members, faults);
@@ -178,6 +190,16 @@ fn prepare(mut config: Config) -> Result<Arc<Config>, NodeError> {
             tracing::info!(key, "zoo.cfg key not used by raftzk; ignored");
         } else {
             tracing::warn!(key, "unknown zoo.cfg key; ignored");
+        }
+    }
+    for (n, class) in &config.auth_providers {
+        let known = [
+            ".X509AuthenticationProvider",
+            ".DigestAuthenticationProvider",
+            ".IPAuthenticationProvider",
+        ];
+        if !known.iter().any(|k| class.ends_with(k)) {
+            tracing::warn!(key = %format!("authProvider.{n}"), class, "auth provider not available in raftzk: ACLs of its scheme are refused (InvalidACL)");
         }
     }
     for (key, dir) in [
@@ -220,7 +242,8 @@ fn raft_settings(
 
 /// The member's listening sockets, bound before it starts.
 struct Ports {
-    client: TcpListener,
+    client: Option<TcpListener>,
+    secure_client: Option<TcpListener>,
     metrics: Option<TcpListener>,
     admin: Option<TcpListener>,
     peer: Option<TcpListener>,
@@ -232,7 +255,14 @@ impl Ports {
     /// Prometheus provider fails start-up, and so does a standalone server's AdminServer; a
     /// quorum member's failed AdminServer is a warning there and serves on, so here too.
     async fn bind(config: &Config, me: Option<&PeerNode>) -> Result<Ports, NodeError> {
-        let client = bind(config.client_addr, "clientPort").await?;
+        let client = match config.plain_client_addr() {
+            Some(addr) => Some(bind(addr, "clientPort").await?),
+            None => None,
+        };
+        let secure_client = match config.secure_client_addr() {
+            Some(addr) => Some(bind(addr, "secureClientPort").await?),
+            None => None,
+        };
         let metrics = match config.metrics_addr() {
             Some(addr) if config.metrics_port_configured => {
                 Some(bind(addr, "metricsProvider.httpPort").await?)
@@ -255,6 +285,7 @@ impl Ports {
         };
         Ok(Ports {
             client,
+            secure_client,
             metrics,
             admin,
             peer,
@@ -273,12 +304,33 @@ struct MemberTasks {
 impl MemberTasks {
     /// The client listener and the duties every member has (expiring sessions and reaping
     /// nodes when leading, failing writes whose fate is unknown).
-    fn start_serving(&mut self, server: &Arc<Server>, client: TcpListener) {
+    /// `client` speaks plaintext, or TLS and plaintext with `client.portUnification`;
+    /// `secure_client` TLS only.
+    fn start_serving(
+        &mut self,
+        server: &Arc<Server>,
+        client: Option<TcpListener>,
+        secure_client: Option<TcpListener>,
+        tls: Option<Arc<crate::tls::ClientTls>>,
+    ) {
         let replica = &server.replica;
         let tick = Duration::from_millis(u64::from(server.config.tick_time_ms));
         let write_timeout = Duration::from_millis(server.config.write_timeout_ms);
-        self.listeners
-            .push(tokio::spawn(listener::run(server.clone(), client)));
+        if let Some(client) = client {
+            let mode = match &tls {
+                Some(tls) if server.config.client_port_unification => Mode::Unified(tls.clone()),
+                _ => Mode::Plain,
+            };
+            self.listeners
+                .push(tokio::spawn(listener::run(server.clone(), client, mode)));
+        }
+        if let (Some(secure), Some(tls)) = (secure_client, tls) {
+            self.listeners.push(tokio::spawn(listener::run(
+                server.clone(),
+                secure,
+                Mode::Tls(tls),
+            )));
+        }
         self.duties.extend([
             tokio::spawn(leader::expire_sessions(
                 replica.clone(),
@@ -398,7 +450,12 @@ fn log_serving(server: &Server, member_id: NodeId) {
     tracing::info!(
         member = member_id,
         cluster = config.is_cluster(),
-        addr = %config.client_addr,
+        addr = %config
+            .plain_client_addr()
+            .map_or("none".into(), |a| a.to_string()),
+        secure_addr = %config
+            .secure_client_addr()
+            .map_or("none".into(), |a| a.to_string()),
         data_dir = %config.data_dir.display(),
         zxid = format_args!("0x{zxid:x}"),
         znodes,

@@ -91,3 +91,83 @@ fn help_lists_the_flags_and_conf_shows_the_file() {
     assert!(conf.contains("maxClientCnxns=7\n"), "{conf}");
     assert!(conf.contains("tickTime=2000\n"));
 }
+
+/// TLS settings that cannot be served stop start-up with a line naming the key, before any
+/// port is taken.
+#[test]
+fn unusable_tls_settings_stop_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compat-tests/security/gen.sh");
+    let have_certs = Command::new(&gen)
+        .arg(dir.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let base = format!(
+        "clientPort={}\nsecureClientPort={}\nmetricsProvider.httpPort=0\nadmin.enableServer=false\ndataDir={}\n",
+        free_port(),
+        free_port(),
+        dir.path().join("data").display()
+    );
+    let pem = dir.path().join("server.pem");
+    let ca = dir.path().join("ca.pem");
+    let mut cases = vec![
+        (String::new(), "ssl.keyStore.location"),
+        (
+            format!(
+                "ssl.keyStore.location={}\n",
+                dir.path().join("missing.pem").display()
+            ),
+            "ssl.keyStore.location",
+        ),
+        (
+            "ssl.keyStore.location=/etc/server.key\n".into(),
+            "ssl.keyStore.type",
+        ),
+        (
+            "ssl.keyStore.location=/etc/server.jks\n".into(),
+            "ssl.keyStore.location",
+        ),
+        ("ssl.clientAuth=sometimes\n".into(), "ssl.clientAuth"),
+    ];
+    if have_certs {
+        cases.extend([
+            // need (the default) without a trust store
+            (format!("ssl.keyStore.location={}\n", pem.display()), "ssl.trustStore.location"),
+            // TLS 1.3 alone with ZooKeeper's default suites (all TLS 1.2)
+            (
+                format!(
+                    "ssl.keyStore.location={}\nssl.trustStore.location={}\nssl.protocol=TLSv1.3\n",
+                    pem.display(),
+                    ca.display()
+                ),
+                "ssl.ciphersuites",
+            ),
+            (
+                format!(
+                    "ssl.keyStore.location={}\nssl.trustStore.location={}\nssl.enabledProtocols=TLSv1.1\n",
+                    pem.display(),
+                    ca.display()
+                ),
+                "ssl.enabledProtocols",
+            ),
+            (
+                format!(
+                    "ssl.keyStore.location={}\nssl.trustStore.location={}\n",
+                    dir.path().join("server-enc.pem").display(),
+                    ca.display()
+                ),
+                "ssl.keyStore.location",
+            ),
+        ]);
+    } else {
+        eprintln!("openssl missing: the cases with certificates are skipped");
+    }
+    for (extra, key) in cases {
+        let (ok, stderr, _) = run_with_config(&format!("{base}{extra}"));
+        assert!(!ok, "{extra:?} was accepted");
+        assert!(
+            stderr.lines().any(|l| l.contains(key)),
+            "no line names {key} for {extra:?}: {stderr}"
+        );
+    }
+}

@@ -102,6 +102,7 @@ pub const KEYS: &[Key] = &[
     ),
     used("clientPort", "2181", "the client port", |c, v| {
         c.client_addr.set_port(positive(v, 65_535)? as u16);
+        c.client_port_set = true;
         Ok(())
     }),
     used(
@@ -415,8 +416,6 @@ pub const KEYS: &[Key] = &[
     ignored("localSessionsEnabled", "every session is global"),
     ignored("localSessionsUpgradingEnabled", "every session is global"),
     ignored("serverCnxnFactory", "one network layer"),
-    ignored("secureClientPort", "TLS is not served yet"),
-    ignored("secureClientPortAddress", "TLS is not served yet"),
     ignored("globalOutstandingLimit", "per-connection bounds apply"),
     ignored("preAllocSize", "the log is RocksDB"),
     ignored("leaderServes", "the leader always serves"),
@@ -429,14 +428,180 @@ pub const KEYS: &[Key] = &[
     ignored("forceSync", "the log is always synced"),
     ignored("skipACL", "ACLs are always checked"),
     ignored("sessionRequireClientSASLAuth", "SASL is not served yet"),
+    used(
+        "secureClientPort",
+        "none",
+        "the TLS client port (with clientPort absent, the only one)",
+        |c, v| {
+            c.secure_client_port = Some(positive(v, 65_535)? as u16);
+            Ok(())
+        },
+    ),
+    used(
+        "secureClientPortAddress",
+        "clientPortAddress",
+        "the TLS client port's address",
+        |c, v| {
+            c.secure_client_ip = Some(host(v)?);
+            Ok(())
+        },
+    ),
+    used(
+        "client.portUnification",
+        "false",
+        "TLS, plaintext and 4lw on the client port, told apart by the first bytes",
+        |c, v| {
+            c.client_port_unification = flag(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.keyStore.location",
+        "none",
+        "the server's key and certificate chain (PEM)",
+        |c, v| {
+            c.tls.key_store.location = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    Key {
+        secret: true,
+        ..used(
+            "ssl.keyStore.password",
+            "none",
+            "the key store's password (an encrypted PEM key)",
+            |c, v| {
+                c.tls.key_store.password = Some(v.to_string());
+                Ok(())
+            },
+        )
+    },
+    used(
+        "ssl.keyStore.passwordPath",
+        "none",
+        "a file holding the key store's password (wins over .password)",
+        |c, v| {
+            c.tls.key_store.password_path = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.keyStore.type",
+        "by extension",
+        "PEM (.pem); PKCS12, JKS and BCFKS are refused at start-up",
+        |c, v| {
+            c.tls.key_store.kind = Some(v.to_string());
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.trustStore.location",
+        "none",
+        "the CAs client certificates must chain to (PEM)",
+        |c, v| {
+            c.tls.trust_store.location = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    Key {
+        secret: true,
+        ..used(
+            "ssl.trustStore.password",
+            "none",
+            "the trust store's password (unused for PEM, as in ZooKeeper)",
+            |c, v| {
+                c.tls.trust_store.password = Some(v.to_string());
+                Ok(())
+            },
+        )
+    },
+    used(
+        "ssl.trustStore.passwordPath",
+        "none",
+        "a file holding the trust store's password",
+        |c, v| {
+            c.tls.trust_store.password_path = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.trustStore.type",
+        "by extension",
+        "PEM (.pem); PKCS12, JKS and BCFKS are refused at start-up",
+        |c, v| {
+            c.tls.trust_store.kind = Some(v.to_string());
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.clientAuth",
+        "need",
+        "need, want or none: whether a client certificate is asked for and required",
+        |c, v| {
+            c.tls.client_auth = super::ClientAuth::parse(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.protocol",
+        "TLSv1.2",
+        "the protocol enabled when ssl.enabledProtocols is unset",
+        |c, v| {
+            c.tls.protocol = v.trim().to_string();
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.enabledProtocols",
+        "ssl.protocol",
+        "TLSv1.2 and/or TLSv1.3 (older ones are not offered)",
+        |c, v| {
+            c.tls.enabled_protocols = Some(super::tls::comma_list(v));
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.ciphersuites",
+        "ZooKeeper's ECDHE GCM suites",
+        "IANA/Java suite names; those rustls lacks (CBC) are skipped",
+        |c, v| {
+            c.tls.ciphersuites = Some(super::tls::comma_list(v));
+            Ok(())
+        },
+    ),
+    used(
+        "netty.server.outstandingHandshake.limit",
+        "-1",
+        "TLS handshakes in progress at once; more are closed (-1: no limit)",
+        |c, v| {
+            let n = in_range(v, i64::MIN, i64::from(u32::MAX), "must be a number")?;
+            c.tls.handshake_limit = (n > 0).then_some(n as usize);
+            Ok(())
+        },
+    ),
+    used(
+        "X509AuthenticationProvider.superUser",
+        "none",
+        "the client certificate subject (RFC 2253) that is super",
+        |c, v| {
+            c.tls.x509_super_user = Some(v.to_string());
+            Ok(())
+        },
+    ),
+    ignored(
+        "ssl.hostnameVerification",
+        "a client port never checks client host names (as in ZooKeeper)",
+    ),
     ignored("dynamicConfigFile", "the membership lives in the Raft log"),
 ];
 
 /// Key families that are accepted and ignored (logged at info) unless [`KEYS`] reads the key.
 pub const IGNORED_PREFIXES: &[(&str, &str)] = &[
-    ("ssl.", "TLS is not served yet"),
+    (
+        "ssl.",
+        "quorum TLS (ssl.quorum.*), CRL and OCSP checks are not served yet",
+    ),
     ("admin.", "AdminServer options raftzk has no use for"),
-    ("authProvider.", "digest and ip are built in"),
     ("metricsProvider.", "the Prometheus endpoint is built in"),
     ("quorum.", "Raft replaces ZooKeeper's quorum protocol"),
     ("group.", "hierarchical quorums are not supported"),
@@ -457,6 +622,7 @@ pub fn find(key: &str) -> Option<&'static Key> {
 /// True if raftzk reads `key` (a table key or a `server.N` line).
 pub fn is_used(key: &str) -> bool {
     bare(key).starts_with("server.")
+        || bare(key).starts_with("authProvider.")
         || find(key).is_some_and(|k| matches!(k.usage, KeyUse::Used(_)))
 }
 
@@ -569,7 +735,10 @@ mod tests {
     fn prefixed_keys_are_found() {
         assert!(is_used("zookeeper.extendedTypesEnabled"));
         assert!(is_known_unused("zookeeper.skipACL"));
-        assert!(is_known_unused("ssl.keyStore.location"));
+        assert!(is_used("ssl.keyStore.location"));
+        assert!(is_used("zookeeper.ssl.keyStore.location"));
+        assert!(is_known_unused("ssl.quorum.keyStore.location"));
+        assert!(is_used("authProvider.1"));
         assert!(!is_known_unused("admin.serverPort"));
         assert!(!is_known_unused("noSuchKey"));
         assert!(help().contains("tickTime (2000)"));

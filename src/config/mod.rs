@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use jute_codec::{FourLetterWord, DEFAULT_MAX_FRAME};
 
 pub mod keys;
+pub mod tls;
+
+pub use tls::{ClientAuth, StoreOptions, TlsOptions};
 
 /// One `server.N` line (used by the cluster; parsed and checked now).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,20 @@ pub struct Config {
     pub data_log_dir: PathBuf,
     /// `clientPortAddress`:`clientPort` (127.0.0.1:2181; ZooKeeper binds every address).
     pub client_addr: SocketAddr,
+    /// True when zoo.cfg names `clientPort` (or this member's `server.N` line a client
+    /// port): a zoo.cfg with only `secureClientPort` serves TLS alone, as ZooKeeper does.
+    pub client_port_set: bool,
+    /// `secureClientPort`: the TLS client port (none by default).
+    pub secure_client_port: Option<u16>,
+    /// `secureClientPortAddress` (default: the client port's address).
+    pub secure_client_ip: Option<IpAddr>,
+    /// `client.portUnification`: TLS, plaintext and 4lw on the client port, told apart by
+    /// their first bytes.
+    pub client_port_unification: bool,
+    /// `ssl.*`: the client port's TLS.
+    pub tls: TlsOptions,
+    /// `authProvider.N`: the Java class names of extra auth providers, by N.
+    pub auth_providers: BTreeMap<String, String>,
     /// `minSessionTimeout`, ms (2 × tickTime).
     pub min_session_timeout_ms: i32,
     /// `maxSessionTimeout`, ms (20 × tickTime).
@@ -154,6 +171,12 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             data_log_dir: PathBuf::from("data"),
             client_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2181),
+            client_port_set: false,
+            secure_client_port: None,
+            secure_client_ip: None,
+            client_port_unification: false,
+            tls: TlsOptions::default(),
+            auth_providers: BTreeMap::new(),
             min_session_timeout_ms: 2 * tick as i32,
             max_session_timeout_ms: 20 * tick as i32,
             max_client_cnxns: 60,
@@ -253,6 +276,11 @@ impl Config {
             }
         }
         for (key, value) in &props {
+            if let Some(n) = keys::bare(key).strip_prefix("authProvider.") {
+                config
+                    .auth_providers
+                    .insert(n.to_string(), value.trim().to_string());
+            }
             if let Some(id) = key.strip_prefix("server.") {
                 let id: u64 = id
                     .parse()
@@ -292,6 +320,15 @@ impl Config {
                     "must exceed raft.heartbeatMs ({}) and be below raft.electionTimeoutMaxMs ({hi})",
                     self.raft_heartbeat_ms
                 ),
+            ));
+        }
+        if self.secure_client_ip.is_some() && self.secure_client_port.is_none() {
+            return Err((
+                "secureClientPortAddress",
+                self.secure_client_ip
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default(),
+                "is set but secureClientPort is not".into(),
             ));
         }
         // ZooKeeper adds `isro` to the whitelist whenever read-only mode is on.
@@ -345,11 +382,41 @@ impl Config {
         // A member's own `;clientPort` (and address) override clientPort.
         if let Some((addr, port)) = &me.client {
             self.client_addr.set_port(*port);
+            self.client_port_set = true;
             if let Some(ip) = addr.as_deref().and_then(resolve_ip) {
                 self.client_addr.set_ip(ip);
             }
         }
         Ok(())
+    }
+
+    /// Where the plaintext client port listens: none when zoo.cfg names only a
+    /// `secureClientPort` (a TLS-only server).
+    pub fn plain_client_addr(&self) -> Option<SocketAddr> {
+        (self.client_port_set || self.secure_client_port.is_none()).then_some(self.client_addr)
+    }
+
+    /// Where the TLS-only client port listens, if zoo.cfg names one.
+    pub fn secure_client_addr(&self) -> Option<SocketAddr> {
+        self.secure_client_port.map(|port| {
+            SocketAddr::new(self.secure_client_ip.unwrap_or(self.client_addr.ip()), port)
+        })
+    }
+
+    /// True if the client port speaks TLS anywhere (a secure port or port unification).
+    pub fn serves_tls(&self) -> bool {
+        self.secure_client_port.is_some() || self.client_port_unification
+    }
+
+    /// True if the `x509` ACL scheme is registered: whenever TLS is served (ZooKeeper 3.8
+    /// registers it for `secureClientPort` but, a bug not copied, not for port unification
+    /// alone), or when `authProvider.N` names it.
+    pub fn x509_provider(&self) -> bool {
+        self.serves_tls()
+            || self
+                .auth_providers
+                .values()
+                .any(|class| class.ends_with(".X509AuthenticationProvider"))
     }
 
     /// Where `/metrics` listens (None: off).

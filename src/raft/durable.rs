@@ -278,6 +278,7 @@ mod tests {
                         session_id: 9,
                         origin: None,
                         auth: Vec::new(),
+                        providers: Default::default(),
                         op: TxnOp::CloseSession,
                     }],
                     digest: None,

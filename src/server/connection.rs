@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use jute_codec::{sniff, ConnectRequest, FrameCodec, Jute, OpCode, Sniff};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::framing::{fill, next_frame, End};
@@ -23,6 +22,7 @@ use super::handle::{Binding, ConnectionHandle, Outbound};
 use super::pipeline::Pipeline;
 use super::session_ids;
 use super::stats::CloseCause;
+use super::transport::{establish, ConnRead, ConnWrite, Mode};
 use super::writes::PendingWrite;
 use super::{fourlw, Server};
 use crate::txn::{Origin, Txn, TxnOp};
@@ -39,10 +39,10 @@ const WRITE_GATHER: usize = 256 * 1024;
 /// no reply is waiting).
 const WRITE_BUFFER_KEPT: usize = 64 * 1024;
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection until it closes. `maxClientCnxns` is checked before any
+/// TLS handshake, as ZooKeeper does.
+pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, mode: Mode) {
     let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
     let Some(handle) = server
         .connections
         .open(peer, server.config.max_client_cnxns)
@@ -51,8 +51,22 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         tracing::warn!(%peer, limit = server.config.max_client_cnxns, "too many connections from this address (maxClientCnxns); closing");
         return;
     };
-    let writer = tokio::spawn(write_loop(write_half, handle.clone()));
-    let reason = run(&server, &handle, read_half).await;
+    let established = match establish(&server, stream, peer, &mode).await {
+        Ok(established) => established,
+        Err(refused) => {
+            server.stats.closed(refused.cause);
+            if refused.cause == CloseCause::Tls {
+                tracing::warn!(conn = handle.id, %peer, why = %refused.why, "TLS connection refused");
+            } else {
+                tracing::debug!(conn = handle.id, %peer, why = %refused.why, "connection closed before its first request");
+            }
+            handle.close();
+            server.connections.remove(&handle);
+            return;
+        }
+    };
+    let writer = tokio::spawn(write_loop(established.write, handle.clone()));
+    let reason = run(&server, &handle, established.read, established.identities).await;
     let session = handle
         .binding()
         .map(|b| format!("0x{:x}", b.session_id))
@@ -87,7 +101,12 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     server.watches().remove_connection(handle.id);
 }
 
-async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: OwnedReadHalf) -> End {
+async fn run(
+    server: &Arc<Server>,
+    handle: &Arc<ConnectionHandle>,
+    mut read: ConnRead,
+    transport_ids: Vec<jute_codec::Id>,
+) -> End {
     let mut buf = BytesMut::with_capacity(FIRST_READ_BUFFER);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, fill(&mut read, &mut buf, 4)).await {
         Err(_) => {
@@ -147,7 +166,7 @@ async fn run(server: &Arc<Server>, handle: &Arc<ConnectionHandle>, mut read: Own
         Ok(binding) => binding,
         Err(end) => return end,
     };
-    let mut pipeline = Pipeline::new(server.clone(), handle.clone(), binding);
+    let mut pipeline = Pipeline::new(server.clone(), handle.clone(), binding, transport_ids);
     pipeline.run(read, buf, codec).await
 }
 
@@ -286,6 +305,7 @@ async fn create_session(
             xid: 0,
         }),
         auth: Vec::new(),
+        providers: Default::default(),
         op: TxnOp::CreateSession {
             timeout_ms,
             password: session_ids::password(),
@@ -372,7 +392,7 @@ fn read_only_session(
 /// Owns the write half: writes queued bytes, coalescing whatever is waiting into one write,
 /// until asked to close or the socket fails. A reply that is alone in the queue is written as
 /// it is, without a copy; the gathering buffer exists only while replies queue up.
-async fn write_loop(mut write: OwnedWriteHalf, handle: Arc<ConnectionHandle>) {
+async fn write_loop(mut write: ConnWrite, handle: Arc<ConnectionHandle>) {
     let mut out = BytesMut::new();
     let mut closing = false;
     // When each notification in `out` was queued: its trigger latency ends at the write.
@@ -413,6 +433,11 @@ async fn write_loop(mut write: OwnedWriteHalf, handle: Arc<ConnectionHandle>) {
             Some(bytes) => write.write_all(&bytes).await,
             None if !out.is_empty() => write.write_all(&out).await,
             None => Ok(()),
+        };
+        // TLS holds written bytes in records until flushed; plain TCP's flush does nothing.
+        let written = match written {
+            Ok(()) => write.flush().await,
+            Err(e) => Err(e),
         };
         if written.is_err() {
             handle.close();

@@ -181,8 +181,10 @@ fn cons(server: &Server) -> String {
 fn conf(server: &Server) -> String {
     let c = &server.config;
     let mut out = format!(
-        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
-        c.client_addr.port(),
+        "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
+        // -1 for a port not served, as ZooKeeper prints it.
+        c.plain_client_addr().map_or(-1, |a| i32::from(a.port())),
+        c.secure_client_addr().map_or(-1, |a| i32::from(a.port())),
         c.data_dir.display(),
         dir_size(&c.data_dir),
         c.data_log_dir.display(),

@@ -5,10 +5,10 @@
 use bytes::BytesMut;
 use jute_codec::{FrameCodec, FrameError};
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::Decoder;
 
 use super::stats::CloseCause;
+use super::transport::ConnRead;
 use super::Server;
 
 /// Why a connection ended.
@@ -22,11 +22,7 @@ pub(crate) enum End {
 }
 
 /// Reads from the socket into `buf` until it holds at least `n` bytes.
-pub(crate) async fn fill(
-    read: &mut OwnedReadHalf,
-    buf: &mut BytesMut,
-    n: usize,
-) -> Result<(), End> {
+pub(crate) async fn fill(read: &mut ConnRead, buf: &mut BytesMut, n: usize) -> Result<(), End> {
     while buf.len() < n {
         match read.read_buf(buf).await {
             Ok(0) | Err(_) => return Err(End::ClientClosed),
@@ -39,7 +35,7 @@ pub(crate) async fn fill(
 /// Reads one frame, refusing a bad length before reading its body.
 pub(crate) async fn next_frame(
     server: &Server,
-    read: &mut OwnedReadHalf,
+    read: &mut ConnRead,
     buf: &mut BytesMut,
     codec: &mut FrameCodec,
 ) -> Result<BytesMut, End> {

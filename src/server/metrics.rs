@@ -286,6 +286,31 @@ const ZOOKEEPER_GAUGES: &[Gauge] = &[
         |r| count(&r.stats().connections_dropped),
     ),
     gauge(
+        "unsuccessful_handshake",
+        "TLS handshakes on the client port that failed or timed out",
+        |r| count(&r.stats().tls_handshakes_failed),
+    ),
+    gauge(
+        "outstanding_tls_handshake",
+        "TLS handshakes on the client port under way now",
+        |r| int(r.stats().tls_handshakes_in_progress.load(Ordering::Relaxed)),
+    ),
+    gauge(
+        "tls_handshake_exceeded",
+        "Connections closed: netty.server.outstandingHandshake.limit handshakes were under way",
+        |r| count(&r.stats().tls_handshakes_exceeded),
+    ),
+    gauge(
+        "non_mtls_local_conn_count",
+        "Plaintext connections from this host on a port that also serves TLS",
+        |r| count(&r.stats().non_mtls_local),
+    ),
+    gauge(
+        "non_mtls_remote_conn_count",
+        "Plaintext connections from other hosts on a port that also serves TLS",
+        |r| count(&r.stats().non_mtls_remote),
+    ),
+    gauge(
         "large_requests_rejected",
         "Requests refused for their length (jute.maxbuffer)",
         |r| Value::Counter(r.stats().closed_count(CloseCause::Oversize)),
@@ -442,6 +467,11 @@ fn raftzk_families(r: &Reading) -> Vec<Sample> {
             Value::SummarySet(requests.values(), true, requests.label),
         )
     });
+    out.push(own(
+        "raftzk_tls_handshakes",
+        "TLS handshakes completed on the client port",
+        Value::Counter(s.tls_handshakes.load(Ordering::Relaxed)),
+    ));
     out.push(own(
         "raftzk_session_outstanding_max",
         "Most requests queued by one session and not yet answered",

@@ -22,6 +22,7 @@ pub mod reads;
 pub mod reconfig;
 pub mod stats;
 pub mod status;
+pub mod transport;
 pub mod writes;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -21,13 +21,13 @@ use jute_codec::{
     GetSaslRequest, Id, MultiResponse, OpCode, Perms, ReconfigRequest, Request, RequestError,
     RequestHeader, Response, SetSaslResponse, SetWatches2,
 };
-use tokio::net::tcp::OwnedReadHalf;
 
 use super::framing::{next_frame, End};
 use super::handle::{Binding, ConnectionHandle};
 use super::reads;
 use super::reconfig;
 use super::stats::CloseCause;
+use super::transport::ConnRead;
 use super::writes::{PendingWrite, QueuedRead, ReadTurn};
 use super::Server;
 use crate::raft::ReconfigError;
@@ -58,16 +58,25 @@ impl Pipeline {
         server: Arc<Server>,
         handle: Arc<ConnectionHandle>,
         binding: Binding,
+        transport_ids: Vec<Id>,
     ) -> Pipeline {
         let rules = WriteRules {
             extended_types: server.config.extended_types,
             reconfig_enabled: server.config.reconfig_enabled,
+            providers: crate::tree::acl::Providers {
+                x509: server.config.x509_provider(),
+                sasl: false,
+            },
         };
         Pipeline {
-            auth: Arc::new(vec![Id {
-                scheme: "ip".into(),
-                id: Some(handle.peer.ip().to_string()),
-            }]),
+            auth: Arc::new(
+                std::iter::once(Id {
+                    scheme: "ip".into(),
+                    id: Some(handle.peer.ip().to_string()),
+                })
+                .chain(transport_ids)
+                .collect(),
+            ),
             server,
             handle,
             binding,
@@ -78,7 +87,7 @@ impl Pipeline {
     /// Reads and answers requests until the connection ends.
     pub(crate) async fn run(
         &mut self,
-        mut read: OwnedReadHalf,
+        mut read: ConnRead,
         mut buf: BytesMut,
         mut codec: FrameCodec,
     ) -> End {
@@ -356,6 +365,7 @@ impl Pipeline {
                 xid,
             }),
             auth: self.auth.to_vec(),
+            providers: self.rules.providers,
             op: txn_op,
         };
         self.handle.writes.proposed(PendingWrite {

@@ -31,11 +31,13 @@ pub enum CloseCause {
     NotServing,
     /// The server closed it (session expired elsewhere, write fate unknown, replaced).
     Server,
+    /// Its TLS handshake failed, timed out or found too many handshakes under way.
+    Tls,
 }
 
 impl CloseCause {
     /// Every cause, in label order.
-    pub const ALL: [CloseCause; 10] = [
+    pub const ALL: [CloseCause; 11] = [
         CloseCause::Client,
         CloseCause::FourLetterWord,
         CloseCause::HandshakeTimeout,
@@ -46,6 +48,7 @@ impl CloseCause {
         CloseCause::InvalidSession,
         CloseCause::NotServing,
         CloseCause::Server,
+        CloseCause::Tls,
     ];
 
     /// The `reason` label.
@@ -61,6 +64,7 @@ impl CloseCause {
             CloseCause::InvalidSession => "invalid_session",
             CloseCause::NotServing => "not_serving",
             CloseCause::Server => "server",
+            CloseCause::Tls => "tls_handshake",
         }
     }
 
@@ -231,8 +235,22 @@ pub struct ServerStats {
     pub connection_requests: AtomicU64,
     /// Connections that ended without closeSession (the client went away).
     pub connections_dropped: AtomicU64,
-    /// Auth packets with an unknown scheme.
+    /// Auth packets with an unknown scheme, and failed TLS handshakes (as ZooKeeper counts).
     pub auth_failed: AtomicU64,
+    /// TLS handshakes that failed or timed out (ZooKeeper's `unsuccessful_handshake`).
+    pub tls_handshakes_failed: AtomicU64,
+    /// Connections closed because `netty.server.outstandingHandshake.limit` handshakes were
+    /// under way (`tls_handshake_exceeded`).
+    pub tls_handshakes_exceeded: AtomicU64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes under way now (`outstanding_tls_handshake`).
+    pub tls_handshakes_in_progress: AtomicU64,
+    /// Plaintext connections on a port that also serves TLS, from this host and from others
+    /// (`non_mtls_local_conn_count`, `non_mtls_remote_conn_count`).
+    pub non_mtls_local: AtomicU64,
+    /// See `non_mtls_local`.
+    pub non_mtls_remote: AtomicU64,
     /// Sizes of the replies sent.
     pub response_sizes: Sizes,
     /// Bytes queued to clients.
@@ -328,6 +346,12 @@ impl Default for ServerStats {
             connection_requests: AtomicU64::new(0),
             connections_dropped: AtomicU64::new(0),
             auth_failed: AtomicU64::new(0),
+            tls_handshakes_failed: AtomicU64::new(0),
+            tls_handshakes_exceeded: AtomicU64::new(0),
+            tls_handshakes: AtomicU64::new(0),
+            tls_handshakes_in_progress: AtomicU64::new(0),
+            non_mtls_local: AtomicU64::new(0),
+            non_mtls_remote: AtomicU64::new(0),
             response_sizes: Sizes::new(),
             response_bytes: AtomicU64::new(0),
             connection_revalidations: AtomicU64::new(0),

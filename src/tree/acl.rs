@@ -33,7 +33,7 @@ pub fn digest_id(credentials: &str) -> String {
 /// A null id (length −1) is MarshallingError where ZooKeeper 3.8.0 dereferences it (checked
 /// live): in its duplicate check, when an earlier entry has the same perms and scheme, and in
 /// validating a `world`, `digest` or `ip` entry. `auth` ignores its id (kazoo sends null).
-pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+pub fn fixup_acl(acl: &[Acl], auth: &[Id], providers: Providers) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
         let same_kind =
@@ -68,7 +68,7 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             if !any {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid_id(&id.scheme, id.id.as_deref()) {
+        } else if is_valid_id(&id.scheme, id.id.as_deref(), providers) {
             fixed.push(entry.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -83,16 +83,120 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
     matches!(scheme, "digest" | "sasl" | "x509")
 }
 
-/// `isValid` of the providers ZooKeeper 3.8 registers by default (digest and ip).
-fn is_valid_id(scheme: &str, id: Option<&str>) -> bool {
+/// The auth providers a member has beyond ZooKeeper's defaults (digest and ip). An ACL of
+/// a scheme without its provider is InvalidACL, as in ZooKeeper; since apply decides that on
+/// every member, the proposing member's set travels in the Txn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Providers {
+    /// `x509`: TLS is served (or `authProvider.N` names X509AuthenticationProvider).
+    pub x509: bool,
+    /// `sasl`: `authProvider.N` names SASLAuthenticationProvider.
+    pub sasl: bool,
+}
+
+impl Providers {
+    /// The set as bits (x509 = 1, sasl = 2), for the durable encoding.
+    pub fn bits(self) -> i32 {
+        i32::from(self.x509) | (i32::from(self.sasl) << 1)
+    }
+
+    /// The set from [`Providers::bits`]; unknown bits are ignored.
+    pub fn from_bits(bits: i32) -> Providers {
+        Providers {
+            x509: bits & 1 != 0,
+            sasl: bits & 2 != 0,
+        }
+    }
+}
+
+/// `isValid` of the providers registered: digest and ip always, x509 when TLS is served.
+fn is_valid_id(scheme: &str, id: Option<&str>, providers: Providers) -> bool {
     let Some(id) = id else {
         return false;
     };
     match scheme {
         "digest" => java_split(id, ':').len() == 2,
         "ip" => parse_ip_acl(id).is_some(),
+        "x509" => providers.x509 && is_distinguished_name(id),
         _ => false,
     }
+}
+
+/// The attribute keywords Java's `X500Principal(String)` accepts (RFC 1779/2253 and its
+/// own), any case; anything else must be a dotted OID.
+const DN_KEYWORDS: &[&str] = &[
+    "CN",
+    "C",
+    "L",
+    "S",
+    "ST",
+    "O",
+    "OU",
+    "T",
+    "IP",
+    "STREET",
+    "DC",
+    "DNQUALIFIER",
+    "DNQ",
+    "SURNAME",
+    "GIVENNAME",
+    "INITIALS",
+    "GENERATION",
+    "EMAIL",
+    "EMAILADDRESS",
+    "UID",
+    "SERIALNUMBER",
+];
+
+/// Whether `id` parses as a distinguished name the way Java's `X500Principal(String)` needs
+/// (the `x509` provider's `isValid`): `type=value` pairs separated by unescaped `,` (or `;`)
+/// and `+`, each type a known keyword or a dotted OID. An empty name is valid.
+fn is_distinguished_name(id: &str) -> bool {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let (mut escaped, mut quoted) = (false, false);
+    for c in id.chars() {
+        if escaped {
+            current.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                current.push(c);
+            }
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' | ';' | '+' if !quoted => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if escaped || quoted {
+        return false;
+    }
+    if id.trim().is_empty() {
+        return true;
+    }
+    parts.push(current);
+    parts.iter().all(|part| {
+        let Some((kind, _value)) = part.split_once('=') else {
+            return false;
+        };
+        let kind = kind.trim();
+        let oid = kind
+            .strip_prefix("OID.")
+            .or_else(|| kind.strip_prefix("oid."))
+            .unwrap_or(kind);
+        DN_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
+            || (!oid.is_empty()
+                && oid.split('.').count() >= 2
+                && oid
+                    .split('.')
+                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit())))
+    })
 }
 
 /// Java's `String.split(sep)`: trailing empty strings are removed.
@@ -127,7 +231,7 @@ fn matches(acl_id: &Id, authed: &Id) -> bool {
         return false;
     };
     match acl_id.scheme.as_str() {
-        "digest" => expr == who,
+        "digest" | "x509" => expr == who,
         "ip" => match (parse_ip_acl(expr), parse_ipv4(who)) {
             (Some((net, bits)), Some(addr)) => masked(net, bits) == masked(addr, bits),
             _ => false,
@@ -184,7 +288,55 @@ pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// The ZooKeeper default: digest and ip only.
+    fn fixup_acl(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+        super::fixup_acl(acl, auth, Providers::default())
+    }
+
+    #[test]
+    fn x509_ids_need_the_provider_and_a_distinguished_name() {
+        let tls = Providers {
+            x509: true,
+            sasl: false,
+        };
+        let alice = "CN=alice,OU=test,O=raftzk,C=US";
+        let entry = acl(31, "x509", alice);
+        assert_eq!(
+            fixup_acl(std::slice::from_ref(&entry), &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert!(super::fixup_acl(std::slice::from_ref(&entry), &[], tls).is_ok());
+        assert_eq!(
+            super::fixup_acl(&[acl(31, "x509", "not a dn ===")], &[], tls),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            super::fixup_acl(&[acl(31, "sasl", "bob")], &[], tls),
+            Err(ErrorCode::InvalidAcl)
+        );
+        for good in [
+            "CN=bob \\\"the\\\" builder,O=A\\, Inc.",
+            "2.5.4.5=#13023432",
+            "cn=a+uid=b",
+            "OID.2.5.4.3=x",
+        ] {
+            assert!(is_distinguished_name(good), "{good}");
+        }
+        for bad in ["alice", "CN=a,", "FOO=bar", "CN=a\\"] {
+            assert!(!is_distinguished_name(bad), "{bad}");
+        }
+        // auth expands to the certificate's id; the id matches by equality.
+        let me = id("x509", alice);
+        let fixed =
+            super::fixup_acl(&[acl(31, "auth", "")], std::slice::from_ref(&me), tls).unwrap();
+        assert_eq!(fixed, vec![entry.clone()]);
+        assert!(check(&fixed, Perms::READ, std::slice::from_ref(&me)));
+        assert!(!check(&fixed, Perms::READ, &[id("x509", "CN=mallory")]));
+        assert_eq!(Providers::from_bits(tls.bits()), tls);
+    }
 
     fn id(scheme: &str, id: &str) -> Id {
         Id {

@@ -12,6 +12,7 @@ use jute_codec::{ErrorCode, Id, OpCode, Request};
 
 use super::{LogEntry, Origin, Txn, TxnOp, ZxidDigest};
 use crate::durable::{put, put_count, put_u64, take_u64, FormatError, Reader};
+use crate::tree::acl::Providers;
 
 /// The op tags. Fixed forever: a new kind of op takes a new number.
 mod tag {
@@ -20,6 +21,9 @@ mod tag {
     pub const CLIENT: i32 = 3;
     pub const FAIL: i32 = 4;
     pub const REAP: i32 = 5;
+    /// A client write from a member with more auth providers than digest and ip: their
+    /// set (`Providers::bits`), then the same fields as CLIENT.
+    pub const CLIENT_WITH_PROVIDERS: i32 = 6;
 }
 
 /// The fewest bytes a Txn takes (session, origin flag, empty auth, tag).
@@ -86,7 +90,12 @@ impl Txn {
             }
             TxnOp::CloseSession => put(buf, &tag::CLOSE_SESSION),
             TxnOp::Client(request) => {
-                put(buf, &tag::CLIENT);
+                if self.providers == Providers::default() {
+                    put(buf, &tag::CLIENT);
+                } else {
+                    put(buf, &tag::CLIENT_WITH_PROVIDERS);
+                    put(buf, &self.providers.bits());
+                }
                 put(buf, &request.op_code().as_i32());
                 let mut body = BytesMut::new();
                 request.encode(&mut body);
@@ -115,7 +124,13 @@ impl Txn {
             None
         };
         let auth: Vec<Id> = reader.take("txn auth")?;
-        let op = match reader.take::<i32>("txn op tag")? {
+        let mut providers = Providers::default();
+        let mut tag = reader.take::<i32>("txn op tag")?;
+        if tag == tag::CLIENT_WITH_PROVIDERS {
+            providers = Providers::from_bits(reader.take("txn auth providers")?);
+            tag = tag::CLIENT;
+        }
+        let op = match tag {
             tag::CREATE_SESSION => TxnOp::CreateSession {
                 timeout_ms: reader.take("session timeout")?,
                 password: reader.take("session password")?,
@@ -146,6 +161,7 @@ impl Txn {
             session_id,
             origin,
             auth,
+            providers,
             op,
         })
     }
@@ -176,6 +192,11 @@ mod tests {
                         scheme: "digest".into(),
                         id: Some("u:h".into()),
                     }],
+                    // Only client writes carry the providers.
+                    providers: Providers {
+                        x509: i % 3 == 1 && matches!(op, TxnOp::Client(_)),
+                        sasl: false,
+                    },
                     op,
                 })
                 .collect(),
@@ -267,6 +288,7 @@ mod tests {
                 session_id: 2,
                 origin: None,
                 auth: Vec::new(),
+                providers: Default::default(),
                 op: TxnOp::Client(Request::Delete(DeleteRequest {
                     path: "/a".into(),
                     version: -1,

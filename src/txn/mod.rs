@@ -70,6 +70,9 @@ pub struct Txn {
     pub origin: Option<Origin>,
     /// The identities of the requesting connection (ip, digest, super), for ACL checks.
     pub auth: Vec<Id>,
+    /// The auth providers beyond digest and ip the proposing member has: ACLs of their
+    /// schemes are valid only then, decided the same way on every member.
+    pub providers: crate::tree::acl::Providers,
     /// The change.
     pub op: TxnOp,
 }

@@ -16,6 +16,7 @@ pub(crate) struct Ctx<'a> {
     pub sessions: &'a SessionTable,
     pub session_id: i64,
     pub auth: &'a [Id],
+    pub providers: acl::Providers,
     pub zxid: i64,
     pub time_ms: i64,
     pub triggers: Vec<WatchTrigger>,
@@ -76,6 +77,7 @@ impl<'a> Ctx<'a> {
         sessions: &'a SessionTable,
         session_id: i64,
         auth: &'a [Id],
+        providers: acl::Providers,
         zxid: i64,
         time_ms: i64,
     ) -> Ctx<'a> {
@@ -84,6 +86,7 @@ impl<'a> Ctx<'a> {
             sessions,
             session_id,
             auth,
+            providers,
             zxid,
             time_ms,
             triggers: Vec::new(),
@@ -111,7 +114,7 @@ impl<'a> Ctx<'a> {
         if spec.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = acl::fixup_acl(spec.acl, self.auth)?;
+        let acl = acl::fixup_acl(spec.acl, self.auth, self.providers)?;
         let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&parent.acl, Perms::CREATE, self.auth) {
             return Err(ErrorCode::NoAuth);
@@ -287,7 +290,7 @@ impl<'a> Ctx<'a> {
     pub fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
         self.check_session()?;
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = acl::fixup_acl(acl, self.auth)?;
+        let acl = acl::fixup_acl(acl, self.auth, self.providers)?;
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&node.acl, Perms::ADMIN, self.auth) {
             return Err(ErrorCode::NoAuth);

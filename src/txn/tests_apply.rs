@@ -41,6 +41,7 @@ impl Harness {
                 session_id,
                 origin: None,
                 auth,
+                providers: Default::default(),
                 op,
             }],
             digest: None,
@@ -494,6 +495,7 @@ fn one_entry_many_txns_get_consecutive_zxids() {
                 session_id: SESSION,
                 origin: None,
                 auth: vec![],
+                providers: Default::default(),
                 op: TxnOp::Client(create(&format!("/n{i}"), CreateMode::Persistent)),
             })
             .collect(),
@@ -510,6 +512,7 @@ fn prepare_refuses_what_config_forbids() {
     let rules = WriteRules {
         extended_types: false,
         reconfig_enabled: false,
+        providers: Default::default(),
     };
     let ttl = Request::CreateTtl(CreateTtlRequest::default());
     assert_eq!(
@@ -524,6 +527,7 @@ fn prepare_refuses_what_config_forbids() {
     let enabled = WriteRules {
         extended_types: true,
         reconfig_enabled: true,
+        providers: Default::default(),
     };
     assert_eq!(
         prepare_write(reconfig, &enabled),
@@ -679,6 +683,7 @@ fn arb_txn() -> impl Strategy<Value = Txn> {
         session_id,
         origin: None,
         auth: vec![],
+        providers: Default::default(),
         op,
     })
 }
