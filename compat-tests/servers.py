@@ -22,7 +22,8 @@ Options (keyword arguments of both start functions):
   extra_cfg={key: value} (more zoo.cfg lines), start_timeout=30,
   secure_port=False (True: a secureClientPort too, on a free port, with the Netty factory
   ZooKeeper needs for TLS; the server's .secure_port), plain_port=True (False: no clientPort,
-  a TLS-only server, whose readiness is asked over TLS with ready_tls, an ssl.SSLContext);
+  a TLS-only server, whose readiness is asked over TLS with ready_tls, an ssl.SSLContext),
+  jvm_flags=[...] (-D flags: ZooKeeper's java command line; raftzk's SERVER_JVMFLAGS);
   start_zookeeper also takes heap="512m" (the JVM's -Xmx).
 
 Usable as a library or from the command line for manual runs:
@@ -191,7 +192,7 @@ class Server:
 def _zoo_cfg(data_dir, port, tick_time=2000, min_session_timeout=None,
              max_session_timeout=None, container_check_interval_ms=1000,
              extended_types=True, extra_cfg=None, metrics_port=None,
-             secure_port=None, plain_port=True, ready_tls=None):
+             secure_port=None, plain_port=True, ready_tls=None, jvm_flags=None):
     # raftzk serves /metrics by default on 7000: every server gets a free port of its own
     # (ZooKeeper reads the key only with the Prometheus provider, which Debian's lacks).
     lines = ["tickTime=%d" % tick_time, "dataDir=%s" % data_dir]
@@ -340,6 +341,7 @@ def start_zookeeper(tmpdir, **opts):
             av.append("-Dzookeeper.extendedTypesEnabled=true")
         if interval is not None:
             av.append("-Dznode.container.checkIntervalMs=%d" % interval)
+        av += list(o.get("jvm_flags") or [])
         av += ["-cp", ZK_CLASSPATH, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg_path]
         return av
 
@@ -366,7 +368,11 @@ def start_raftzk(tmpdir, **opts):
     def argv(cfg_path, o):
         return [binary, "--config", cfg_path]
 
-    return _start("raftzk", tmpdir, argv, **opts)
+    env = None
+    if opts.get("jvm_flags"):
+        # What zkServer.sh passes to Java; raftzk reads its -D properties the same way.
+        env = dict(os.environ, SERVER_JVMFLAGS=" ".join(opts["jvm_flags"]))
+    return _start("raftzk", tmpdir, argv, env=env, **opts)
 
 
 def start_server(kind, tmpdir, **opts):

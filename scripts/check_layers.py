@@ -27,7 +27,7 @@ import sys
 from collections import deque
 
 # Lowest first; must match the list in src/lib.rs's doc comment.
-LAYERS = ["durable", "telemetry", "config", "tls", "tree", "session", "txn", "watch", "raft",
+LAYERS = ["durable", "telemetry", "config", "tls", "sasl", "tree", "session", "txn", "watch", "raft",
           "server", "leader", "node"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -119,14 +119,16 @@ if ((want_test)); then
   if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy >/dev/null
   fi
-  # kazoo and pytest for the compat suites, into the default python3 (never Debian's).
+  # kazoo and pytest for the compat suites, into the default python3 (never Debian's);
+  # pure-sasl for kazoo's SASL (the security suite).
   if ! python3 - <<'PY' 2>/dev/null
 import importlib.metadata as m
 assert m.version("kazoo") == "2.11.0"
+assert m.version("pure-sasl") == "0.6.2"
 import pytest, pytest_timeout  # noqa: F401
 PY
   then
-    echo "setup: installing kazoo==2.11.0 pytest pytest-timeout" >&2
-    python3 -m pip install -q --disable-pip-version-check kazoo==2.11.0 pytest pytest-timeout
+    echo "setup: installing kazoo==2.11.0 pure-sasl==0.6.2 pytest pytest-timeout" >&2
+    python3 -m pip install -q --disable-pip-version-check kazoo==2.11.0 pure-sasl==0.6.2 pytest pytest-timeout
   fi
 fi

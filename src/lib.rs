@@ -8,6 +8,7 @@
 //! - [`telemetry`]: the summaries and counts every layer records (`mntr`, `/metrics`).
 //! - [`config`]: zoo.cfg and flags → Config.
 //! - [`tls`]: the client port's TLS: stores, the server configuration, x509 identities.
+//! - [`sasl`]: SASL DIGEST-MD5: the JAAS file's users, one conversation per connection.
 //! - [`tree`]: the DataTree (znodes, Stat, ACL rules, path rules, the digest).
 //! - [`session`]: the replicated session table and the SessionTracker.
 //! - [`txn`]: what goes into the log ([`txn::LogEntry`]) and the deterministic apply.
@@ -22,6 +23,7 @@ pub mod durable;
 pub mod leader;
 pub mod node;
 pub mod raft;
+pub mod sasl;
 pub mod server;
 pub mod session;
 pub mod telemetry;

@@ -145,11 +145,24 @@ fn init_logging(configured: Option<&str>, from_flag: bool, format: LogFormat) {
     }
 }
 
+/// The JVM flags ZooKeeper's start scripts pass (`SERVER_JVMFLAGS`, then `JVMFLAGS`): their
+/// `-D` properties are read under zoo.cfg (the JAAS file can only be named there).
+fn jvm_flags() -> String {
+    ["SERVER_JVMFLAGS", "JVMFLAGS"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// zoo.cfg (if any), then flags; one line on any problem.
 fn load(args: &Args) -> Result<Config, String> {
     let mut config = match &args.config {
-        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
-        None => Config::default(),
+        Some(path) => {
+            Config::from_file_and_jvm_flags(path, &jvm_flags()).map_err(|e| e.to_string())?
+        }
+        None => Config::from_properties_and_jvm_flags("", "command line", &jvm_flags())
+            .map_err(|e| e.to_string())?,
     };
     if let Some(tick) = args.tick_time {
         if tick == 0 {

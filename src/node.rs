@@ -54,6 +54,9 @@ pub enum NodeError {
     /// The client port's TLS cannot be served (a bad keystore, password or suite list).
     #[error("TLS on the client port: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// SASL cannot be served (an unreadable JAAS file, Kerberos asked for).
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslError),
     /// Raft state could not be loaded (boxed: it is large, and start-up errors are rare).
     #[error(transparent)]
     Raft(Box<raft::StartError>),
@@ -148,6 +151,10 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
     } else {
         None
     };
+    let sasl = crate::sasl::SaslServer::load(&config.sasl)?;
+    if let Some(sasl) = &sasl {
+        tracing::info!(section = %config.sasl.section, users = ?sasl.user_names(), "SASL DIGEST-MD5 on the client port");
+    }
     // Every port is taken before anything else: starting a member dials its peers, and an
     // outgoing connection may be given a port this member is about to listen on.
     let ports = Ports::bind(&config, members.get(&member_id).filter(|_| cluster)).await?;
@@ -162,6 +169,7 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         tracker: Arc::new(SessionTracker::new(tick)),
         stats,
         session_ids: SessionIds::new(member_id),
+        sasl,
     });
     let (mut tasks, mut runtime) = (MemberTasks::default(), runtime);
     tasks.start_serving(&server, ports.client, ports.secure_client, tls);
@@ -197,6 +205,7 @@ fn prepare(mut config: Config) -> Result<Arc<Config>, NodeError> {
             ".X509AuthenticationProvider",
             ".DigestAuthenticationProvider",
             ".IPAuthenticationProvider",
+            ".SASLAuthenticationProvider",
         ];
         if !known.iter().any(|k| class.ends_with(k)) {
             tracing::warn!(key = %format!("authProvider.{n}"), class, "auth provider not available in raftzk: ACLs of its scheme are refused (InvalidACL)");

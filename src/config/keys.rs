@@ -427,7 +427,84 @@ pub const KEYS: &[Key] = &[
     ignored("syncEnabled", "observers always persist"),
     ignored("forceSync", "the log is always synced"),
     ignored("skipACL", "ACLs are always checked"),
-    ignored("sessionRequireClientSASLAuth", "SASL is not served yet"),
+    used(
+        "sessionRequireClientSASLAuth",
+        "false",
+        "every request but auth and SASL needs a SASL-authenticated connection (-124 and a close otherwise)",
+        |c, v| {
+            c.sasl_required = flag(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "enforce.auth.enabled",
+        "false",
+        "every request but auth and SASL needs an id of each enforce.auth.schemes scheme",
+        |c, v| {
+            if flag(v)? {
+                c.enforce_auth_schemes.get_or_insert_with(Vec::new);
+            } else {
+                c.enforce_auth_schemes = None;
+            }
+            Ok(())
+        },
+    ),
+    used(
+        "enforce.auth.schemes",
+        "none",
+        "the schemes enforce.auth.enabled requires, a comma list (e.g. sasl)",
+        |c, v| {
+            if let Some(schemes) = c.enforce_auth_schemes.as_mut() {
+                *schemes = super::tls::comma_list(v);
+            }
+            Ok(())
+        },
+    ),
+    used(
+        "java.security.auth.login.config",
+        "none",
+        "the JAAS file whose Server section lists the SASL DIGEST-MD5 users (usually -D in SERVER_JVMFLAGS)",
+        |c, v| {
+            c.sasl.jaas_file = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    used(
+        "sasl.serverconfig",
+        "Server",
+        "the JAAS section of the server's users",
+        |c, v| {
+            c.sasl.section = v.trim().to_string();
+            Ok(())
+        },
+    ),
+    Key {
+        secret: true,
+        ..used(
+            "SASLAuthenticationProvider.superPassword",
+            "none",
+            "the SASL password of user super (overrides the JAAS file's)",
+            |c, v| {
+                c.sasl.super_password = Some(v.to_string());
+                Ok(())
+            },
+        )
+    },
+    used(
+        "superUser",
+        "none",
+        "a SASL user that is super (also superUser.<suffix>)",
+        |_, _| Ok(()),
+    ),
+    used(
+        "allowSaslFailedClients",
+        "false",
+        "a failed SASL authentication keeps the connection",
+        |c, v| {
+            c.allow_sasl_failed_clients = flag(v)?;
+            Ok(())
+        },
+    ),
     used(
         "secureClientPort",
         "none",
@@ -623,6 +700,7 @@ pub fn find(key: &str) -> Option<&'static Key> {
 pub fn is_used(key: &str) -> bool {
     bare(key).starts_with("server.")
         || bare(key).starts_with("authProvider.")
+        || bare(key).starts_with("superUser.")
         || find(key).is_some_and(|k| matches!(k.usage, KeyUse::Used(_)))
 }
 

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use jute_codec::{FourLetterWord, DEFAULT_MAX_FRAME};
 
 pub mod keys;
+pub mod sasl;
 pub mod tls;
 
+pub use sasl::SaslSettings;
 pub use tls::{ClientAuth, StoreOptions, TlsOptions};
 
 /// One `server.N` line (used by the cluster; parsed and checked now).
@@ -62,6 +64,17 @@ pub struct Config {
     pub tls: TlsOptions,
     /// `authProvider.N`: the Java class names of extra auth providers, by N.
     pub auth_providers: BTreeMap<String, String>,
+    /// SASL: the JAAS file and section.
+    pub sasl: SaslSettings,
+    /// `zookeeper.superUser` and `zookeeper.superUser.<suffix>`: SASL users that are super.
+    pub super_users: Vec<String>,
+    /// `sessionRequireClientSASLAuth`: every request but auth and SASL needs a `sasl` id.
+    pub sasl_required: bool,
+    /// `enforce.auth.enabled` with `enforce.auth.schemes`: the schemes every connection
+    /// must have authenticated with before its requests are served (None: off).
+    pub enforce_auth_schemes: Option<Vec<String>>,
+    /// `zookeeper.allowSaslFailedClients`: a failed SASL keeps the connection.
+    pub allow_sasl_failed_clients: bool,
     /// `minSessionTimeout`, ms (2 × tickTime).
     pub min_session_timeout_ms: i32,
     /// `maxSessionTimeout`, ms (20 × tickTime).
@@ -177,6 +190,11 @@ impl Default for Config {
             client_port_unification: false,
             tls: TlsOptions::default(),
             auth_providers: BTreeMap::new(),
+            sasl: SaslSettings::default(),
+            super_users: Vec::new(),
+            sasl_required: false,
+            enforce_auth_schemes: None,
+            allow_sasl_failed_clients: false,
             min_session_timeout_ms: 2 * tick as i32,
             max_session_timeout_ms: 20 * tick as i32,
             max_client_cnxns: 60,
@@ -237,12 +255,18 @@ pub fn whitelist(list: &str, read_only_mode: bool) -> BTreeSet<&'static str> {
 impl Config {
     /// Reads `path` as a zoo.cfg on top of the defaults.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        Config::from_file_and_jvm_flags(path, "")
+    }
+
+    /// Reads `path` as a zoo.cfg, with the `-D` properties of `jvm_flags` (ZooKeeper's
+    /// `SERVER_JVMFLAGS`) under it: a key the file also names takes the file's value.
+    pub fn from_file_and_jvm_flags(path: &Path, jvm_flags: &str) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
             file: file.clone(),
             reason: e.to_string(),
         })?;
-        let mut config = Config::from_properties(&text, &file)?;
+        let mut config = Config::from_properties_and_jvm_flags(&text, &file, jvm_flags)?;
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
@@ -250,7 +274,22 @@ impl Config {
     /// Parses zoo.cfg text; `file` names it in errors. Walks [`keys::KEYS`] in order, then
     /// the `server.N` lines, then the checks that span keys.
     pub fn from_properties(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let props = parse_properties(text);
+        Config::from_properties_and_jvm_flags(text, file, "")
+    }
+
+    /// [`Config::from_properties`] with the `-D` properties of `jvm_flags` under the file's
+    /// keys; of those only the keys raftzk reads are taken (a JVM's own properties are not
+    /// zoo.cfg keys).
+    pub fn from_properties_and_jvm_flags(
+        text: &str,
+        file: &str,
+        jvm_flags: &str,
+    ) -> Result<Config, ConfigError> {
+        let mut props: BTreeMap<String, String> = sasl::jvm_properties(jvm_flags)
+            .into_iter()
+            .filter(|(k, _)| keys::is_used(k))
+            .collect();
+        props.extend(parse_properties(text));
         let bad = |key: &str, value: &str, reason: &str| ConfigError::BadValue {
             file: file.to_string(),
             key: key.to_string(),
@@ -276,6 +315,11 @@ impl Config {
             }
         }
         for (key, value) in &props {
+            if let Some(suffix) = keys::bare(key).strip_prefix("superUser") {
+                if suffix.is_empty() || suffix.starts_with('.') {
+                    config.super_users.push(value.trim().to_string());
+                }
+            }
             if let Some(n) = keys::bare(key).strip_prefix("authProvider.") {
                 config
                     .auth_providers
@@ -330,6 +374,25 @@ impl Config {
                     .unwrap_or_default(),
                 "is set but secureClientPort is not".into(),
             ));
+        }
+        if let Some(schemes) = &self.enforce_auth_schemes {
+            for scheme in schemes {
+                let registered = match scheme.as_str() {
+                    "digest" | "ip" => true,
+                    "x509" => self.x509_provider(),
+                    "sasl" => self.sasl_provider(),
+                    _ => false,
+                };
+                if !registered {
+                    return Err((
+                        "enforce.auth.schemes",
+                        schemes.join(","),
+                        format!(
+                            "no auth provider for scheme {scheme:?} (authProvider.N names them)"
+                        ),
+                    ));
+                }
+            }
         }
         // ZooKeeper adds `isro` to the whitelist whenever read-only mode is on.
         if self.read_only_mode {
@@ -406,6 +469,14 @@ impl Config {
     /// True if the client port speaks TLS anywhere (a secure port or port unification).
     pub fn serves_tls(&self) -> bool {
         self.secure_client_port.is_some() || self.client_port_unification
+    }
+
+    /// True if the `sasl` ACL scheme is registered: `authProvider.N` names
+    /// SASLAuthenticationProvider (without it ZooKeeper refuses `sasl` ACLs too).
+    pub fn sasl_provider(&self) -> bool {
+        self.auth_providers
+            .values()
+            .any(|class| class.ends_with(".SASLAuthenticationProvider"))
     }
 
     /// True if the `x509` ACL scheme is registered: whenever TLS is served (ZooKeeper 3.8

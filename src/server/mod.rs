@@ -54,6 +54,8 @@ pub struct Server {
     pub stats: Arc<ServerStats>,
     /// The next session id.
     pub session_ids: session_ids::SessionIds,
+    /// SASL DIGEST-MD5's users (None: no JAAS `Server` section, SASL off).
+    pub sasl: Option<crate::sasl::SaslServer>,
 }
 
 impl Server {

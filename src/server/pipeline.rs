@@ -44,6 +44,8 @@ pub(crate) struct Pipeline {
     /// the reads queued behind writes).
     auth: Arc<Vec<Id>>,
     rules: WriteRules,
+    /// This connection's SASL exchange, once one has begun.
+    sasl: Option<crate::sasl::Conversation>,
 }
 
 /// What to do after a request.
@@ -65,7 +67,7 @@ impl Pipeline {
             reconfig_enabled: server.config.reconfig_enabled,
             providers: crate::tree::acl::Providers {
                 x509: server.config.x509_provider(),
-                sasl: false,
+                sasl: server.config.sasl_provider(),
             },
         };
         Pipeline {
@@ -81,6 +83,7 @@ impl Pipeline {
             handle,
             binding,
             rules,
+            sasl: None,
         }
     }
 
@@ -136,6 +139,11 @@ impl Pipeline {
             }
         };
         let xid = header.xid;
+        if !matches!(request, Request::Auth(_) | Request::Sasl(_)) {
+            if let Some(missing) = self.missing_required_auth() {
+                return Box::pin(self.refuse_unauthenticated(xid, missing)).await;
+            }
+        }
         if self.binding.read_only {
             if let Some(flow) =
                 Box::pin(self.refuse_in_read_only_mode(xid, &request, started)).await
@@ -276,27 +284,138 @@ impl Pipeline {
         ))
     }
 
-    /// sasl (102). No SASL here yet: ZooKeeper without a SASL provider answers err 0, zxid
-    /// 0, a null token, and carries on; a null token closes the connection unanswered.
+    /// sasl (102). Without a JAAS `Server` section ZooKeeper answers err 0, zxid 0, a null
+    /// token, and carries on; with one, DIGEST-MD5 (`crate::sasl`): a challenge, then the
+    /// verdict. A failure is AuthFailed (SessionClosedRequireSaslAuth when SASL is required)
+    /// with a null token, then a close; the session itself stays valid. A null token closes
+    /// the connection unanswered.
     async fn sasl(&mut self, xid: i32, sasl: GetSaslRequest, started: Instant) -> Flow {
-        if sasl.token.is_none() {
+        let Some(token) = sasl.token else {
             // ZooKeeper 3.8.0 closes the connection without a reply (checked live).
             return Flow::Stop(End::Protocol(
                 CloseCause::Garbage,
                 "sasl with a null token".to_string(),
             ));
-        }
+        };
         if let Err(flow) = self.wait_for_writes().await {
             return flow;
         }
+        let server = self.server.clone();
+        let Some(users) = server.sasl.as_ref() else {
+            self.handle.send_reply(
+                xid,
+                0,
+                ErrorCode::Ok,
+                Response::Sasl(SetSaslResponse { token: None }),
+            );
+            self.finish(OpCode::Sasl, xid, 0, started);
+            return Flow::Continue;
+        };
+        let step = self
+            .sasl
+            .get_or_insert_with(Default::default)
+            .step(users, &token);
+        let token = match step {
+            crate::sasl::Step::Challenge(token) => token,
+            crate::sasl::Step::Authenticated { username, token } => {
+                if server.config.super_users.contains(&username) {
+                    self.add_auth(Id {
+                        scheme: "super".into(),
+                        id: Some(String::new()),
+                    });
+                }
+                tracing::info!(conn = self.handle.id, peer = %self.handle.peer, session = format_args!("0x{:x}", self.binding.session_id), user = %username, "SASL authenticated");
+                self.add_auth(Id {
+                    scheme: "sasl".into(),
+                    id: Some(username),
+                });
+                token
+            }
+            crate::sasl::Step::Failed(reason) => return self.sasl_failed(xid, &reason),
+        };
         self.handle.send_reply(
             xid,
             0,
             ErrorCode::Ok,
-            Response::Sasl(SetSaslResponse { token: None }),
+            Response::Sasl(SetSaslResponse { token: Some(token) }),
         );
         self.finish(OpCode::Sasl, xid, 0, started);
         Flow::Continue
+    }
+
+    /// A SASL failure: the error reply with a null token, then the connection closes (kept
+    /// with `allowSaslFailedClients` unless SASL is required).
+    fn sasl_failed(&mut self, xid: i32, reason: &str) -> Flow {
+        let config = &self.server.config;
+        let required = self.requires_sasl();
+        self.server
+            .stats
+            .auth_failed
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(conn = self.handle.id, peer = %self.handle.peer, session = format_args!("0x{:x}", self.binding.session_id), reason, "SASL authentication failed");
+        let code = if required {
+            ErrorCode::SessionClosedRequireSaslAuth
+        } else {
+            ErrorCode::AuthFailed
+        };
+        self.handle.send_reply(
+            xid,
+            0,
+            code,
+            Response::Sasl(SetSaslResponse { token: None }),
+        );
+        if config.allow_sasl_failed_clients && !required {
+            return Flow::Continue;
+        }
+        Flow::Stop(End::Done(CloseCause::Auth, "SASL authentication failed"))
+    }
+
+    fn requires_sasl(&self) -> bool {
+        let config = &self.server.config;
+        config.sasl_required
+            || config
+                .enforce_auth_schemes
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|s| s == "sasl"))
+    }
+
+    /// The first scheme `sessionRequireClientSASLAuth` / `enforce.auth.schemes` requires that
+    /// this connection has no id of, if any.
+    fn missing_required_auth(&self) -> Option<String> {
+        let config = &self.server.config;
+        let has = |scheme: &str| self.auth.iter().any(|id| id.scheme == scheme);
+        if config.sasl_required && !has("sasl") {
+            return Some("sasl".into());
+        }
+        config
+            .enforce_auth_schemes
+            .as_ref()?
+            .iter()
+            .find(|scheme| !has(scheme))
+            .cloned()
+    }
+
+    /// A request from a connection that has not authenticated as required: ZooKeeper's
+    /// SessionClosedRequireSaslAuth (-124), zxid 0, then a close.
+    async fn refuse_unauthenticated(&mut self, xid: i32, missing: String) -> Flow {
+        if let Err(flow) = self.wait_for_writes().await {
+            return flow;
+        }
+        self.server
+            .stats
+            .auth_failed
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(conn = self.handle.id, peer = %self.handle.peer, scheme = %missing, "request refused: the connection has not authenticated with a required scheme; closing");
+        self.handle.send_reply(
+            xid,
+            0,
+            ErrorCode::SessionClosedRequireSaslAuth,
+            Response::Empty,
+        );
+        Flow::Stop(End::Done(
+            CloseCause::Auth,
+            "authentication required (enforce.auth / sessionRequireClientSASLAuth)",
+        ))
     }
 
     /// sync: catch up with everything committed when it arrived (a read-index round through

@@ -58,7 +58,10 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id], providers: Providers) -> Result<Vec<A
             fixed.push(entry.clone());
         } else if id.scheme == "auth" {
             let mut any = false;
-            for authed in auth.iter().filter(|a| is_authenticated_scheme(&a.scheme)) {
+            for authed in auth
+                .iter()
+                .filter(|a| is_authenticated_scheme(&a.scheme, providers))
+            {
                 any = true;
                 fixed.push(Acl {
                     perms: entry.perms,
@@ -79,8 +82,13 @@ pub fn fixup_acl(acl: &[Acl], auth: &[Id], providers: Providers) -> Result<Vec<A
 
 /// Schemes whose ids count as "authenticated" for the `auth` ACL scheme. The automatic `ip`
 /// id does not; `super` has no provider of its own in ZooKeeper and is skipped.
-fn is_authenticated_scheme(scheme: &str) -> bool {
-    matches!(scheme, "digest" | "sasl" | "x509")
+fn is_authenticated_scheme(scheme: &str, providers: Providers) -> bool {
+    match scheme {
+        "digest" => true,
+        "sasl" => providers.sasl,
+        "x509" => providers.x509,
+        _ => false,
+    }
 }
 
 /// The auth providers a member has beyond ZooKeeper's defaults (digest and ip). An ACL of
@@ -118,6 +126,7 @@ fn is_valid_id(scheme: &str, id: Option<&str>, providers: Providers) -> bool {
         "digest" => java_split(id, ':').len() == 2,
         "ip" => parse_ip_acl(id).is_some(),
         "x509" => providers.x509 && is_distinguished_name(id),
+        "sasl" => providers.sasl && crate::sasl::is_valid_sasl_id(id),
         _ => false,
     }
 }
@@ -231,7 +240,7 @@ fn matches(acl_id: &Id, authed: &Id) -> bool {
         return false;
     };
     match acl_id.scheme.as_str() {
-        "digest" | "x509" => expr == who,
+        "digest" | "x509" | "sasl" => expr == who,
         "ip" => match (parse_ip_acl(expr), parse_ipv4(who)) {
             (Some((net, bits)), Some(addr)) => masked(net, bits) == masked(addr, bits),
             _ => false,
