@@ -6,6 +6,7 @@
 
 mod histogram;
 mod session;
+mod tls;
 mod workloads;
 
 use std::net::SocketAddr;
@@ -91,6 +92,15 @@ struct Args {
     /// Runtime threads of the load generator.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Speak TLS to the servers (their secureClientPort), trusting the CAs in this PEM file.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for TLS, with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// Why a run could not be made.
@@ -112,6 +122,12 @@ struct Outcome {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(ca) = &args.tls_ca {
+        if let Err(e) = tls::configure(ca, args.tls_cert.as_deref(), args.tls_key.as_deref()) {
+            eprintln!("raftzk-bench: TLS: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
@@ -661,6 +677,7 @@ fn report(
         "label": args.label,
         "workload": args.workload.name(),
         "servers": args.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "tls": args.tls_ca.is_some(),
         "connections": args.connections,
         "window": args.window,
         "value_size": args.value_size,

@@ -13,7 +13,7 @@ use jute_codec::{
     decode_reply, encode_frame, xid, ClientRequest, ConnectRequest, ConnectResponse, ErrorCode,
     FrameCodec, Jute, OpCode, ReplyHeader, Request, RequestHeader, Response, WatcherEvent,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder;
@@ -72,8 +72,28 @@ impl Session {
         timeout_ms: i32,
     ) -> Result<(Session, mpsc::UnboundedReceiver<WatcherEvent>), SessionError> {
         let io = |e: std::io::Error| SessionError::Io(addr, e.to_string());
-        let mut stream = TcpStream::connect(addr).await.map_err(io)?;
-        stream.set_nodelay(true).map_err(io)?;
+        let tcp = TcpStream::connect(addr).await.map_err(io)?;
+        tcp.set_nodelay(true).map_err(io)?;
+        match crate::tls::connector() {
+            None => Session::start(addr, tcp, timeout_ms).await,
+            Some(connector) => {
+                let tls = crate::tls::handshake(connector, tcp).await.map_err(io)?;
+                Session::start(addr, tls, timeout_ms).await
+            }
+        }
+    }
+
+    /// The session handshake over an established stream, then the reader, writer and ping
+    /// tasks.
+    async fn start<S>(
+        addr: SocketAddr,
+        mut stream: S,
+        timeout_ms: i32,
+    ) -> Result<(Session, mpsc::UnboundedReceiver<WatcherEvent>), SessionError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = |e: std::io::Error| SessionError::Io(addr, e.to_string());
         let mut out = BytesMut::new();
         encode(
             &ConnectRequest {
@@ -87,6 +107,7 @@ impl Session {
             &mut out,
         );
         stream.write_all(&out).await.map_err(io)?;
+        stream.flush().await.map_err(io)?;
         let mut codec = FrameCodec::new(MAX_FRAME);
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let frame = loop {
@@ -105,7 +126,7 @@ impl Session {
         if response.session_id == 0 {
             return Err(SessionError::Refused(addr));
         }
-        let (read, write) = stream.into_split();
+        let (read, write) = tokio::io::split(stream);
         let (writer, queue) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -189,8 +210,8 @@ fn encode(item: &impl jute_codec::EncodeFrame, out: &mut BytesMut) {
     let _ = encode_frame(item, out, usize::MAX);
 }
 
-async fn write_loop(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut queue: mpsc::UnboundedReceiver<BytesMut>,
 ) {
     let mut batch = BytesMut::with_capacity(64 * 1024);
@@ -202,16 +223,17 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if write.write_all(&batch).await.is_err() {
+        // TLS holds written bytes in a record until flushed; TCP's flush does nothing.
+        if write.write_all(&batch).await.is_err() || write.flush().await.is_err() {
             return;
         }
         batch.clear();
     }
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     addr: SocketAddr,
-    mut read: tokio::net::tcp::OwnedReadHalf,
+    mut read: R,
     mut buf: BytesMut,
     mut codec: FrameCodec,
     shared: Arc<Shared>,

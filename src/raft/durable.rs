@@ -106,7 +106,7 @@ mod format1 {
     use serde::{Deserialize, Serialize};
 
     use super::super::types::{LogId, NodeId, PeerNode};
-    use crate::txn::Txn;
+    use crate::txn::{Origin, TxnOp};
 
     #[derive(Serialize, Deserialize)]
     pub struct Entry {
@@ -127,13 +127,34 @@ mod format1 {
         pub txns: Vec<Txn>,
     }
 
+    /// The Txn of that release: no auth providers (ACLs of x509 or sasl were refused then).
+    #[derive(Serialize, Deserialize)]
+    pub struct Txn {
+        pub session_id: i64,
+        pub origin: Option<Origin>,
+        pub auth: Vec<jute_codec::Id>,
+        pub op: TxnOp,
+    }
+
+    impl From<Txn> for crate::txn::Txn {
+        fn from(txn: Txn) -> crate::txn::Txn {
+            crate::txn::Txn {
+                session_id: txn.session_id,
+                origin: txn.origin,
+                auth: txn.auth,
+                providers: Default::default(),
+                op: txn.op,
+            }
+        }
+    }
+
     impl From<Entry> for super::Entry {
         fn from(entry: Entry) -> super::Entry {
             let payload = match entry.payload {
                 Payload::Blank => super::EntryPayload::Blank,
                 Payload::Normal(e) => super::EntryPayload::Normal(super::LogEntry {
                     time_ms: e.time_ms,
-                    txns: e.txns,
+                    txns: e.txns.into_iter().map(Into::into).collect(),
                     digest: None,
                 }),
                 Payload::Membership(m) => super::EntryPayload::Membership(m),
@@ -303,7 +324,16 @@ mod tests {
                 EntryPayload::Blank => format1::Payload::Blank,
                 EntryPayload::Normal(e) => format1::Payload::Normal(format1::LogEntry {
                     time_ms: e.time_ms,
-                    txns: e.txns,
+                    txns: e
+                        .txns
+                        .into_iter()
+                        .map(|t| format1::Txn {
+                            session_id: t.session_id,
+                            origin: t.origin,
+                            auth: t.auth,
+                            op: t.op,
+                        })
+                        .collect(),
                 }),
                 EntryPayload::Membership(m) => format1::Payload::Membership(m),
             };
