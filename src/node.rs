@@ -29,6 +29,9 @@ use crate::session::tracker::SessionTracker;
 use crate::txn::Txn;
 use crate::watch::WatchManager;
 
+/// How often the TLS stores' files are checked for a new certificate.
+const TLS_STORE_CHECK: Duration = Duration::from_secs(10);
+
 /// The standalone member's id: ZooKeeper's session ids start with 1 on a standalone server.
 const STANDALONE_ID: u64 = 1;
 
@@ -170,6 +173,7 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         stats,
         session_ids: SessionIds::new(member_id),
         sasl,
+        tls: tls.clone(),
     });
     let (mut tasks, mut runtime) = (MemberTasks::default(), runtime);
     tasks.start_serving(&server, ports.client, ports.secure_client, tls);
@@ -332,6 +336,12 @@ impl MemberTasks {
             };
             self.listeners
                 .push(tokio::spawn(listener::run(server.clone(), client, mode)));
+        }
+        if let Some(tls) = &tls {
+            self.duties.push(tokio::spawn(crate::tls::watch_stores(
+                tls.clone(),
+                TLS_STORE_CHECK,
+            )));
         }
         if let (Some(secure), Some(tls)) = (secure_client, tls) {
             self.listeners.push(tokio::spawn(listener::run(

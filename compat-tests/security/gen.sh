@@ -10,6 +10,7 @@
 #   ca.pem ca.key                  the test CA ("CN=raftzk-test-ca")
 #   server.pem                     PKCS#8 key + certificate: ZooKeeper's PEM keystore form
 #   server.key server.crt          the same key and certificate apart
+#   server2.pem                    a renewed server certificate (CN=localhost-renewed)
 #   server-enc.key                 the key encrypted with "secret" (PBE-SHA1-3DES, as ZooKeeper reads)
 #   server-enc.pem                 that key + the certificate
 #   server.p12 trust.p12           PKCS12 keystore and truststore, password "secret"
@@ -38,6 +39,10 @@ ca ca "/CN=raftzk-test-ca"
 leaf server "/C=US/O=raftzk/CN=localhost" ca \
   "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
 cat server.key server.crt > server.pem
+# a renewed server certificate (another subject), for rotation without a restart
+leaf server2 "/C=US/O=raftzk/CN=localhost-renewed" ca \
+  "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
+cat server2.key server2.crt > server2.pem
 leaf client "/C=US/O=raftzk/OU=test/CN=alice" ca "extendedKeyUsage=clientAuth\n"
 cat client.key client.crt > client.pem
 ca rogue-ca "/CN=rogue-ca"

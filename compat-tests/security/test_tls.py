@@ -4,6 +4,7 @@ as x509 ids, protocol and suite defaults, 4lw inside TLS, port unification, a TL
 server, and bad input on the TLS port."""
 
 import os
+import shutil
 import socket
 import ssl
 import struct
@@ -294,5 +295,38 @@ def test_tls_only_server(server_kind, tmp_path_factory, certs):
         finally:
             c.stop()
             c.close()
+    finally:
+        s.stop()
+
+
+def served_common_name(port, certs):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with client_context(certs).wrap_socket(raw) as s:
+            subject = dict(rdn[0] for rdn in s.getpeercert()["subject"])
+            return subject.get("commonName")
+
+
+def test_certificate_rotation_without_restart(server_kind, tmp_path_factory, certs):
+    """Beyond ZooKeeper (which reloads only quorum certificates): a renewed keystore file is
+    served to new connections without a restart."""
+    if server_kind != "raftzk":
+        pytest.skip("ZooKeeper 3.8.0 does not reload client-port certificates")
+    d = tmp_path_factory.mktemp("rotate")
+    keystore = os.path.join(str(d), "server.pem")
+    shutil.copy(os.path.join(certs, "server.pem"), keystore)
+    s = start(server_kind, d, certs, **{"ssl.keyStore.location": keystore})
+    try:
+        assert served_common_name(s.secure_port, certs) == "localhost"
+        alice = kazoo_tls(s.secure_port, certs)
+        fresh = keystore + ".new"
+        shutil.copy(os.path.join(certs, "server2.pem"), fresh)
+        os.replace(fresh, keystore)
+        deadline = time.monotonic() + 30
+        while served_common_name(s.secure_port, certs) != "localhost-renewed":
+            assert time.monotonic() < deadline, "the renewed certificate was not served in 30 s"
+            time.sleep(0.5)
+        alice.ensure_path("/rotated")  # the connection made before the rotation carries on
+        alice.stop()
+        alice.close()
     finally:
         s.stop()

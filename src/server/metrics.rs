@@ -467,6 +467,25 @@ fn raftzk_families(r: &Reading) -> Vec<Sample> {
             Value::SummarySet(requests.values(), true, requests.label),
         )
     });
+    if let Some(tls) = &r.server.tls {
+        let served = tls.served();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        out.push(Sample {
+            labels: vec![("subject", served.subject)],
+            ..own(
+                "raftzk_tls_certificate_expiry_seconds",
+                "Seconds until the client port's certificate expires (negative: expired), by subject",
+                int(served.not_after - now),
+            )
+        });
+        out.push(own(
+            "raftzk_tls_reloads",
+            "Times the client port's TLS stores were read again after their files changed",
+            Value::Counter(tls.reloads()),
+        ));
+    }
     out.push(own(
         "raftzk_tls_handshakes",
         "TLS handshakes completed on the client port",

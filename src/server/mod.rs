@@ -56,6 +56,8 @@ pub struct Server {
     pub session_ids: session_ids::SessionIds,
     /// SASL DIGEST-MD5's users (None: no JAAS `Server` section, SASL off).
     pub sasl: Option<crate::sasl::SaslServer>,
+    /// The client port's TLS, when served (for its metrics; the listeners hold it too).
+    pub tls: Option<Arc<crate::tls::ClientTls>>,
 }
 
 impl Server {

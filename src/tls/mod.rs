@@ -13,7 +13,8 @@ mod stores;
 mod suites;
 pub mod x509;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use jute_codec::Id;
 use rustls::server::WebPkiClientVerifier;
@@ -35,23 +36,34 @@ pub struct TlsError {
 }
 
 /// The client port's TLS: the acceptor every TLS connection goes through, and how a client
-/// certificate becomes an identity.
+/// certificate becomes an identity. The stores are read again when their files change
+/// ([`ClientTls::reload_if_changed`]): new connections get the new certificate, open ones
+/// keep theirs.
 pub struct ClientTls {
-    acceptor: tokio_rustls::TlsAcceptor,
+    options: TlsOptions,
+    current: RwLock<Built>,
+    stamp: Mutex<Vec<FileStamp>>,
     handshakes: Option<Arc<tokio::sync::Semaphore>>,
-    super_user: Option<String>,
+    reloads: AtomicU64,
+}
+
+/// What one reading of the stores built.
+#[derive(Clone)]
+struct Built {
+    acceptor: tokio_rustls::TlsAcceptor,
     served: CertificateSummary,
-    client_auth: ClientAuth,
     protocols: Vec<String>,
     suites: Vec<String>,
 }
 
+/// A store file's modification time and length, to notice a new one.
+type FileStamp = Option<(std::time::SystemTime, u64)>;
+
 impl std::fmt::Debug for ClientTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientTls")
-            .field("served", &self.served)
-            .field("client_auth", &self.client_auth)
-            .field("protocols", &self.protocols)
+            .field("served", &self.served())
+            .field("client_auth", &self.options.client_auth)
             .finish()
     }
 }
@@ -62,90 +74,70 @@ pub type HandshakeSlot = Option<tokio::sync::OwnedSemaphorePermit>;
 impl ClientTls {
     /// Loads the stores and builds the server's TLS configuration.
     pub fn new(options: &TlsOptions) -> Result<ClientTls, TlsError> {
-        let key_store = stores::load_key_store(&options.key_store)?;
-        let trust = stores::load_trust_store(&options.trust_store)?;
-        let leaf = key_store.chain.first().ok_or_else(|| TlsError {
-            key: stores::KEY_STORE.location,
-            reason: "no certificate".into(),
-        })?;
-        let served = x509::summarize(leaf.as_ref()).map_err(|e| TlsError {
-            key: stores::KEY_STORE.location,
-            reason: e.to_string(),
-        })?;
-
-        let base = ring_provider();
-        let (cipher_suites, versions) = suites::select(options, &base, suites::versions(options)?)?;
-        let suite_names = cipher_suites.iter().map(suites::java_name).collect();
-        let provider = Arc::new(rustls::crypto::CryptoProvider {
-            cipher_suites,
-            ..base
-        });
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)
-            .map_err(|e| TlsError {
-                key: "ssl.enabledProtocols",
-                reason: e.to_string(),
-            })?;
-        let builder = match options.client_auth {
-            ClientAuth::None => builder.with_no_client_auth(),
-            auth => {
-                let Some(certs) = trust else {
-                    return Err(TlsError {
-                        key: stores::TRUST_STORE.location,
-                        reason: format!(
-                            "ssl.clientAuth={} checks client certificates against a trust store: name one, or set ssl.clientAuth=none",
-                            if auth == ClientAuth::Need { "need" } else { "want" }
-                        ),
-                    });
-                };
-                let mut roots = RootCertStore::empty();
-                for cert in certs {
-                    roots.add(cert).map_err(|e| TlsError {
-                        key: stores::TRUST_STORE.location,
-                        reason: format!("a certificate cannot be a trust anchor: {e}"),
-                    })?;
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-                let verifier = if auth == ClientAuth::Want {
-                    verifier.allow_unauthenticated()
-                } else {
-                    verifier
-                };
-                let verifier = verifier.build().map_err(|e| TlsError {
-                    key: stores::TRUST_STORE.location,
-                    reason: e.to_string(),
-                })?;
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let mut config = builder
-            .with_single_cert(key_store.chain, key_store.key)
-            .map_err(|e| TlsError {
-                key: stores::KEY_STORE.location,
-                reason: format!("the key and certificate cannot serve: {e}"),
-            })?;
-        // The server's suite order decides, as in ZooKeeper's JSSE.
-        config.ignore_client_order = true;
+        let stamp = stamps(options);
+        let built = build(options)?;
         Ok(ClientTls {
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            options: options.clone(),
+            current: RwLock::new(built),
+            stamp: Mutex::new(stamp),
             handshakes: options
                 .handshake_limit
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
-            super_user: options.x509_super_user.clone(),
-            served,
-            client_auth: options.client_auth,
-            protocols: versions
-                .iter()
-                .map(|v| format!("{:?}", v.version))
-                .collect(),
-            suites: suite_names,
+            reloads: AtomicU64::new(0),
         })
     }
 
-    /// The acceptor for one handshake.
-    pub fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
-        &self.acceptor
+    fn built(&self) -> Built {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The acceptor for one handshake (the newest certificate).
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        self.built().acceptor
+    }
+
+    /// Reads the stores again if one of their files changed since the last reading. A new
+    /// reading that fails leaves the served certificate as it was (and is logged once).
+    /// Returns true when a new certificate is served.
+    pub fn reload_if_changed(&self) -> bool {
+        let now = stamps(&self.options);
+        {
+            let mut stamp = self
+                .stamp
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *stamp == now {
+                return false;
+            }
+            *stamp = now;
+        }
+        match build(&self.options) {
+            Ok(built) => {
+                tracing::info!(
+                    subject = %built.served.subject,
+                    not_after = built.served.not_after,
+                    "TLS stores changed: new client connections get the new certificate"
+                );
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = built;
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS stores changed but cannot be served; the certificate served before stays");
+                false
+            }
+        }
+    }
+
+    /// Times the stores were read again after a change.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
     }
 
     /// A slot for one more handshake, or None when `netty.server.outstandingHandshake.limit`
@@ -168,43 +160,148 @@ impl ClientTls {
             return Ok(Vec::new());
         };
         let subject = x509::summarize(leaf.as_ref())?.subject;
-        let mut ids = Vec::with_capacity(2);
-        if self.super_user.as_deref() == Some(subject.as_str()) {
+        let mut ids = vec![Id {
+            scheme: "x509".into(),
+            id: Some(subject.clone()),
+        }];
+        if self.options.x509_super_user.as_deref() == Some(subject.as_str()) {
             ids.push(Id {
                 scheme: "super".into(),
-                id: Some(subject.clone()),
+                id: Some(subject),
             });
         }
-        ids.insert(
-            0,
-            Id {
-                scheme: "x509".into(),
-                id: Some(subject),
-            },
-        );
         Ok(ids)
     }
 
     /// The served certificate's subject and expiry.
-    pub fn served(&self) -> &CertificateSummary {
-        &self.served
+    pub fn served(&self) -> CertificateSummary {
+        self.built().served
     }
 
     /// One line for the start-up log: what is served and how.
     pub fn describe(&self) -> String {
+        let built = self.built();
         format!(
             "certificate {} (expires at unix {}), protocols {}, suites {}, client certificates {}",
-            self.served.subject,
-            self.served.not_after,
-            self.protocols.join(","),
-            self.suites.join(","),
-            match self.client_auth {
+            built.served.subject,
+            built.served.not_after,
+            built.protocols.join(","),
+            built.suites.join(","),
+            match self.options.client_auth {
                 ClientAuth::Need => "required",
                 ClientAuth::Want => "asked for",
                 ClientAuth::None => "not asked for",
             }
         )
     }
+}
+
+/// Reads the stores again every `every` while the member runs (ZooKeeper reloads only its
+/// quorum certificates; raftzk its client port's too, so a renewed certificate needs no
+/// restart).
+pub async fn watch_stores(tls: Arc<ClientTls>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let tls = tls.clone();
+        // File reads and a key parse: off the runtime's worker threads.
+        let _ = tokio::task::spawn_blocking(move || tls.reload_if_changed()).await;
+    }
+}
+
+/// The stamps of every file the stores are read from.
+fn stamps(options: &TlsOptions) -> Vec<FileStamp> {
+    [
+        &options.key_store.location,
+        &options.key_store.password_path,
+        &options.trust_store.location,
+        &options.trust_store.password_path,
+    ]
+    .into_iter()
+    .map(|path| {
+        let meta = std::fs::metadata(path.as_ref()?).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    })
+    .collect()
+}
+
+/// Reads the stores and builds the server's TLS configuration.
+fn build(options: &TlsOptions) -> Result<Built, TlsError> {
+    let key_store = stores::load_key_store(&options.key_store)?;
+    let trust = stores::load_trust_store(&options.trust_store)?;
+    let leaf = key_store.chain.first().ok_or_else(|| TlsError {
+        key: stores::KEY_STORE.location,
+        reason: "no certificate".into(),
+    })?;
+    let served = x509::summarize(leaf.as_ref()).map_err(|e| TlsError {
+        key: stores::KEY_STORE.location,
+        reason: e.to_string(),
+    })?;
+
+    let base = ring_provider();
+    let (cipher_suites, versions) = suites::select(options, &base, suites::versions(options)?)?;
+    let suite_names = cipher_suites.iter().map(suites::java_name).collect();
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites,
+        ..base
+    });
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| TlsError {
+            key: "ssl.enabledProtocols",
+            reason: e.to_string(),
+        })?;
+    let builder = match options.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        auth => {
+            let Some(certs) = trust else {
+                return Err(TlsError {
+                    key: stores::TRUST_STORE.location,
+                    reason: format!(
+                        "ssl.clientAuth={} checks client certificates against a trust store: name one, or set ssl.clientAuth=none",
+                        if auth == ClientAuth::Need { "need" } else { "want" }
+                    ),
+                });
+            };
+            let mut roots = RootCertStore::empty();
+            for cert in certs {
+                roots.add(cert).map_err(|e| TlsError {
+                    key: stores::TRUST_STORE.location,
+                    reason: format!("a certificate cannot be a trust anchor: {e}"),
+                })?;
+            }
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let verifier = if auth == ClientAuth::Want {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier.build().map_err(|e| TlsError {
+                key: stores::TRUST_STORE.location,
+                reason: e.to_string(),
+            })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(key_store.chain, key_store.key)
+        .map_err(|e| TlsError {
+            key: stores::KEY_STORE.location,
+            reason: format!("the key and certificate cannot serve: {e}"),
+        })?;
+    // The server's suite order decides, as in ZooKeeper's JSSE.
+    config.ignore_client_order = true;
+    Ok(Built {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        served,
+        protocols: versions
+            .iter()
+            .map(|v| format!("{:?}", v.version))
+            .collect(),
+        suites: suite_names,
+    })
 }
 
 /// rustls's ring provider. rustls 0.23.48 deprecates it for lacking post-quantum key

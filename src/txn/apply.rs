@@ -61,15 +61,7 @@ fn apply_txn(state: &mut ReplicatedState, zxid: i64, time_ms: i64, txn: &Txn) ->
                 .ephemerals_of(txn.session_id)
                 .map(str::to_string)
                 .collect();
-            let mut ctx = Ctx::new(
-                tree,
-                sessions,
-                txn.session_id,
-                &txn.auth,
-                txn.providers,
-                zxid,
-                time_ms,
-            );
+            let mut ctx = Ctx::for_txn(tree, sessions, txn, zxid, time_ms);
             for path in &ephemerals {
                 ctx.remove_node(path);
             }
@@ -81,30 +73,14 @@ fn apply_txn(state: &mut ReplicatedState, zxid: i64, time_ms: i64, txn: &Txn) ->
         }
         TxnOp::Fail(code) => TxnOutcome::error(zxid, *code),
         TxnOp::Reap { path } => {
-            let mut ctx = Ctx::new(
-                tree,
-                sessions,
-                txn.session_id,
-                &txn.auth,
-                txn.providers,
-                zxid,
-                time_ms,
-            );
+            let mut ctx = Ctx::for_txn(tree, sessions, txn, zxid, time_ms);
             match ctx.reap(path) {
                 Ok(()) => ok(zxid, Response::Empty, ctx.triggers),
                 Err(code) => TxnOutcome::error(zxid, code),
             }
         }
         TxnOp::Client(request) => {
-            let mut ctx = Ctx::new(
-                tree,
-                sessions,
-                txn.session_id,
-                &txn.auth,
-                txn.providers,
-                zxid,
-                time_ms,
-            );
+            let mut ctx = Ctx::for_txn(tree, sessions, txn, zxid, time_ms);
             match client_write(&mut ctx, request) {
                 Ok((ErrorCode::Ok, response)) => ok(zxid, response, ctx.triggers),
                 // A failed multi: header Ok, errors in the body, nothing changed.

@@ -72,6 +72,25 @@ pub(crate) struct CreateSpec<'r> {
 pub(crate) const MAX_TTL_MS: i64 = (1 << 40) - 1;
 
 impl<'a> Ctx<'a> {
+    /// The context `txn`'s ops run in: its session, identities and auth providers.
+    pub fn for_txn(
+        tree: &'a mut DataTree,
+        sessions: &'a SessionTable,
+        txn: &'a super::Txn,
+        zxid: i64,
+        time_ms: i64,
+    ) -> Ctx<'a> {
+        Ctx::new(
+            tree,
+            sessions,
+            txn.session_id,
+            &txn.auth,
+            txn.providers,
+            zxid,
+            time_ms,
+        )
+    }
+
     pub fn new(
         tree: &'a mut DataTree,
         sessions: &'a SessionTable,
