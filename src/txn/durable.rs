@@ -6,6 +6,9 @@
 //! (`boolean` present, then `long member` · `long connection` · `int xid`) · `vector<Id>` auth ·
 //! `int` op tag · the op's fields. A client write is its ZooKeeper opcode and request body in
 //! Jute, exactly as a client sent it, so what it means is ZooKeeper's protocol, not a Rust enum.
+//! A client write from a member with the x509 or sasl auth provider is tagged
+//! `CLIENT_WITH_PROVIDERS` and carries `int` providers (bits) before those fields: whether an
+//! ACL of those schemes is valid is decided from the entry, alike on every member.
 
 use bytes::BytesMut;
 use jute_codec::{ErrorCode, Id, OpCode, Request};
