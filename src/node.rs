@@ -204,6 +204,9 @@ fn prepare(mut config: Config) -> Result<Arc<Config>, NodeError> {
             tracing::warn!(key, "unknown zoo.cfg key; ignored");
         }
     }
+    for setting in &config.unserved_security {
+        tracing::warn!(setting, "not served by raftzk yet: the peer link stays plaintext (sslQuorum) / certificates are not checked for revocation (crl, ocsp)");
+    }
     for (n, class) in &config.auth_providers {
         let known = [
             ".X509AuthenticationProvider",

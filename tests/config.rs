@@ -158,6 +158,31 @@ fn unusable_tls_settings_stop_start_up_naming_the_key() {
                 ),
                 "ssl.keyStore.location",
             ),
+            // a legacy PKCS#12-PBE (3DES) key, and a PBES2 key with the wrong password
+            (
+                format!(
+                    "ssl.keyStore.location={}\nssl.keyStore.password=secret\nssl.trustStore.location={}\n",
+                    dir.path().join("server-enc.pem").display(),
+                    ca.display()
+                ),
+                "ssl.keyStore.location",
+            ),
+            (
+                format!(
+                    "ssl.keyStore.location={}\nssl.keyStore.password=wrong\nssl.trustStore.location={}\n",
+                    dir.path().join("server-pbes2.pem").display(),
+                    ca.display()
+                ),
+                "ssl.keyStore.location",
+            ),
+            (
+                format!(
+                    "ssl.keyStore.location={}\nssl.keyStore.password=wrong\nssl.trustStore.location={}\n",
+                    dir.path().join("server.p12").display(),
+                    ca.display()
+                ),
+                "ssl.keyStore.location",
+            ),
         ]);
     } else {
         eprintln!("openssl missing: the cases with certificates are skipped");

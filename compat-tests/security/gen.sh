@@ -13,6 +13,7 @@
 #   server2.pem                    a renewed server certificate (CN=localhost-renewed)
 #   server-enc.key                 the key encrypted with "secret" (PBE-SHA1-3DES, as ZooKeeper reads)
 #   server-enc.pem                 that key + the certificate
+#   server-pbes2.pem               the key encrypted with "secret" (PBES2/AES-256, OpenSSL 3's default) + the certificate
 #   server.p12 trust.p12           PKCS12 keystore and truststore, password "secret"
 #   client.key client.crt          alice: C=US, O=raftzk, OU=test, CN=alice
 #   client.pem                     alice's key + certificate (a Java client's PEM keystore)
@@ -50,6 +51,8 @@ leaf rogue-client "/C=US/O=raftzk/OU=test/CN=mallory" rogue-ca "extendedKeyUsage
 
 q openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in server.key -passout pass:secret -out server-enc.key
 cat server-enc.key server.crt > server-enc.pem
+q openssl pkcs8 -topk8 -v2 aes256 -v2prf hmacWithSHA256 -in server.key -passout pass:secret -out server-pbes2.key
+cat server-pbes2.key server.crt > server-pbes2.pem
 q openssl pkcs12 -export -in server.crt -inkey server.key -certfile ca.pem -name server \
   -out server.p12 -passout pass:secret
 rm -f trust.p12

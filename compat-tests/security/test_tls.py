@@ -330,3 +330,45 @@ def test_certificate_rotation_without_restart(server_kind, tmp_path_factory, cer
         alice.close()
     finally:
         s.stop()
+
+
+def test_pkcs12_stores(server_kind, tmp_path_factory, certs):
+    """PKCS12 key and trust stores (openssl pkcs12 -export; keytool -importcert), with their
+    passwords: client certificates verified, the x509 id as with PEM."""
+    s = start(server_kind, tmp_path_factory.mktemp("p12"), certs, **{
+        "ssl.keyStore.location": os.path.join(certs, "server.p12"),
+        "ssl.keyStore.password": "secret",
+        "ssl.trustStore.location": os.path.join(certs, "trust.p12"),
+        "ssl.trustStore.password": "secret",
+    })
+    try:
+        c = kazoo_tls(s.secure_port, certs)
+        try:
+            path = "/p12-%d" % time.monotonic_ns()
+            c.create(path, acl=[ACL(31, Id("auth", ""))])
+            acls, _ = c.get_acls(path)
+            assert [(a.id.scheme, a.id.id) for a in acls] == [("x509", ALICE)]
+        finally:
+            c.stop()
+            c.close()
+        reply, _ = tls_exchange(s.secure_port, client_context(certs, rogue=True))
+        assert reply in (None, "")
+    finally:
+        s.stop()
+
+
+def test_pbes2_encrypted_pem_key(server_kind, tmp_path_factory, certs):
+    """A PEM key encrypted the way OpenSSL 3 does by default (PBES2, AES-256): raftzk reads
+    it with ssl.keyStore.password; ZooKeeper 3.8.0 on JDK 17 cannot ("PBES2 SecretKeyFactory
+    not available")."""
+    if server_kind != "raftzk":
+        pytest.skip("ZooKeeper 3.8.0 on JDK 17 does not read PBES2-encrypted PEM keys")
+    s = start(server_kind, tmp_path_factory.mktemp("pbes2"), certs, **{
+        "ssl.keyStore.location": os.path.join(certs, "server-pbes2.pem"),
+        "ssl.keyStore.password": "secret",
+    })
+    try:
+        reply, _ = tls_exchange(s.secure_port, client_context(certs))
+        assert reply == "imok"
+    finally:
+        s.stop()

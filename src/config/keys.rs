@@ -535,7 +535,7 @@ pub const KEYS: &[Key] = &[
     used(
         "ssl.keyStore.location",
         "none",
-        "the server's key and certificate chain (PEM)",
+        "the server's key and certificate chain (PEM or PKCS12)",
         |c, v| {
             c.tls.key_store.location = Some(PathBuf::from(v));
             Ok(())
@@ -546,7 +546,7 @@ pub const KEYS: &[Key] = &[
         ..used(
             "ssl.keyStore.password",
             "none",
-            "the key store's password (an encrypted PEM key)",
+            "the key store's password (PKCS12, an encrypted PEM key)",
             |c, v| {
                 c.tls.key_store.password = Some(v.to_string());
                 Ok(())
@@ -565,7 +565,7 @@ pub const KEYS: &[Key] = &[
     used(
         "ssl.keyStore.type",
         "by extension",
-        "PEM (.pem); PKCS12, JKS and BCFKS are refused at start-up",
+        "PEM (.pem) or PKCS12 (.p12); JKS and BCFKS are refused at start-up",
         |c, v| {
             c.tls.key_store.kind = Some(v.to_string());
             Ok(())
@@ -574,7 +574,7 @@ pub const KEYS: &[Key] = &[
     used(
         "ssl.trustStore.location",
         "none",
-        "the CAs client certificates must chain to (PEM)",
+        "the CAs client certificates must chain to (PEM or PKCS12)",
         |c, v| {
             c.tls.trust_store.location = Some(PathBuf::from(v));
             Ok(())
@@ -585,7 +585,7 @@ pub const KEYS: &[Key] = &[
         ..used(
             "ssl.trustStore.password",
             "none",
-            "the trust store's password (unused for PEM, as in ZooKeeper)",
+            "the trust store's password (PKCS12; unused for PEM, as in ZooKeeper)",
             |c, v| {
                 c.tls.trust_store.password = Some(v.to_string());
                 Ok(())
@@ -604,7 +604,7 @@ pub const KEYS: &[Key] = &[
     used(
         "ssl.trustStore.type",
         "by extension",
-        "PEM (.pem); PKCS12, JKS and BCFKS are refused at start-up",
+        "PEM (.pem) or PKCS12 (.p12); JKS and BCFKS are refused at start-up",
         |c, v| {
             c.tls.trust_store.kind = Some(v.to_string());
             Ok(())
@@ -664,6 +664,18 @@ pub const KEYS: &[Key] = &[
             c.tls.x509_super_user = Some(v.to_string());
             Ok(())
         },
+    ),
+    ignored(
+        "sslQuorum",
+        "TLS between members is not served yet: the peer link is plaintext (a warning when true)",
+    ),
+    ignored(
+        "sslQuorumReloadCertFiles",
+        "TLS between members is not served yet",
+    ),
+    ignored(
+        "portUnification",
+        "TLS between members is not served yet",
     ),
     ignored(
         "ssl.hostnameVerification",

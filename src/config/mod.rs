@@ -75,6 +75,9 @@ pub struct Config {
     pub enforce_auth_schemes: Option<Vec<String>>,
     /// `zookeeper.allowSaslFailedClients`: a failed SASL keeps the connection.
     pub allow_sasl_failed_clients: bool,
+    /// Security settings zoo.cfg asks for that raftzk does not serve yet (`sslQuorum=true`,
+    /// `ssl.crl=true`, `ssl.ocsp=true`): each is a warning at start-up, never silence.
+    pub unserved_security: Vec<String>,
     /// `minSessionTimeout`, ms (2 × tickTime).
     pub min_session_timeout_ms: i32,
     /// `maxSessionTimeout`, ms (20 × tickTime).
@@ -195,6 +198,7 @@ impl Default for Config {
             sasl_required: false,
             enforce_auth_schemes: None,
             allow_sasl_failed_clients: false,
+            unserved_security: Vec::new(),
             min_session_timeout_ms: 2 * tick as i32,
             max_session_timeout_ms: 20 * tick as i32,
             max_client_cnxns: 60,
@@ -315,6 +319,14 @@ impl Config {
             }
         }
         for (key, value) in &props {
+            let bare = keys::bare(key);
+            if matches!(
+                bare,
+                "sslQuorum" | "ssl.crl" | "ssl.ocsp" | "ssl.quorum.crl" | "ssl.quorum.ocsp"
+            ) && value.trim().eq_ignore_ascii_case("true")
+            {
+                config.unserved_security.push(format!("{bare}=true"));
+            }
             if let Some(suffix) = keys::bare(key).strip_prefix("superUser") {
                 if suffix.is_empty() || suffix.starts_with('.') {
                     config.super_users.push(value.trim().to_string());
@@ -699,5 +711,29 @@ someUnknownKey=1
         assert_eq!(c.negotiate_timeout(1000), 4000);
         assert_eq!(c.negotiate_timeout(100_000), 40_000);
         assert_eq!(c.negotiate_timeout(10_000), 10_000);
+    }
+
+    #[test]
+    fn security_zookeeper_asks_for_and_raftzk_lacks_is_named() {
+        let c = Config::from_properties(
+            "sslQuorum=true\nzookeeper.ssl.crl=TRUE\nssl.ocsp=false\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        assert_eq!(c.unserved_security, vec!["sslQuorum=true", "ssl.crl=true"]);
+        assert!(keys::is_known_unused("sslQuorum"));
+    }
+
+    #[test]
+    fn jvm_flags_are_read_under_the_file() {
+        let c = Config::from_properties_and_jvm_flags(
+            "tickTime=3000\n",
+            "zoo.cfg",
+            "-Xmx1g -Dzookeeper.tickTime=1000 -Djava.security.auth.login.config=/j.conf -Dzookeeper.log.dir=/x",
+        )
+        .unwrap();
+        assert_eq!(c.tick_time_ms, 3000);
+        assert_eq!(c.sasl.jaas_file, Some(PathBuf::from("/j.conf")));
+        assert!(c.ignored.is_empty(), "{:?}", c.ignored);
     }
 }

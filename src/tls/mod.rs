@@ -9,6 +9,7 @@
 //! certificate must chain to a CA of the trust store (a self-signed client certificate listed
 //! in the trust store itself is refused).
 
+mod pkcs12;
 mod stores;
 mod suites;
 pub mod x509;

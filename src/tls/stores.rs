@@ -2,9 +2,12 @@
 //! type from `.type` or else the file's extension (ZooKeeper's `KeyStoreFileType`), the
 //! password from `.passwordPath` or `.password`.
 //!
-//! PEM is read here: a key store is one file with the private key and the certificate chain
-//! (leaf first), a trust store every certificate in its file. raftzk also takes the key forms
-//! Java refuses (PKCS#1 `RSA PRIVATE KEY`, SEC1 `EC PRIVATE KEY`): leniency that costs nothing.
+//! PEM: a key store is one file with the private key and the certificate chain (leaf
+//! first), a trust store every certificate in its file. raftzk also takes the key forms Java
+//! refuses (PKCS#1 `RSA PRIVATE KEY`, SEC1 `EC PRIVATE KEY`, a PBES2 `ENCRYPTED PRIVATE KEY`):
+//! leniency that costs nothing. PKCS12: the private key and the certificates in the file (a
+//! trust store: every certificate), PBES2-encrypted as keytool and OpenSSL 3 write them
+//! (`pkcs12`). JKS and BCFKS are refused with the command that converts them.
 
 use std::path::Path;
 
@@ -88,15 +91,24 @@ fn kind(options: &StoreOptions, path: &Path, keys: &StoreKeys) -> Result<StoreKi
     }
 }
 
-/// Refuses the formats not read yet, saying how to convert.
-fn only_pem(kind: StoreKind, path: &Path, keys: &StoreKeys) -> Result<(), TlsError> {
+/// Refuses the formats raftzk does not read, saying how to convert.
+fn refuse(kind: StoreKind, path: &Path, keys: &StoreKeys) -> TlsError {
     let how = match kind {
-        StoreKind::Pem => return Ok(()),
-        StoreKind::Pkcs12 => "PKCS12 is not read yet: convert with `openssl pkcs12 -in FILE -nodes -out store.pem`",
-        StoreKind::Jks => "JKS is not read: convert with `keytool -importkeystore -srckeystore FILE -destkeystore store.p12 -deststoretype PKCS12`, then to PEM with openssl pkcs12",
-        StoreKind::Bcfks => "BCFKS is not read: export the key and certificates to PEM",
+        StoreKind::Jks => "JKS is not read: convert with `keytool -importkeystore -srckeystore FILE -destkeystore store.p12 -deststoretype PKCS12`",
+        _ => "BCFKS is not read: export the key and certificates to PKCS12 or PEM",
     };
-    Err(error(keys.location, format!("{}: {how}", path.display())))
+    error(keys.location, format!("{}: {how}", path.display()))
+}
+
+fn pkcs12(
+    path: &Path,
+    options: &StoreOptions,
+    keys: &StoreKeys,
+) -> Result<super::pkcs12::Contents, TlsError> {
+    let bytes = read(path, keys.location)?;
+    let password = password(options, keys)?.unwrap_or_default();
+    super::pkcs12::read(&bytes, &password)
+        .map_err(|e| error(keys.location, format!("{}: {e}", path.display())))
 }
 
 /// The store's password, if any: `.passwordPath`'s file (trailing line break dropped) wins
@@ -133,18 +145,34 @@ pub(super) fn load_key_store(options: &StoreOptions) -> Result<KeyStore, TlsErro
             "TLS on the client port needs the server's key and certificate",
         )
     })?;
-    only_pem(kind(options, path, keys)?, path, keys)?;
-    let bytes = read(path, keys.location)?;
-    if contains_label(&bytes, "ENCRYPTED PRIVATE KEY") {
-        let _ = password(options, keys)?;
-        return Err(error(
-            keys.location,
-            format!(
-                "{}: encrypted PEM keys are not read yet: decrypt with `openssl pkcs8 -in KEY -out plain.key` and keep the file private",
-                path.display()
-            ),
-        ));
+    match kind(options, path, keys)? {
+        StoreKind::Pem => {}
+        StoreKind::Pkcs12 => {
+            let contents = pkcs12(path, options, keys)?;
+            let key = contents.keys.into_iter().next().ok_or_else(|| {
+                error(
+                    keys.location,
+                    format!("{}: no private key in the store", path.display()),
+                )
+            })?;
+            if contents.certs.is_empty() {
+                return Err(error(
+                    keys.location,
+                    format!("{}: no certificate in the store", path.display()),
+                ));
+            }
+            return Ok(KeyStore {
+                chain: contents
+                    .certs
+                    .into_iter()
+                    .map(CertificateDer::from)
+                    .collect(),
+                key: PrivateKeyDer::Pkcs8(key.into()),
+            });
+        }
+        other => return Err(refuse(other, path, keys)),
     }
+    let bytes = read(path, keys.location)?;
     let chain = certificates(&bytes, path, keys.location)?;
     if chain.is_empty() {
         return Err(error(
@@ -154,6 +182,23 @@ pub(super) fn load_key_store(options: &StoreOptions) -> Result<KeyStore, TlsErro
                 path.display()
             ),
         ));
+    }
+    if let Some(encrypted) = pem_section(&bytes, "ENCRYPTED PRIVATE KEY") {
+        let password = password(options, keys)?.ok_or_else(|| {
+            error(
+                keys.location,
+                format!(
+                    "{}: the key is encrypted: set ssl.keyStore.password",
+                    path.display()
+                ),
+            )
+        })?;
+        let key = super::pkcs12::decrypt_private_key(&encrypted, &password)
+            .map_err(|e| error(keys.location, format!("{}: the key: {e}", path.display())))?;
+        return Ok(KeyStore {
+            chain,
+            key: PrivateKeyDer::Pkcs8(key.into()),
+        });
     }
     let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         error(
@@ -172,9 +217,15 @@ pub(super) fn load_trust_store(
     let Some(path) = options.location.as_deref() else {
         return Ok(None);
     };
-    only_pem(kind(options, path, keys)?, path, keys)?;
-    let bytes = read(path, keys.location)?;
-    let certs = certificates(&bytes, path, keys.location)?;
+    let certs = match kind(options, path, keys)? {
+        StoreKind::Pem => certificates(&read(path, keys.location)?, path, keys.location)?,
+        StoreKind::Pkcs12 => pkcs12(path, options, keys)?
+            .certs
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect(),
+        other => return Err(refuse(other, path, keys)),
+    };
     if certs.is_empty() {
         return Err(error(
             keys.location,
@@ -184,9 +235,20 @@ pub(super) fn load_trust_store(
     Ok(Some(certs))
 }
 
-fn contains_label(bytes: &[u8], label: &str) -> bool {
+/// The DER of the first PEM section labelled `label`.
+fn pem_section(bytes: &[u8], label: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let text = std::str::from_utf8(bytes).ok()?;
     let begin = format!("-----BEGIN {label}-----");
-    bytes.windows(begin.len()).any(|w| w == begin.as_bytes())
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = start + text.get(start..)?.find(&end)?;
+    let body: String = text
+        .get(start..stop)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 /// A certificate whose fields could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed certificate: {0}")]
-pub struct X509Error(&'static str);
+pub struct X509Error(pub(super) &'static str);
 
 /// The fields of a certificate raftzk uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +43,10 @@ pub fn summarize(der: &[u8]) -> Result<CertificateSummary, X509Error> {
     })
 }
 
-const INTEGER: u8 = 0x02;
-const OID: u8 = 0x06;
-const SEQUENCE: u8 = 0x30;
-const SET: u8 = 0x31;
+pub(super) const INTEGER: u8 = 0x02;
+pub(super) const OID: u8 = 0x06;
+pub(super) const SEQUENCE: u8 = 0x30;
+pub(super) const SET: u8 = 0x31;
 const VERSION_TAG: u8 = 0xa0;
 const UTF8_STRING: u8 = 0x0c;
 const PRINTABLE_STRING: u8 = 0x13;
@@ -59,7 +59,7 @@ const BMP_STRING: u8 = 0x1e;
 
 /// One element: its tag, its contents and what follows it. Single-byte tags only (all a
 /// certificate's fields up to the subject use them).
-fn element(bytes: &[u8]) -> Result<(u8, &[u8], &[u8]), X509Error> {
+pub(super) fn element(bytes: &[u8]) -> Result<(u8, &[u8], &[u8]), X509Error> {
     let (whole, rest) = element_whole(bytes)?;
     let header = whole.len() - content_len(whole)?;
     match (whole.first(), whole.get(header..)) {
@@ -103,7 +103,7 @@ fn content_len(whole: &[u8]) -> Result<usize, X509Error> {
     })
 }
 
-fn expect<'a>(
+pub(super) fn expect<'a>(
     bytes: &'a [u8],
     tag: u8,
     what: &'static str,
@@ -206,7 +206,7 @@ fn escape(text: &str) -> String {
 }
 
 /// An OBJECT IDENTIFIER's contents in dotted form.
-fn dotted(oid: &[u8]) -> Result<String, X509Error> {
+pub(super) fn dotted(oid: &[u8]) -> Result<String, X509Error> {
     let mut arcs: Vec<u64> = Vec::new();
     let mut value: u64 = 0;
     for (i, &b) in oid.iter().enumerate() {
