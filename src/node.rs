@@ -154,6 +154,7 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
     } else {
         None
     };
+    let peer_tls = peer_tls(&config, &members)?;
     let sasl = crate::sasl::SaslServer::load(&config.sasl)?;
     if let Some(sasl) = &sasl {
         tracing::info!(section = %config.sasl.section, users = ?sasl.user_names(), "SASL DIGEST-MD5 on the client port");
@@ -161,7 +162,8 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
     // Every port is taken before anything else: starting a member dials its peers, and an
     // outgoing connection may be given a port this member is about to listen on.
     let ports = Ports::bind(&config, members.get(&member_id).filter(|_| cluster)).await?;
-    let settings = raft_settings(&config, member_id, members.clone(), faults.clone());
+    let mut settings = raft_settings(&config, member_id, members.clone(), faults.clone());
+    settings.peer_tls = peer_tls.clone();
     let (replica, runtime) = raft::start(settings, notifier).await?;
     let tick = Duration::from_millis(u64::from(config.tick_time_ms));
     let server = Arc::new(Server {
@@ -174,6 +176,7 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         session_ids: SessionIds::new(member_id),
         sasl,
         tls: tls.clone(),
+        peer_tls,
     });
     let (mut tasks, mut runtime) = (MemberTasks::default(), runtime);
     tasks.start_serving(&server, ports.client, ports.secure_client, tls);
@@ -205,7 +208,10 @@ fn prepare(mut config: Config) -> Result<Arc<Config>, NodeError> {
         }
     }
     for setting in &config.unserved_security {
-        tracing::warn!(setting, "not served by raftzk yet: the peer link stays plaintext (sslQuorum) / certificates are not checked for revocation (crl, ocsp)");
+        tracing::warn!(
+            setting,
+            "not served by raftzk yet: certificates are not checked for revocation"
+        );
     }
     for (n, class) in &config.auth_providers {
         let known = [
@@ -252,7 +258,37 @@ fn raft_settings(
         },
         members,
         faults,
+        peer_tls: None,
         disk_fault_file: config.disk_fault_file.clone(),
+    }
+}
+
+/// The peer link's TLS, read before anything starts: with `sslQuorum` a bad store stops
+/// start-up with one line naming the key. A standalone member has no peer link (ZooKeeper
+/// ignores `sslQuorum` there too). With only `portUnification`, stores that cannot be read
+/// leave the link plaintext, with a warning: the member would start in ZooKeeper too.
+fn peer_tls(
+    config: &Config,
+    members: &BTreeMap<NodeId, PeerNode>,
+) -> Result<Option<Arc<crate::tls::PeerTls>>, NodeError> {
+    let options = &config.quorum_tls;
+    if members.len() < 2 || !options.in_use() {
+        return Ok(None);
+    }
+    let hosts = members
+        .values()
+        .filter_map(|n| n.peer_addr.rsplit_once(':').map(|(h, _)| h.to_string()))
+        .collect();
+    match crate::tls::PeerTls::new(options, hosts) {
+        Ok(tls) => {
+            tracing::info!("TLS on the peer link: {}", tls.describe());
+            Ok(Some(Arc::new(tls)))
+        }
+        Err(e) if !options.enabled => {
+            tracing::warn!(error = %e, "portUnification: the quorum TLS stores cannot be read; the peer link accepts plaintext only");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -421,10 +457,16 @@ impl MemberTasks {
             tracker: server.tracker.clone(),
             timeout: Duration::from_millis(config.write_timeout_ms),
         });
-        let (r, f) = (replica.clone(), faults.clone());
+        let (r, f, tls) = (replica.clone(), faults.clone(), server.peer_tls.clone());
         runtime.adopt(tokio::spawn(async move {
-            raft::serve_peers(&r, peer_listener, handler, f).await;
+            raft::serve_peers(&r, peer_listener, tls, handler, f).await;
         }));
+        if let Some(tls) = &server.peer_tls {
+            self.duties.push(tokio::spawn(crate::tls::watch_stores(
+                tls.clone(),
+                TLS_STORE_CHECK,
+            )));
+        }
         let grace = Duration::from_millis(config.raft_election_timeout_ms.1 * 2);
         let observers: BTreeMap<NodeId, PeerNode> =
             members.into_iter().filter(|(_, n)| n.observer).collect();

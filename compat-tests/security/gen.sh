@@ -18,6 +18,8 @@
 #   client.key client.crt          alice: C=US, O=raftzk, OU=test, CN=alice
 #   client.pem                     alice's key + certificate (a Java client's PEM keystore)
 #   rogue-client.key rogue-client.crt   mallory, signed by a CA the server does not trust
+#   rogue-member.pem               a member certificate for 127.0.0.1 signed by the rogue CA
+#   wronghost.pem                  a member certificate signed by the CA for elsewhere.invalid only
 set -euo pipefail
 dir="${1:-$(mktemp -d -t raftzk-certs-XXXXXX)}"
 mkdir -p "$dir"
@@ -48,6 +50,13 @@ leaf client "/C=US/O=raftzk/OU=test/CN=alice" ca "extendedKeyUsage=clientAuth\n"
 cat client.key client.crt > client.pem
 ca rogue-ca "/CN=rogue-ca"
 leaf rogue-client "/C=US/O=raftzk/OU=test/CN=mallory" rogue-ca "extendedKeyUsage=clientAuth\n"
+# members of a TLS quorum (sslQuorum): one the quorum's CA did not sign, one for another host
+leaf rogue-member "/C=US/O=raftzk/CN=localhost" rogue-ca \
+  "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
+cat rogue-member.key rogue-member.crt > rogue-member.pem
+leaf wronghost "/C=US/O=raftzk/CN=elsewhere" ca \
+  "subjectAltName=DNS:elsewhere.invalid\nextendedKeyUsage=serverAuth,clientAuth\n"
+cat wronghost.key wronghost.crt > wronghost.pem
 
 q openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in server.key -passout pass:secret -out server-enc.key
 cat server-enc.key server.crt > server-enc.pem

@@ -665,17 +665,152 @@ pub const KEYS: &[Key] = &[
             Ok(())
         },
     ),
-    ignored(
+    used(
         "sslQuorum",
-        "TLS between members is not served yet: the peer link is plaintext (a warning when true)",
+        "false",
+        "the peer link (Raft, forwarded writes, session touches) over mutual TLS; plaintext refused",
+        |c, v| {
+            c.quorum_tls.enabled = flag(v)?;
+            Ok(())
+        },
     ),
-    ignored(
-        "sslQuorumReloadCertFiles",
-        "TLS between members is not served yet",
-    ),
-    ignored(
+    used(
         "portUnification",
-        "TLS between members is not served yet",
+        "false",
+        "the peer port accepts TLS and plaintext alike (for turning sslQuorum on member by member)",
+        |c, v| {
+            c.quorum_tls.port_unification = flag(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "sslQuorumReloadCertFiles",
+        "false",
+        "raftzk always reads changed quorum stores again (as for the client port); accepted",
+        |_, v| flag(v).map(|_| ()),
+    ),
+    used(
+        "ssl.quorum.keyStore.location",
+        "none",
+        "a member's key and certificate chain on the peer link (PEM or PKCS12)",
+        |c, v| {
+            c.quorum_tls.tls.key_store.location = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    Key {
+        secret: true,
+        ..used(
+            "ssl.quorum.keyStore.password",
+            "none",
+            "the quorum key store's password",
+            |c, v| {
+                c.quorum_tls.tls.key_store.password = Some(v.to_string());
+                Ok(())
+            },
+        )
+    },
+    used(
+        "ssl.quorum.keyStore.passwordPath",
+        "none",
+        "a file holding the quorum key store's password",
+        |c, v| {
+            c.quorum_tls.tls.key_store.password_path = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.keyStore.type",
+        "by extension",
+        "PEM or PKCS12, as ssl.keyStore.type",
+        |c, v| {
+            c.quorum_tls.tls.key_store.kind = Some(v.to_string());
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.trustStore.location",
+        "none",
+        "the CAs members' certificates must chain to (PEM or PKCS12)",
+        |c, v| {
+            c.quorum_tls.tls.trust_store.location = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    Key {
+        secret: true,
+        ..used(
+            "ssl.quorum.trustStore.password",
+            "none",
+            "the quorum trust store's password (PKCS12)",
+            |c, v| {
+                c.quorum_tls.tls.trust_store.password = Some(v.to_string());
+                Ok(())
+            },
+        )
+    },
+    used(
+        "ssl.quorum.trustStore.passwordPath",
+        "none",
+        "a file holding the quorum trust store's password",
+        |c, v| {
+            c.quorum_tls.tls.trust_store.password_path = Some(PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.trustStore.type",
+        "by extension",
+        "PEM or PKCS12, as ssl.trustStore.type",
+        |c, v| {
+            c.quorum_tls.tls.trust_store.kind = Some(v.to_string());
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.clientAuth",
+        "need",
+        "need, want or none: whether a dialling member must present a certificate",
+        |c, v| {
+            c.quorum_tls.tls.client_auth = super::ClientAuth::parse(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.protocol",
+        "TLSv1.2",
+        "the peer link's protocol when ssl.quorum.enabledProtocols is unset",
+        |c, v| {
+            c.quorum_tls.tls.protocol = v.trim().to_string();
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.enabledProtocols",
+        "ssl.quorum.protocol",
+        "TLSv1.2 and/or TLSv1.3 on the peer link",
+        |c, v| {
+            c.quorum_tls.tls.enabled_protocols = Some(super::tls::comma_list(v));
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.ciphersuites",
+        "ZooKeeper's ECDHE GCM suites",
+        "the peer link's suites, as ssl.ciphersuites",
+        |c, v| {
+            c.quorum_tls.tls.ciphersuites = Some(super::tls::comma_list(v));
+            Ok(())
+        },
+    ),
+    used(
+        "ssl.quorum.hostnameVerification",
+        "true",
+        "a member's certificate must name the address it is dialled at or dials from",
+        |c, v| {
+            c.quorum_tls.hostname_verification = flag(v)?;
+            Ok(())
+        },
     ),
     ignored(
         "ssl.hostnameVerification",
@@ -688,7 +823,7 @@ pub const KEYS: &[Key] = &[
 pub const IGNORED_PREFIXES: &[(&str, &str)] = &[
     (
         "ssl.",
-        "quorum TLS (ssl.quorum.*), CRL and OCSP checks are not served yet",
+        "CRL and OCSP checks (ssl.crl, ssl.ocsp and their quorum twins) are not served yet",
     ),
     ("admin.", "AdminServer options raftzk has no use for"),
     ("metricsProvider.", "the Prometheus endpoint is built in"),
@@ -827,7 +962,8 @@ mod tests {
         assert!(is_known_unused("zookeeper.skipACL"));
         assert!(is_used("ssl.keyStore.location"));
         assert!(is_used("zookeeper.ssl.keyStore.location"));
-        assert!(is_known_unused("ssl.quorum.keyStore.location"));
+        assert!(is_used("ssl.quorum.keyStore.location"));
+        assert!(is_known_unused("ssl.quorum.crl"));
         assert!(is_used("authProvider.1"));
         assert!(!is_known_unused("admin.serverPort"));
         assert!(!is_known_unused("noSuchKey"));

@@ -19,7 +19,7 @@ pub mod sasl;
 pub mod tls;
 
 pub use sasl::SaslSettings;
-pub use tls::{ClientAuth, StoreOptions, TlsOptions};
+pub use tls::{ClientAuth, QuorumTlsOptions, StoreOptions, TlsOptions};
 
 /// One `server.N` line (used by the cluster; parsed and checked now).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub struct Config {
     pub client_port_unification: bool,
     /// `ssl.*`: the client port's TLS.
     pub tls: TlsOptions,
+    /// `sslQuorum`, `portUnification`, `ssl.quorum.*`: TLS on the peer link.
+    pub quorum_tls: QuorumTlsOptions,
     /// `authProvider.N`: the Java class names of extra auth providers, by N.
     pub auth_providers: BTreeMap<String, String>,
     /// SASL: the JAAS file and section.
@@ -75,8 +77,8 @@ pub struct Config {
     pub enforce_auth_schemes: Option<Vec<String>>,
     /// `zookeeper.allowSaslFailedClients`: a failed SASL keeps the connection.
     pub allow_sasl_failed_clients: bool,
-    /// Security settings zoo.cfg asks for that raftzk does not serve yet (`sslQuorum=true`,
-    /// `ssl.crl=true`, `ssl.ocsp=true`): each is a warning at start-up, never silence.
+    /// Security settings zoo.cfg asks for that raftzk does not serve yet (`ssl.crl=true`,
+    /// `ssl.ocsp=true` and their quorum twins): each is a warning at start-up, never silence.
     pub unserved_security: Vec<String>,
     /// `minSessionTimeout`, ms (2 × tickTime).
     pub min_session_timeout_ms: i32,
@@ -192,6 +194,7 @@ impl Default for Config {
             secure_client_ip: None,
             client_port_unification: false,
             tls: TlsOptions::default(),
+            quorum_tls: QuorumTlsOptions::default(),
             auth_providers: BTreeMap::new(),
             sasl: SaslSettings::default(),
             super_users: Vec::new(),
@@ -322,7 +325,7 @@ impl Config {
             let bare = keys::bare(key);
             if matches!(
                 bare,
-                "sslQuorum" | "ssl.crl" | "ssl.ocsp" | "ssl.quorum.crl" | "ssl.quorum.ocsp"
+                "ssl.crl" | "ssl.ocsp" | "ssl.quorum.crl" | "ssl.quorum.ocsp"
             ) && value.trim().eq_ignore_ascii_case("true")
             {
                 config.unserved_security.push(format!("{bare}=true"));
@@ -720,8 +723,31 @@ someUnknownKey=1
             "zoo.cfg",
         )
         .unwrap();
-        assert_eq!(c.unserved_security, vec!["sslQuorum=true", "ssl.crl=true"]);
-        assert!(keys::is_known_unused("sslQuorum"));
+        assert_eq!(c.unserved_security, vec!["ssl.crl=true"]);
+        assert!(c.quorum_tls.enabled);
+    }
+
+    #[test]
+    fn quorum_tls_keys_are_read_apart_from_the_client_port_s() {
+        let c = Config::from_properties(
+            "sslQuorum=true\nportUnification=true\nssl.keyStore.location=client.pem\n\
+             ssl.quorum.keyStore.location=member.p12\nssl.quorum.keyStore.password=s\n\
+             zookeeper.ssl.quorum.trustStore.location=ca.pem\nssl.quorum.clientAuth=want\n\
+             ssl.quorum.hostnameVerification=false\nssl.quorum.enabledProtocols=TLSv1.3\n\
+             ssl.quorum.ciphersuites=TLS_AES_128_GCM_SHA256\nsslQuorumReloadCertFiles=true\n",
+            "zoo.cfg",
+        )
+        .unwrap();
+        let q = &c.quorum_tls;
+        assert!(q.enabled && q.port_unification && !q.hostname_verification);
+        assert_eq!(q.tls.key_store.location, Some(PathBuf::from("member.p12")));
+        assert_eq!(q.tls.key_store.password.as_deref(), Some("s"));
+        assert_eq!(q.tls.trust_store.location, Some(PathBuf::from("ca.pem")));
+        assert_eq!(q.tls.client_auth, ClientAuth::Want);
+        assert_eq!(q.tls.enabled_protocols, Some(vec!["TLSv1.3".to_string()]));
+        assert_eq!(c.tls.key_store.location, Some(PathBuf::from("client.pem")));
+        assert!(c.ignored.is_empty(), "{:?}", c.ignored);
+        assert!(Config::from_properties("ssl.quorum.clientAuth=maybe\n", "zoo.cfg").is_err());
     }
 
     #[test]

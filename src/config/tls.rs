@@ -79,6 +79,41 @@ impl Default for TlsOptions {
     }
 }
 
+/// TLS between members as zoo.cfg names it: `sslQuorum`, `portUnification` and the
+/// `ssl.quorum.*` twins of the client port's `ssl.*` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumTlsOptions {
+    /// `sslQuorum`: members dial each other over mutual TLS and refuse plaintext.
+    pub enabled: bool,
+    /// `portUnification`: the peer port accepts TLS and plaintext alike, told apart by the
+    /// first bytes (ZooKeeper's step for turning `sslQuorum` on in a running cluster).
+    pub port_unification: bool,
+    /// `ssl.quorum.keyStore.*`, `ssl.quorum.trustStore.*`, `ssl.quorum.clientAuth`, the
+    /// protocols and suites. `handshake_limit` and `x509_super_user` have no quorum twin.
+    pub tls: TlsOptions,
+    /// `ssl.quorum.hostnameVerification`: a member's certificate must name the address it
+    /// is dialled at or dials from (true, as in ZooKeeper).
+    pub hostname_verification: bool,
+}
+
+impl Default for QuorumTlsOptions {
+    fn default() -> QuorumTlsOptions {
+        QuorumTlsOptions {
+            enabled: false,
+            port_unification: false,
+            tls: TlsOptions::default(),
+            hostname_verification: true,
+        }
+    }
+}
+
+impl QuorumTlsOptions {
+    /// True if the peer port speaks TLS at all (always, or beside plaintext).
+    pub fn in_use(&self) -> bool {
+        self.enabled || self.port_unification
+    }
+}
+
 /// A comma list as Java's `String.split(",")` then trim gives it, empties dropped.
 pub fn comma_list(value: &str) -> Vec<String> {
     value

@@ -440,15 +440,18 @@ impl Replica {
     }
 }
 
-/// Serves the peer link (Raft RPCs and raftzk's own requests) on `listener`.
+/// Serves the peer link (Raft RPCs and raftzk's own requests) on `listener`, over TLS as
+/// `tls` says.
 pub async fn serve_peers<H: peer_server::PeerHandler>(
     replica: &Replica,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<crate::tls::PeerTls>>,
     handler: Arc<H>,
     faults: Arc<fault_switch::FaultSwitch>,
 ) {
     peer_server::serve(
         listener,
+        tls,
         replica.raft.clone(),
         handler,
         faults,
@@ -481,6 +484,8 @@ pub struct RaftSettings {
     pub members: BTreeMap<NodeId, PeerNode>,
     /// The test-only partition switch.
     pub faults: Arc<fault_switch::FaultSwitch>,
+    /// TLS on the peer link (`sslQuorum`, `portUnification`); None: plaintext.
+    pub peer_tls: Option<Arc<crate::tls::PeerTls>>,
     /// The test-only disk fault file (`disk.faultFile`).
     pub disk_fault_file: Option<PathBuf>,
 }
@@ -604,6 +609,7 @@ pub async fn start(
         PeerNetwork::new(
             me,
             settings.faults.clone(),
+            settings.peer_tls.clone(),
             Duration::from_millis(settings.heartbeat_ms),
             member.clone(),
         )

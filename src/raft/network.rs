@@ -106,16 +106,18 @@ pub struct PeerNetwork {
     me: NodeId,
     clients: Arc<Mutex<HashMap<NodeId, Arc<PeerClient>>>>,
     faults: Arc<FaultSwitch>,
+    tls: Option<Arc<crate::tls::PeerTls>>,
     retry: std::time::Duration,
     member: Arc<crate::telemetry::MemberTelemetry>,
 }
 
 impl PeerNetwork {
     /// The network of member `me`; an unreachable peer is retried every `retry` (the
-    /// heartbeat interval).
+    /// heartbeat interval). With `tls`, peers are dialled as `sslQuorum` says.
     pub fn new(
         me: NodeId,
         faults: Arc<FaultSwitch>,
+        tls: Option<Arc<crate::tls::PeerTls>>,
         retry: std::time::Duration,
         member: Arc<crate::telemetry::MemberTelemetry>,
     ) -> PeerNetwork {
@@ -123,6 +125,7 @@ impl PeerNetwork {
             me,
             clients: Arc::new(Mutex::new(HashMap::new())),
             faults,
+            tls,
             retry,
             member,
         }
@@ -139,6 +142,7 @@ impl PeerNetwork {
             target,
             addr.to_string(),
             self.faults.clone(),
+            self.tls.clone(),
         ));
         clients.insert(target, client.clone());
         client

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::fault_switch::FaultSwitch;
 use super::messages::{read_message, Envelope, PeerError, PeerRequest, PeerResponse};
 use super::types::NodeId;
+use crate::tls::peer::{PeerStream, PeerTls};
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<PeerResponse>>>>;
 
@@ -29,6 +30,8 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     faults: Arc<FaultSwitch>,
+    /// TLS on the link (`sslQuorum`); None: plaintext.
+    tls: Option<Arc<PeerTls>>,
     next_id: AtomicU64,
     conn: tokio::sync::Mutex<Option<Conn>>,
     pending: Pending,
@@ -58,12 +61,19 @@ impl Drop for PeerClient {
 
 impl PeerClient {
     /// A client for member `target` at `addr`.
-    pub fn new(me: NodeId, target: NodeId, addr: String, faults: Arc<FaultSwitch>) -> PeerClient {
+    pub fn new(
+        me: NodeId,
+        target: NodeId,
+        addr: String,
+        faults: Arc<FaultSwitch>,
+        tls: Option<Arc<PeerTls>>,
+    ) -> PeerClient {
         PeerClient {
             me,
             target,
             addr,
             faults,
+            tls,
             next_id: AtomicU64::new(1),
             conn: tokio::sync::Mutex::new(None),
             pending: Arc::new(Mutex::new(HashMap::new())),
@@ -154,11 +164,22 @@ impl PeerClient {
             .await
             .map_err(|e| PeerError::Unreachable(self.target, e.to_string()))?;
         let _ = stream.set_nodelay(true);
-        let (mut read, mut write) = stream.into_split();
+        let stream = match &self.tls {
+            Some(tls) => tls
+                .dial(stream, &self.addr)
+                .await
+                .map_err(|e| PeerError::Unreachable(self.target, e))?,
+            None => PeerStream::Plain(stream),
+        };
+        let (mut read, mut write) = stream.into_halves();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let writer = tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
                 if write.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                // TLS holds what it could not send yet until a flush.
+                if rx.is_empty() && write.flush().await.is_err() {
                     return;
                 }
             }

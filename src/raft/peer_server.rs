@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::election_gate::ElectionGate;
@@ -14,6 +15,7 @@ use super::fault_switch::FaultSwitch;
 use super::messages::{read_message, write_message, Envelope, PeerRequest, PeerResponse};
 use super::types::{Raft, ReconfigError, ReconfigRequest};
 use crate::telemetry::MemberTelemetry;
+use crate::tls::peer::{PeerRead, PeerStream, PeerTls, PeerWrite};
 use crate::txn::Txn;
 
 /// What a member does with the peer requests that are not openraft's.
@@ -34,9 +36,12 @@ pub trait PeerHandler: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Result<u64, ReconfigError>> + Send;
 }
 
-/// Serves the peer link on `listener` until the task is dropped.
+/// Serves the peer link on `listener` until the task is dropped; with `tls`, connections are
+/// set up as `sslQuorum`/`portUnification` say (a failed handshake closes that one).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<H: PeerHandler>(
     listener: TcpListener,
+    tls: Option<Arc<PeerTls>>,
     raft: Raft,
     handler: Arc<H>,
     faults: Arc<FaultSwitch>,
@@ -55,20 +60,27 @@ pub async fn serve<H: PeerHandler>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(serve_connection(
-            stream,
-            peer,
-            raft.clone(),
-            handler.clone(),
-            faults.clone(),
-            gate.clone(),
-            member.clone(),
-        ));
+        let (tls, raft, handler) = (tls.clone(), raft.clone(), handler.clone());
+        let (faults, gate, member) = (faults.clone(), gate.clone(), member.clone());
+        connections.spawn(async move {
+            let stream = match &tls {
+                Some(tls) => match tls.accept(stream, peer).await {
+                    Ok(stream) => stream,
+                    // Counted and logged by the TLS side.
+                    Err(_) => return,
+                },
+                None => PeerStream::Plain(stream),
+            };
+            let (read, write) = stream.into_halves();
+            serve_connection(read, write, peer, raft, handler, faults, gate, member).await;
+        });
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection<H: PeerHandler>(
-    stream: TcpStream,
+    mut read: PeerRead,
+    mut write: PeerWrite,
     peer: std::net::SocketAddr,
     raft: Raft,
     handler: Arc<H>,
@@ -76,7 +88,6 @@ async fn serve_connection<H: PeerHandler>(
     gate: Arc<ElectionGate>,
     member: Arc<MemberTelemetry>,
 ) {
-    let (mut read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Envelope<PeerResponse>>();
     // The writer and the requests answered concurrently belong to this connection: they
     // stop with it (and with the listener that owns it).
@@ -84,6 +95,10 @@ async fn serve_connection<H: PeerHandler>(
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             if write_message(&mut write, &msg).await.is_err() {
+                return;
+            }
+            // TLS holds what it could not send yet until a flush.
+            if rx.is_empty() && write.flush().await.is_err() {
                 return;
             }
         }

@@ -75,6 +75,7 @@ async fn three_members_share_a_process_without_sharing_their_views() {
         proposer: ProposerConfig::default(),
         members: members.clone(),
         faults: Arc::default(),
+        peer_tls: None,
         disk_fault_file: None,
     };
     let (a, b, c) = tokio::join!(
@@ -92,7 +93,7 @@ async fn three_members_share_a_process_without_sharing_their_views() {
             .expect("a listener per member");
         let (r, faults) = (replica.clone(), Arc::default());
         runtime.adopt(tokio::spawn(async move {
-            super::serve_peers(&r, listener, Arc::new(RaftOnly), faults).await;
+            super::serve_peers(&r, listener, None, Arc::new(RaftOnly), faults).await;
         }));
     }
     let replicas: Vec<Replica> = group.iter().map(|(r, _)| r.clone()).collect();

@@ -486,6 +486,42 @@ fn raftzk_families(r: &Reading) -> Vec<Sample> {
             Value::Counter(tls.reloads()),
         ));
     }
+    if let Some(tls) = &r.server.peer_tls {
+        let served = tls.served();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        out.push(Sample {
+            labels: vec![("subject", served.subject)],
+            ..own(
+                "raftzk_peer_tls_certificate_expiry_seconds",
+                "Seconds until the peer link's certificate (ssl.quorum.keyStore) expires (negative: expired), by subject",
+                int(served.not_after - now),
+            )
+        });
+        out.push(own(
+            "raftzk_peer_tls_reloads",
+            "Times the peer link's TLS stores were read again after their files changed",
+            Value::Counter(tls.reloads()),
+        ));
+        let c = tls.counters();
+        for (side, outcome, count) in [
+            ("dial", "ok", &c.dialled),
+            ("dial", "failed", &c.dial_failed),
+            ("accept", "ok", &c.accepted),
+            ("accept", "failed", &c.accept_failed),
+            ("accept", "plaintext", &c.plaintext_accepted),
+        ] {
+            out.push(Sample {
+                labels: vec![("side", side.into()), ("outcome", outcome.into())],
+                ..own(
+                    "raftzk_peer_tls_handshakes",
+                    "Peer link connections set up, by side (dial, accept) and outcome (ok, failed; plaintext on a unified port)",
+                    Value::Counter(count.load(Ordering::Relaxed)),
+                )
+            });
+        }
+    }
     out.push(own(
         "raftzk_tls_handshakes",
         "TLS handshakes completed on the client port",

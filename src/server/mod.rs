@@ -58,6 +58,8 @@ pub struct Server {
     pub sasl: Option<crate::sasl::SaslServer>,
     /// The client port's TLS, when served (for its metrics; the listeners hold it too).
     pub tls: Option<Arc<crate::tls::ClientTls>>,
+    /// The peer link's TLS, when served (for its metrics; the Raft side holds it too).
+    pub peer_tls: Option<Arc<crate::tls::PeerTls>>,
 }
 
 impl Server {

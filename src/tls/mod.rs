@@ -9,6 +9,7 @@
 //! certificate must chain to a CA of the trust store (a self-signed client certificate listed
 //! in the trust store itself is refused).
 
+pub mod peer;
 mod pkcs12;
 mod stores;
 mod suites;
@@ -24,6 +25,8 @@ use rustls_pki_types::CertificateDer;
 
 use crate::config::{ClientAuth, TlsOptions};
 
+pub use peer::PeerTls;
+
 pub use x509::CertificateSummary;
 
 /// A TLS setting that cannot be served: the key to blame and why.
@@ -38,17 +41,16 @@ pub struct TlsError {
 
 /// The client port's TLS: the acceptor every TLS connection goes through, and how a client
 /// certificate becomes an identity. The stores are read again when their files change
-/// ([`ClientTls::reload_if_changed`]): new connections get the new certificate, open ones
+/// ([`Reloads::reload_if_changed`]): new connections get the new certificate, open ones
 /// keep theirs.
 pub struct ClientTls {
-    options: TlsOptions,
-    current: RwLock<Built>,
-    stamp: Mutex<Vec<FileStamp>>,
+    stores: Reloading<Built>,
+    client_auth: ClientAuth,
+    x509_super_user: Option<String>,
     handshakes: Option<Arc<tokio::sync::Semaphore>>,
-    reloads: AtomicU64,
 }
 
-/// What one reading of the stores built.
+/// What one reading of the client port's stores built.
 #[derive(Clone)]
 struct Built {
     acceptor: tokio_rustls::TlsAcceptor,
@@ -57,14 +59,17 @@ struct Built {
     suites: Vec<String>,
 }
 
-/// A store file's modification time and length, to notice a new one.
-type FileStamp = Option<(std::time::SystemTime, u64)>;
+impl Serves for Built {
+    fn served(&self) -> &CertificateSummary {
+        &self.served
+    }
+}
 
 impl std::fmt::Debug for ClientTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientTls")
             .field("served", &self.served())
-            .field("client_auth", &self.options.client_auth)
+            .field("client_auth", &self.client_auth)
             .finish()
     }
 }
@@ -75,70 +80,24 @@ pub type HandshakeSlot = Option<tokio::sync::OwnedSemaphorePermit>;
 impl ClientTls {
     /// Loads the stores and builds the server's TLS configuration.
     pub fn new(options: &TlsOptions) -> Result<ClientTls, TlsError> {
-        let stamp = stamps(options);
-        let built = build(options)?;
         Ok(ClientTls {
-            options: options.clone(),
-            current: RwLock::new(built),
-            stamp: Mutex::new(stamp),
+            stores: Reloading::new(options, build_client_port, "the client port")?,
+            client_auth: options.client_auth,
+            x509_super_user: options.x509_super_user.clone(),
             handshakes: options
                 .handshake_limit
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
-            reloads: AtomicU64::new(0),
         })
-    }
-
-    fn built(&self) -> Built {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
     }
 
     /// The acceptor for one handshake (the newest certificate).
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        self.built().acceptor
-    }
-
-    /// Reads the stores again if one of their files changed since the last reading. A new
-    /// reading that fails leaves the served certificate as it was (and is logged once).
-    /// Returns true when a new certificate is served.
-    pub fn reload_if_changed(&self) -> bool {
-        let now = stamps(&self.options);
-        {
-            let mut stamp = self
-                .stamp
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if *stamp == now {
-                return false;
-            }
-            *stamp = now;
-        }
-        match build(&self.options) {
-            Ok(built) => {
-                tracing::info!(
-                    subject = %built.served.subject,
-                    not_after = built.served.not_after,
-                    "TLS stores changed: new client connections get the new certificate"
-                );
-                *self
-                    .current
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = built;
-                self.reloads.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS stores changed but cannot be served; the certificate served before stays");
-                false
-            }
-        }
+        self.stores.get().acceptor
     }
 
     /// Times the stores were read again after a change.
     pub fn reloads(&self) -> u64 {
-        self.reloads.load(Ordering::Relaxed)
+        self.stores.reloads()
     }
 
     /// A slot for one more handshake, or None when `netty.server.outstandingHandshake.limit`
@@ -165,7 +124,7 @@ impl ClientTls {
             scheme: "x509".into(),
             id: Some(subject.clone()),
         }];
-        if self.options.x509_super_user.as_deref() == Some(subject.as_str()) {
+        if self.x509_super_user.as_deref() == Some(subject.as_str()) {
             ids.push(Id {
                 scheme: "super".into(),
                 id: Some(subject),
@@ -176,19 +135,19 @@ impl ClientTls {
 
     /// The served certificate's subject and expiry.
     pub fn served(&self) -> CertificateSummary {
-        self.built().served
+        self.stores.get().served
     }
 
     /// One line for the start-up log: what is served and how.
     pub fn describe(&self) -> String {
-        let built = self.built();
+        let built = self.stores.get();
         format!(
             "certificate {} (expires at unix {}), protocols {}, suites {}, client certificates {}",
             built.served.subject,
             built.served.not_after,
             built.protocols.join(","),
             built.suites.join(","),
-            match self.options.client_auth {
+            match self.client_auth {
                 ClientAuth::Need => "required",
                 ClientAuth::Want => "asked for",
                 ClientAuth::None => "not asked for",
@@ -197,10 +156,24 @@ impl ClientTls {
     }
 }
 
+impl Reloads for ClientTls {
+    fn reload_if_changed(&self) -> bool {
+        self.stores.reload_if_changed()
+    }
+}
+
+/// Something whose TLS stores are read again when their files change.
+pub trait Reloads: Send + Sync + 'static {
+    /// Reads the stores again if one of their files changed since the last reading. A new
+    /// reading that fails leaves the served certificate as it was (and is logged). Returns
+    /// true when a new certificate is served.
+    fn reload_if_changed(&self) -> bool;
+}
+
 /// Reads the stores again every `every` while the member runs (ZooKeeper reloads only its
-/// quorum certificates; raftzk its client port's too, so a renewed certificate needs no
-/// restart).
-pub async fn watch_stores(tls: Arc<ClientTls>, every: std::time::Duration) {
+/// quorum certificates, and only with `sslQuorumReloadCertFiles`; raftzk both, always, so a
+/// renewed certificate needs no restart).
+pub async fn watch_stores<T: Reloads>(tls: Arc<T>, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -208,6 +181,89 @@ pub async fn watch_stores(tls: Arc<ClientTls>, every: std::time::Duration) {
         let tls = tls.clone();
         // File reads and a key parse: off the runtime's worker threads.
         let _ = tokio::task::spawn_blocking(move || tls.reload_if_changed()).await;
+    }
+}
+
+/// A built TLS configuration that names the certificate it serves.
+trait Serves: Clone + Send + Sync + 'static {
+    fn served(&self) -> &CertificateSummary;
+}
+
+/// A TLS configuration built from store files and built again when they change.
+struct Reloading<B> {
+    options: TlsOptions,
+    build: fn(&TlsOptions) -> Result<B, TlsError>,
+    /// What the stores secure, for the log.
+    what: &'static str,
+    current: RwLock<B>,
+    stamp: Mutex<Vec<FileStamp>>,
+    reloads: AtomicU64,
+}
+
+/// A store file's modification time and length, to notice a new one.
+type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+impl<B: Serves> Reloading<B> {
+    fn new(
+        options: &TlsOptions,
+        build: fn(&TlsOptions) -> Result<B, TlsError>,
+        what: &'static str,
+    ) -> Result<Reloading<B>, TlsError> {
+        let stamp = stamps(options);
+        let built = build(options)?;
+        Ok(Reloading {
+            options: options.clone(),
+            build,
+            what,
+            current: RwLock::new(built),
+            stamp: Mutex::new(stamp),
+            reloads: AtomicU64::new(0),
+        })
+    }
+
+    fn get(&self) -> B {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
+
+    fn reload_if_changed(&self) -> bool {
+        let now = stamps(&self.options);
+        {
+            let mut stamp = self
+                .stamp
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *stamp == now {
+                return false;
+            }
+            *stamp = now;
+        }
+        match (self.build)(&self.options) {
+            Ok(built) => {
+                tracing::info!(
+                    secures = self.what,
+                    subject = %built.served().subject,
+                    not_after = built.served().not_after,
+                    "TLS stores changed: new connections get the new certificate"
+                );
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = built;
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(secures = self.what, error = %e, "TLS stores changed but cannot be served; the certificate served before stays");
+                false
+            }
+        }
     }
 }
 
@@ -227,8 +283,20 @@ fn stamps(options: &TlsOptions) -> Vec<FileStamp> {
     .collect()
 }
 
-/// Reads the stores and builds the server's TLS configuration.
-fn build(options: &TlsOptions) -> Result<Built, TlsError> {
+/// What one reading of a key store and trust store gives, checked and ready to build
+/// configurations from.
+struct Material {
+    key_store: stores::KeyStore,
+    /// The trust store's certificates as anchors (None: no trust store named).
+    roots: Option<Arc<RootCertStore>>,
+    served: CertificateSummary,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    suite_names: Vec<String>,
+}
+
+/// Reads the stores and settles the protocols and suites.
+fn read_material(options: &TlsOptions) -> Result<Material, TlsError> {
     let key_store = stores::load_key_store(&options.key_store)?;
     let trust = stores::load_trust_store(&options.trust_store)?;
     let leaf = key_store.chain.first().ok_or_else(|| TlsError {
@@ -239,32 +307,9 @@ fn build(options: &TlsOptions) -> Result<Built, TlsError> {
         key: stores::KEY_STORE.location,
         reason: e.to_string(),
     })?;
-
-    let base = ring_provider();
-    let (cipher_suites, versions) = suites::select(options, &base, suites::versions(options)?)?;
-    let suite_names = cipher_suites.iter().map(suites::java_name).collect();
-    let provider = Arc::new(rustls::crypto::CryptoProvider {
-        cipher_suites,
-        ..base
-    });
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| TlsError {
-            key: "ssl.enabledProtocols",
-            reason: e.to_string(),
-        })?;
-    let builder = match options.client_auth {
-        ClientAuth::None => builder.with_no_client_auth(),
-        auth => {
-            let Some(certs) = trust else {
-                return Err(TlsError {
-                    key: stores::TRUST_STORE.location,
-                    reason: format!(
-                        "ssl.clientAuth={} checks client certificates against a trust store: name one, or set ssl.clientAuth=none",
-                        if auth == ClientAuth::Need { "need" } else { "want" }
-                    ),
-                });
-            };
+    let roots = match trust {
+        None => None,
+        Some(certs) => {
             let mut roots = RootCertStore::empty();
             for cert in certs {
                 roots.add(cert).map_err(|e| TlsError {
@@ -272,36 +317,89 @@ fn build(options: &TlsOptions) -> Result<Built, TlsError> {
                     reason: format!("a certificate cannot be a trust anchor: {e}"),
                 })?;
             }
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            let verifier = if auth == ClientAuth::Want {
-                verifier.allow_unauthenticated()
-            } else {
-                verifier
-            };
-            let verifier = verifier.build().map_err(|e| TlsError {
-                key: stores::TRUST_STORE.location,
-                reason: e.to_string(),
-            })?;
-            builder.with_client_cert_verifier(verifier)
+            Some(Arc::new(roots))
         }
     };
-    let mut config = builder
-        .with_single_cert(key_store.chain, key_store.key)
-        .map_err(|e| TlsError {
-            key: stores::KEY_STORE.location,
-            reason: format!("the key and certificate cannot serve: {e}"),
-        })?;
-    // The server's suite order decides, as in ZooKeeper's JSSE.
-    config.ignore_client_order = true;
-    Ok(Built {
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    let base = ring_provider();
+    let (cipher_suites, versions) = suites::select(options, &base, suites::versions(options)?)?;
+    let suite_names = cipher_suites.iter().map(suites::java_name).collect();
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites,
+        ..base
+    });
+    Ok(Material {
+        key_store,
+        roots,
         served,
-        protocols: versions
+        provider,
+        versions,
+        suite_names,
+    })
+}
+
+impl Material {
+    /// The configuration of the accepting side: client certificates per `client_auth`.
+    fn server_config(&self, client_auth: ClientAuth) -> Result<rustls::ServerConfig, TlsError> {
+        let builder = rustls::ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.versions)
+            .map_err(|e| TlsError {
+                key: "ssl.enabledProtocols",
+                reason: e.to_string(),
+            })?;
+        let builder = match client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            auth => {
+                let Some(roots) = self.roots.clone() else {
+                    return Err(TlsError {
+                        key: stores::TRUST_STORE.location,
+                        reason: format!(
+                            "clientAuth={} checks certificates against a trust store: name one, or set clientAuth=none",
+                            if auth == ClientAuth::Need { "need" } else { "want" }
+                        ),
+                    });
+                };
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(roots, self.provider.clone());
+                let verifier = if auth == ClientAuth::Want {
+                    verifier.allow_unauthenticated()
+                } else {
+                    verifier
+                };
+                let verifier = verifier.build().map_err(|e| TlsError {
+                    key: stores::TRUST_STORE.location,
+                    reason: e.to_string(),
+                })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(self.key_store.chain.clone(), self.key_store.key.clone_key())
+            .map_err(|e| TlsError {
+                key: stores::KEY_STORE.location,
+                reason: format!("the key and certificate cannot serve: {e}"),
+            })?;
+        // The server's suite order decides, as in ZooKeeper's JSSE.
+        config.ignore_client_order = true;
+        Ok(config)
+    }
+
+    fn protocol_names(&self) -> Vec<String> {
+        self.versions
             .iter()
             .map(|v| format!("{:?}", v.version))
-            .collect(),
-        suites: suite_names,
+            .collect()
+    }
+}
+
+/// Reads the client port's stores and builds its acceptor.
+fn build_client_port(options: &TlsOptions) -> Result<Built, TlsError> {
+    let material = read_material(options)?;
+    let config = material.server_config(options.client_auth)?;
+    Ok(Built {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        protocols: material.protocol_names(),
+        served: material.served,
+        suites: material.suite_names,
     })
 }
 

@@ -139,12 +139,10 @@ fn certificates(
 /// Loads the server's key and chain.
 pub(super) fn load_key_store(options: &StoreOptions) -> Result<KeyStore, TlsError> {
     let keys = &KEY_STORE;
-    let path = options.location.as_deref().ok_or_else(|| {
-        error(
-            keys.location,
-            "TLS on the client port needs the server's key and certificate",
-        )
-    })?;
+    let path = options
+        .location
+        .as_deref()
+        .ok_or_else(|| error(keys.location, "TLS needs this member's key and certificate"))?;
     match kind(options, path, keys)? {
         StoreKind::Pem => {}
         StoreKind::Pkcs12 => {
@@ -188,7 +186,7 @@ pub(super) fn load_key_store(options: &StoreOptions) -> Result<KeyStore, TlsErro
             error(
                 keys.location,
                 format!(
-                    "{}: the key is encrypted: set ssl.keyStore.password",
+                    "{}: the key is encrypted: set the key store's password",
                     path.display()
                 ),
             )

@@ -668,7 +668,53 @@ impl Cluster {
         Cluster::start_configured(&vec![false; n], "", true)
     }
 
+    /// Starts `n` voting members, member `id`'s zoo.cfg ending with `extra(id)`, and waits
+    /// (≤ 60 s) for a leader only: some members may be meant never to join.
+    pub fn start_each(n: usize, extra: impl Fn(u64) -> String) -> Cluster {
+        let cluster = Cluster::configure_all(&vec![false; n], &extra, false);
+        assert!(
+            wait_until(Duration::from_secs(60), || cluster.leader().is_some()),
+            "no leader:\n{}",
+            cluster.log_tails()
+        );
+        cluster
+    }
+
     fn start_configured(observers: &[bool], extra_cfg: &str, zookeeper_keys_only: bool) -> Cluster {
+        let cluster =
+            Cluster::configure_all(observers, &|_| extra_cfg.to_string(), zookeeper_keys_only);
+        assert!(
+            wait_until(Duration::from_secs(60), || cluster.all_serving()),
+            "the cluster did not form:\n{}",
+            cluster.log_tails()
+        );
+        cluster
+    }
+
+    /// The last 40 lines of every member's log, newest first.
+    pub fn log_tails(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| {
+                let log = m.log();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                format!(
+                    "--- member {} (last 40 lines, newest first)\n{}",
+                    m.id,
+                    tail.join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Writes every member's configuration and starts them.
+    fn configure_all(
+        observers: &[bool],
+        extra: &dyn Fn(u64) -> String,
+        zookeeper_keys_only: bool,
+    ) -> Cluster {
+        let extra_cfg = extra(0);
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16, u16)> = observers
             .iter()
@@ -689,8 +735,8 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(i, (client, _, _))| {
-                let member =
-                    Member::configure(dir.path(), i as u64 + 1, *client, &servers, extra_cfg);
+                let id = i as u64 + 1;
+                let member = Member::configure(dir.path(), id, *client, &servers, &extra(id));
                 if zookeeper_keys_only {
                     let cfg = format!(
                         "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n{servers}",
@@ -705,31 +751,12 @@ impl Cluster {
         for m in &mut members {
             m.spawn();
         }
-        let cluster = Cluster {
+        Cluster {
             dir: Some(dir),
             members,
             servers,
-            extra_cfg: extra_cfg.to_string(),
-        };
-        assert!(
-            wait_until(Duration::from_secs(60), || cluster.all_serving()),
-            "the cluster did not form:\n{}",
-            cluster
-                .members
-                .iter()
-                .map(|m| {
-                    let log = m.log();
-                    let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                    format!(
-                        "--- member {} (last 40 lines, newest first)\n{}",
-                        m.id,
-                        tail.join("\n")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        cluster
+            extra_cfg,
+        }
     }
 
     /// True when every running member is a leader or follower.
