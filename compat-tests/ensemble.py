@@ -13,7 +13,10 @@
 Options are those of ``servers.start_zookeeper`` (tick_time, min/max_session_timeout,
 container_check_interval_ms, extended_types, extra_cfg, start_timeout), plus ``read_only``:
 read-only mode on every member (ZooKeeper: the ``readonlymode.enabled`` system property;
-raftzk: the zoo.cfg key of that name), and ``heap`` (ZooKeeper's -Xmx, default 256m).
+raftzk: the zoo.cfg key of that name), ``heap`` (ZooKeeper's -Xmx, default 256m),
+``member_cfg`` (a function of the member's index giving zoo.cfg lines for that member only)
+and ``serving`` (the indexes to wait for at start, default all: a member meant never to join
+is left out).
 """
 
 import os
@@ -139,6 +142,8 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
     extra = dict(opts.pop("extra_cfg", None) or {})
     read_only = opts.pop("read_only", False)
     heap = opts.pop("heap", "256m")
+    member_cfg = opts.pop("member_cfg", None) or (lambda i: {})
+    serving = opts.pop("serving", None)
     extra.update({"initLimit": 10, "syncLimit": 5})
     extra.update(quorum)
     members = []
@@ -148,7 +153,7 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
         os.makedirs(data_dir)
         with open(os.path.join(data_dir, "myid"), "w") as f:
             f.write("%d\n" % (i + 1))
-        cfg = servers._zoo_cfg(data_dir, client, extra_cfg=extra, **opts)
+        cfg = servers._zoo_cfg(data_dir, client, extra_cfg={**extra, **member_cfg(i)}, **opts)
         cfg_path = os.path.join(base, "zoo.cfg")
         with open(cfg_path, "w") as f:
             f.write(cfg)
@@ -170,7 +175,7 @@ def start_zookeeper_ensemble(tmpdir, n=3, start_timeout=90, **opts):
         )
     ensemble = Ensemble(members)
     try:
-        ensemble.wait_serving(start_timeout)
+        ensemble.wait_serving(start_timeout, indexes=serving)
     except Exception:
         ensemble.stop()
         raise
@@ -185,6 +190,8 @@ def start_raftzk_cluster(tmpdir, n=3, start_timeout=90, **opts):
     os.makedirs(tmpdir, exist_ok=True)
     ports = [(servers.free_port(), servers.free_port(), servers.free_port()) for _ in range(n)]
     extra = dict(opts.pop("extra_cfg", None) or {})
+    member_cfg = opts.pop("member_cfg", None) or (lambda i: {})
+    serving = opts.pop("serving", None)
     if opts.pop("read_only", False):
         extra["readonlymode.enabled"] = "true"
     for i, (client, peer, election) in enumerate(ports):
@@ -198,14 +205,14 @@ def start_raftzk_cluster(tmpdir, n=3, start_timeout=90, **opts):
             f.write("%d\n" % (i + 1))
         cfg_path = os.path.join(base, "zoo.cfg")
         with open(cfg_path, "w") as f:
-            f.write(servers._zoo_cfg(data_dir, client, extra_cfg=extra, **opts))
+            f.write(servers._zoo_cfg(data_dir, client, extra_cfg={**extra, **member_cfg(i)}, **opts))
         argv = [binary, "--config", cfg_path]
         member = Member(i, argv, base, client, data_dir, cfg_path, os.path.join(base, "server.log"))
         member.kind = "raftzk"
         members.append(member)
     ensemble = Ensemble(members)
     try:
-        ensemble.wait_serving(start_timeout)
+        ensemble.wait_serving(start_timeout, indexes=serving)
     except Exception:
         ensemble.stop()
         raise
