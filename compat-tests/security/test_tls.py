@@ -372,3 +372,38 @@ def test_pbes2_encrypted_pem_key(server_kind, tmp_path_factory, certs):
         assert reply == "imok"
     finally:
         s.stop()
+
+
+def test_legacy_pbe_sha1_3des_encrypted_pem_key(server_kind, tmp_path_factory, certs):
+    """T9: a PEM key encrypted as ZooKeeper's documentation makes it (`openssl pkcs8 -topk8
+    -v1 PBE-SHA1-3DES`, PKCS#12's pbeWithSHAAnd3-KeyTripleDES-CBC) with
+    ssl.keyStore.password: served on both servers."""
+    s = start(server_kind, tmp_path_factory.mktemp("pbe3des"), certs, **{
+        "ssl.keyStore.location": os.path.join(certs, "server-enc.pem"),
+        "ssl.keyStore.password": "secret",
+    })
+    try:
+        reply, _ = tls_exchange(s.secure_port, client_context(certs))
+        assert reply == "imok"
+    finally:
+        s.stop()
+
+
+def test_legacy_3des_pkcs12_store(server_kind, tmp_path_factory, certs):
+    """A PKCS12 keystore written with the legacy encryption (`openssl pkcs12 -export
+    -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1`, as OpenSSL 1.1 and keytool
+    before JDK 12 wrote them): served on both servers."""
+    store = os.path.join(certs, "server-3des.p12")
+    subprocess.run(["openssl", "pkcs12", "-export", "-in", os.path.join(certs, "server.crt"),
+                    "-inkey", os.path.join(certs, "server.key"), "-name", "server",
+                    "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1",
+                    "-out", store, "-passout", "pass:secret"], check=True, capture_output=True)
+    s = start(server_kind, tmp_path_factory.mktemp("p12-3des"), certs, **{
+        "ssl.keyStore.location": store,
+        "ssl.keyStore.password": "secret",
+    })
+    try:
+        reply, _ = tls_exchange(s.secure_port, client_context(certs))
+        assert reply == "imok"
+    finally:
+        s.stop()

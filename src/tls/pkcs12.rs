@@ -1,10 +1,13 @@
-//! PKCS#12 key and trust stores (RFC 7292) and PBES2-encrypted private keys (RFC 8018), as
-//! `keytool` (JDK 12 and later) and OpenSSL 3 write them by default: PBES2 with PBKDF2
-//! (HMAC-SHA-256 or -SHA-1) and AES-CBC. The legacy PKCS#12 PBE schemes (3DES, RC2) are
-//! refused with a line saying how to re-export. The MAC is not checked: a wrong password
-//! already fails the decryption (padding, then the DER inside).
+//! PKCS#12 key and trust stores (RFC 7292) and encrypted private keys: PBES2 (RFC 8018) as
+//! `keytool` (JDK 12 and later) and OpenSSL 3 write them by default (PBKDF2 with HMAC-SHA-256
+//! or -SHA-1, AES-CBC), and PKCS#12's own `pbeWithSHAAnd3-KeyTripleDES-CBC` (RFC 7292
+//! appendix B key derivation with SHA-1, 3DES-CBC): the form ZooKeeper's documentation makes
+//! with `openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES`, and older keytool/OpenSSL stores. The
+//! 40- and 128-bit RC2 schemes are refused with a line saying how to re-export. The MAC is
+//! not checked: a wrong password already fails the decryption (padding, then the DER inside).
 
-use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+use aes::cipher::{block_padding::Pkcs7, BlockCipher, BlockDecryptMut, KeyIvInit};
+use sha1::Digest;
 
 use super::x509::{dotted, element, expect, X509Error, INTEGER, OID, SEQUENCE};
 
@@ -15,6 +18,7 @@ const SHROUDED_KEY_BAG: &str = "1.2.840.113549.1.12.10.1.2";
 const CERT_BAG: &str = "1.2.840.113549.1.12.10.1.3";
 const X509_CERTIFICATE: &str = "1.2.840.113549.1.9.22.1";
 const PBES2: &str = "1.2.840.113549.1.5.13";
+const PBE_SHA1_3DES: &str = "1.2.840.113549.1.12.1.3";
 const PBKDF2: &str = "1.2.840.113549.1.5.12";
 const HMAC_SHA1: &str = "1.2.840.113549.2.7";
 const HMAC_SHA256: &str = "1.2.840.113549.2.9";
@@ -129,9 +133,12 @@ fn whole(bytes: &[u8]) -> Result<Vec<u8>, String> {
 pub fn decrypt(algorithm: &[u8], ciphertext: &[u8], password: &str) -> Result<Vec<u8>, String> {
     let (oid, params) = expect(algorithm, OID, "algorithm").map_err(malformed)?;
     let oid = dotted(oid).map_err(malformed)?;
+    if oid == PBE_SHA1_3DES {
+        return decrypt_pbe_sha1_3des(params, ciphertext, password);
+    }
     if oid != PBES2 {
         return Err(format!(
-            "encrypted with {oid}, a legacy PKCS#12 scheme raftzk does not read: re-encrypt with PBES2/AES, OpenSSL 3's default (`openssl pkcs8 -topk8 -v2 aes256` for a key, `openssl pkcs12 -export` for a store) and keytool's since JDK 12"
+            "encrypted with {oid}, a legacy PKCS#12 scheme (RC2) raftzk does not read: re-encrypt with PBES2/AES, OpenSSL 3's default (`openssl pkcs8 -topk8 -v2 aes256` for a key, `openssl pkcs12 -export` for a store) and keytool's since JDK 12"
         ));
     }
     let (pbes2, _) = expect(params, SEQUENCE, "PBES2 parameters").map_err(malformed)?;
@@ -174,27 +181,90 @@ pub fn decrypt(algorithm: &[u8], ciphertext: &[u8], password: &str) -> Result<Ve
     };
     let mut key = vec![0u8; key_len];
     ring::pbkdf2::derive(algorithm, iterations, salt, password.as_bytes(), &mut key);
-    let wrong = || "cannot decrypt: wrong password (or a damaged file)".to_string();
+    let plain = match key_len {
+        16 => cbc_decrypt::<aes::Aes128>(&key, iv, ciphertext),
+        24 => cbc_decrypt::<aes::Aes192>(&key, iv, ciphertext),
+        _ => cbc_decrypt::<aes::Aes256>(&key, iv, ciphertext),
+    };
+    plain.ok_or_else(wrong_password)
+}
+
+fn wrong_password() -> String {
+    "cannot decrypt: wrong password (or a damaged file)".to_string()
+}
+
+/// CBC decryption with PKCS#7 padding; None for a wrong key (or a damaged ciphertext).
+fn cbc_decrypt<C>(key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>>
+where
+    C: BlockDecryptMut + BlockCipher,
+    cbc::Decryptor<C>: KeyIvInit,
+{
     let mut plain = ciphertext.to_vec();
-    let len = match key_len {
-        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, iv)
-            .map_err(|_| wrong())?
-            .decrypt_padded_mut::<Pkcs7>(&mut plain)
-            .map(<[u8]>::len),
-        24 => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, iv)
-            .map_err(|_| wrong())?
-            .decrypt_padded_mut::<Pkcs7>(&mut plain)
-            .map(<[u8]>::len),
-        _ => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, iv)
-            .map_err(|_| wrong())?
-            .decrypt_padded_mut::<Pkcs7>(&mut plain)
-            .map(<[u8]>::len),
-    }
-    .map_err(|_| wrong())?;
+    let len = cbc::Decryptor::<C>::new_from_slices(key, iv)
+        .ok()?
+        .decrypt_padded_mut::<Pkcs7>(&mut plain)
+        .ok()?
+        .len();
     plain.truncate(len);
     // A wrong key whose padding happens to look right still yields no DER.
-    element(&plain).map_err(|_| wrong())?;
-    Ok(plain)
+    element(&plain).ok()?;
+    Some(plain)
+}
+
+/// `pbeWithSHAAnd3-KeyTripleDES-CBC`: parameters `SEQUENCE { salt, iterations }`, key and IV
+/// from RFC 7292 appendix B.2 with SHA-1.
+fn decrypt_pbe_sha1_3des(
+    params: &[u8],
+    ciphertext: &[u8],
+    password: &str,
+) -> Result<Vec<u8>, String> {
+    let (pbe, _) = expect(params, SEQUENCE, "PBE parameters").map_err(malformed)?;
+    let (salt, rest) = expect(pbe, OCTET_STRING, "salt").map_err(malformed)?;
+    let (iterations, _) = expect(rest, INTEGER, "iterations").map_err(malformed)?;
+    let iterations = integer(iterations).ok_or("PBE iteration count out of range")?;
+    let key = pkcs12_kdf_sha1(password, salt, iterations.get(), 1, 24);
+    let iv = pkcs12_kdf_sha1(password, salt, iterations.get(), 2, 8);
+    cbc_decrypt::<des::TdesEde3>(&key, &iv, ciphertext).ok_or_else(wrong_password)
+}
+
+/// RFC 7292 appendix B.2 with SHA-1 (u = 20, v = 64): `n` bytes of key (`id` 1) or IV (2)
+/// material from the password as a NUL-terminated BMPString.
+fn pkcs12_kdf_sha1(password: &str, salt: &[u8], iterations: u32, id: u8, n: usize) -> Vec<u8> {
+    const V: usize = 64;
+    let fill = |bytes: &[u8]| -> Vec<u8> {
+        if bytes.is_empty() {
+            return Vec::new();
+        }
+        let len = V * bytes.len().div_ceil(V);
+        bytes.iter().copied().cycle().take(len).collect()
+    };
+    let mut bmp: Vec<u8> = password.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    bmp.extend_from_slice(&[0, 0]);
+    let mut i: Vec<u8> = fill(salt);
+    i.extend(fill(&bmp));
+    let mut out = Vec::with_capacity(n + 20);
+    while out.len() < n {
+        let mut a = sha1::Sha1::new()
+            .chain_update([id; V])
+            .chain_update(&i)
+            .finalize();
+        for _ in 1..iterations {
+            a = sha1::Sha1::digest(a);
+        }
+        out.extend_from_slice(&a);
+        // I_j = (I_j + B + 1) mod 2^512 for every 64-byte block, B = A repeated.
+        let b: Vec<u8> = a.iter().copied().cycle().take(V).collect();
+        for block in i.chunks_mut(V) {
+            let mut carry = 1u16;
+            for (x, y) in block.iter_mut().zip(&b).rev() {
+                let sum = u16::from(*x) + u16::from(*y) + carry;
+                *x = sum as u8;
+                carry = sum >> 8;
+            }
+        }
+    }
+    out.truncate(n);
+    out
 }
 
 fn integer(bytes: &[u8]) -> Option<std::num::NonZeroU32> {
@@ -211,4 +281,27 @@ pub fn decrypt_private_key(der: &[u8], password: &str) -> Result<Vec<u8>, String
     let (algorithm, rest) = expect(epki, SEQUENCE, "algorithm").map_err(malformed)?;
     let (ciphertext, _) = expect(rest, OCTET_STRING, "encrypted key").map_err(malformed)?;
     decrypt(algorithm, ciphertext, password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
+    /// The classic PKCS#12 key-generation vectors (password "smeg", one iteration).
+    #[test]
+    fn pkcs12_key_derivation_matches_the_published_vectors() {
+        let salt = [0x0A, 0x58, 0xCF, 0x64, 0x53, 0x0D, 0x82, 0x3F];
+        assert_eq!(
+            hex(&pkcs12_kdf_sha1("smeg", &salt, 1, 1, 24)),
+            "8AAAE6297B6CB04642AB5B077851284EB7128F1A2A7FBCA3"
+        );
+        assert_eq!(
+            hex(&pkcs12_kdf_sha1("smeg", &salt, 1, 2, 8)),
+            "79993DFE048D3B76"
+        );
+    }
 }
