@@ -357,36 +357,34 @@ def test_pkcs12_stores(server_kind, tmp_path_factory, certs):
         s.stop()
 
 
+def serves_with_key_store(server_kind, tmp, certs, key_store, password="secret"):
+    """Starts a TLS server on `key_store` with its password and checks a TLS client gets an
+    answer (ruok: imok)."""
+    s = start(server_kind, tmp, certs, **{
+        "ssl.keyStore.location": key_store,
+        "ssl.keyStore.password": password,
+    })
+    try:
+        reply, _ = tls_exchange(s.secure_port, client_context(certs))
+        assert reply == "imok"
+    finally:
+        s.stop()
+
+
 def test_pbes2_encrypted_pem_key(server_kind, tmp_path_factory, certs):
     """A PEM key encrypted the way OpenSSL 3 does by default (PBES2, AES-256): raftzk reads
     it with ssl.keyStore.password; ZooKeeper 3.8.0 on JDK 17 cannot ("PBES2 SecretKeyFactory
     not available")."""
     if server_kind != "raftzk":
         pytest.skip("ZooKeeper 3.8.0 on JDK 17 does not read PBES2-encrypted PEM keys")
-    s = start(server_kind, tmp_path_factory.mktemp("pbes2"), certs, **{
-        "ssl.keyStore.location": os.path.join(certs, "server-pbes2.pem"),
-        "ssl.keyStore.password": "secret",
-    })
-    try:
-        reply, _ = tls_exchange(s.secure_port, client_context(certs))
-        assert reply == "imok"
-    finally:
-        s.stop()
+    serves_with_key_store(server_kind, tmp_path_factory.mktemp("pbes2"), certs, os.path.join(certs, "server-pbes2.pem"))
 
 
 def test_legacy_pbe_sha1_3des_encrypted_pem_key(server_kind, tmp_path_factory, certs):
     """T9: a PEM key encrypted as ZooKeeper's documentation makes it (`openssl pkcs8 -topk8
     -v1 PBE-SHA1-3DES`, PKCS#12's pbeWithSHAAnd3-KeyTripleDES-CBC) with
     ssl.keyStore.password: served on both servers."""
-    s = start(server_kind, tmp_path_factory.mktemp("pbe3des"), certs, **{
-        "ssl.keyStore.location": os.path.join(certs, "server-enc.pem"),
-        "ssl.keyStore.password": "secret",
-    })
-    try:
-        reply, _ = tls_exchange(s.secure_port, client_context(certs))
-        assert reply == "imok"
-    finally:
-        s.stop()
+    serves_with_key_store(server_kind, tmp_path_factory.mktemp("pbe3des"), certs, os.path.join(certs, "server-enc.pem"))
 
 
 def test_legacy_3des_pkcs12_store(server_kind, tmp_path_factory, certs):
@@ -398,12 +396,4 @@ def test_legacy_3des_pkcs12_store(server_kind, tmp_path_factory, certs):
                     "-inkey", os.path.join(certs, "server.key"), "-name", "server",
                     "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1",
                     "-out", store, "-passout", "pass:secret"], check=True, capture_output=True)
-    s = start(server_kind, tmp_path_factory.mktemp("p12-3des"), certs, **{
-        "ssl.keyStore.location": store,
-        "ssl.keyStore.password": "secret",
-    })
-    try:
-        reply, _ = tls_exchange(s.secure_port, client_context(certs))
-        assert reply == "imok"
-    finally:
-        s.stop()
+    serves_with_key_store(server_kind, tmp_path_factory.mktemp("p12-3des"), certs, store)

@@ -468,42 +468,34 @@ fn raftzk_families(r: &Reading) -> Vec<Sample> {
         )
     });
     if let Some(tls) = &r.server.tls {
-        let served = tls.served();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        out.push(Sample {
-            labels: vec![("subject", served.subject)],
-            ..own(
+        certificate_samples(
+            &mut out,
+            (
                 "raftzk_tls_certificate_expiry_seconds",
                 "Seconds until the client port's certificate expires (negative: expired), by subject",
-                int(served.not_after - now),
-            )
-        });
-        out.push(own(
-            "raftzk_tls_reloads",
-            "Times the client port's TLS stores were read again after their files changed",
-            Value::Counter(tls.reloads()),
-        ));
+            ),
+            (
+                "raftzk_tls_reloads",
+                "Times the client port's TLS stores were read again after their files changed",
+            ),
+            tls.served(),
+            tls.reloads(),
+        );
     }
     if let Some(tls) = &r.server.peer_tls {
-        let served = tls.served();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        out.push(Sample {
-            labels: vec![("subject", served.subject)],
-            ..own(
+        certificate_samples(
+            &mut out,
+            (
                 "raftzk_peer_tls_certificate_expiry_seconds",
                 "Seconds until the peer link's certificate (ssl.quorum.keyStore) expires (negative: expired), by subject",
-                int(served.not_after - now),
-            )
-        });
-        out.push(own(
-            "raftzk_peer_tls_reloads",
-            "Times the peer link's TLS stores were read again after their files changed",
-            Value::Counter(tls.reloads()),
-        ));
+            ),
+            (
+                "raftzk_peer_tls_reloads",
+                "Times the peer link's TLS stores were read again after their files changed",
+            ),
+            tls.served(),
+            tls.reloads(),
+        );
         let c = tls.counters();
         for (side, outcome, count) in [
             ("dial", "ok", &c.dialled),
@@ -738,6 +730,25 @@ fn max_fds() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// A served certificate's expiry gauge (labelled with its subject) and its reload counter,
+/// each given as (name, help).
+fn certificate_samples(
+    out: &mut Vec<Sample>,
+    (expiry, expiry_help): (&'static str, &'static str),
+    (reloads, reloads_help): (&'static str, &'static str),
+    served: crate::tls::CertificateSummary,
+    reload_count: u64,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    out.push(Sample {
+        labels: vec![("subject", served.subject)],
+        ..own(expiry, expiry_help, int(served.not_after - now))
+    });
+    out.push(own(reloads, reloads_help, Value::Counter(reload_count)));
 }
 
 #[cfg(test)]
