@@ -6,20 +6,15 @@ mod common;
 
 use std::process::Command;
 
-use common::{four_letter_word, free_port, Server};
+use common::{four_letter_word, free_port, run_config_to_exit, Server};
 
 fn run_with_config(cfg: &str) -> (bool, String, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zoo.cfg");
     std::fs::write(&path, cfg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_raftzk"))
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (ok, stderr) = run_config_to_exit(&path);
     // Keep the temp dir path for messages; the dir itself goes away here.
-    (out.status.success(), stderr, path)
+    (ok, stderr, path)
 }
 
 #[test]
@@ -158,10 +153,10 @@ fn unusable_tls_settings_stop_start_up_naming_the_key() {
                 ),
                 "ssl.keyStore.location",
             ),
-            // a legacy PKCS#12-PBE (3DES) key, and a PBES2 key with the wrong password
+            // a legacy PKCS#12-PBE (3DES) key and a PBES2 key, each with the wrong password
             (
                 format!(
-                    "ssl.keyStore.location={}\nssl.keyStore.password=secret\nssl.trustStore.location={}\n",
+                    "ssl.keyStore.location={}\nssl.keyStore.password=wrong\nssl.trustStore.location={}\n",
                     dir.path().join("server-enc.pem").display(),
                     ca.display()
                 ),

@@ -154,13 +154,8 @@ fn a_metrics_port_in_use_stops_start_up_naming_the_key() {
         &format!("metricsProvider.httpPort={port}"),
     );
     std::fs::write(server.config_path(), &cfg).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftzk"))
-        .arg("--config")
-        .arg(server.config_path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (ok, stderr) = common::run_config_to_exit(&server.config_path());
+    assert!(!ok, "{stderr}");
     assert!(
         stderr.contains("metricsProvider.httpPort") && stderr.contains(&port.to_string()),
         "{stderr}"

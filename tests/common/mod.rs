@@ -19,6 +19,43 @@ use bytes::BytesMut;
 use jute_codec::*;
 use tokio_util::codec::Decoder;
 
+/// Runs the server on the config file at `path` and waits for it to stop, at most 30 s: for
+/// configs that must stop start-up. A server still running then has accepted the config; it is
+/// ended and reported as accepted (`true`), so such a test fails rather than hangs.
+/// Returns whether it succeeded and what it wrote to stderr.
+pub fn run_config_to_exit(path: &Path) -> (bool, String) {
+    const START_UP_LIMIT: Duration = Duration::from_secs(30);
+    let stderr_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_raftzk"))
+        .arg("--config")
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(stderr_file.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + START_UP_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = std::fs::read_to_string(stderr_file.path()).unwrap_or_default();
+    let ok = match status {
+        Some(status) => status.success(),
+        None => {
+            stderr.push_str("[still serving after 30 s: ended by the test]\n");
+            true
+        }
+    };
+    (ok, stderr)
+}
+
 /// A raftzk process.
 pub struct Server {
     child: Option<Child>,
