@@ -638,8 +638,9 @@ impl PeerHandler for Peering {
     }
 
     async fn read_index(&self) -> Result<u64, String> {
+        // Followers' requests share the leader's rounds with its own reads.
         self.replica
-            .read_index(self.timeout)
+            .shared_read_index(self.timeout)
             .await
             .map_err(|e| e.to_string())
     }

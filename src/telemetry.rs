@@ -626,6 +626,16 @@ pub static RAFT_FORWARDED_WRITES: Count = Count::new(
     "raft_forwarded_writes",
     "Writes this member forwarded to the leader",
 );
+/// Read-index rounds this member ran (each shared by every read waiting when it began).
+pub static RAFT_READ_INDEX_ROUNDS: Count = Count::new(
+    "raft_read_index_rounds",
+    "Read-index rounds run (a heartbeat round on the leader, one request to it on a follower), each shared by every read waiting when it began",
+);
+/// Reads (syncs, linearizable reads, followers' requests) served by those rounds.
+pub static RAFT_READ_INDEX_READS: Count = Count::new(
+    "raft_read_index_reads",
+    "Syncs, linearizable reads and followers' read-index requests served by read-index rounds",
+);
 /// Time a read waited for the read index (sync, or a read after a forwarded write), ms.
 pub static RAFT_READ_INDEX_WAIT: Summary = Summary::new(
     "raft_read_index_wait",
@@ -752,6 +762,8 @@ pub static RAFT_COUNTS: &[&Count] = &[
     &RAFT_ELECTIONS_STARTED,
     &RAFT_ELECTIONS_WON,
     &RAFT_FORWARDED_WRITES,
+    &RAFT_READ_INDEX_ROUNDS,
+    &RAFT_READ_INDEX_READS,
 ];
 
 /// The process' Prometheus recorder, installed on first use (one per process: the metrics

@@ -290,6 +290,15 @@ pub const KEYS: &[Key] = &[
         },
     ),
     used(
+        "raftzk.linearizableReads",
+        "false",
+        "every read linearizable: it waits for a read-index round shared with the reads waiting then",
+        |c, v| {
+            c.linearizable_reads = flag(v)?;
+            Ok(())
+        },
+    ),
+    used(
         "raftzk.writeTimeoutMs",
         "10000",
         "a write not applied within this long has an unknown fate: its connection closes",

@@ -124,6 +124,9 @@ pub struct Config {
     /// `raftzk.writeTimeoutMs`: a write not applied within this long has an unknown fate and
     /// its connection is closed (10000).
     pub write_timeout_ms: u64,
+    /// `raftzk.linearizableReads`: every read waits for a shared read-index round (a session
+    /// can ask for it alone with the auth packet `raftzk`/`linearizable`).
+    pub linearizable_reads: bool,
     /// `peer.faultFile`: test-only partition switch, a file listing member ids whose peer
     /// traffic this member drops (none).
     pub peer_fault_file: Option<PathBuf>,
@@ -222,6 +225,7 @@ impl Default for Config {
             raft_heartbeat_ms: 50,
             raft_election_timeout_ms: (80, 120),
             write_timeout_ms: 10_000,
+            linearizable_reads: false,
             peer_fault_file: None,
             disk_fault_file: None,
             metrics_port: 7000,

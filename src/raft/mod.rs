@@ -14,6 +14,7 @@ pub mod network;
 pub mod peer;
 pub mod peer_server;
 pub mod proposer;
+mod read_rounds;
 pub mod reconfig;
 pub mod rocksdb_link;
 pub mod role_watch;
@@ -79,6 +80,8 @@ pub struct Replica {
     quorum_stale_ms: u64,
     /// One reconfig at a time (another gets ReconfigInProgress, as from ZooKeeper).
     reconfig_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Read-index rounds shared by the reads waiting when each begins.
+    read_rounds: Arc<read_rounds::ReadRounds>,
     /// Leader changes and when this member began leading.
     pub history: Arc<role_watch::RoleHistory>,
     /// This member's role flags, replication clock and commit index.
@@ -311,28 +314,11 @@ impl Replica {
     }
 
     /// Waits until this member has applied everything committed when the call began (ZooKeeper's
-    /// `sync`): the leader's read index, asked over the peer link on a follower.
+    /// `sync`, and every linearizable read): the read index of a round that began after the
+    /// call, then this member's applied index at least that far.
     pub async fn sync(&self, timeout: Duration) -> Result<(), ProposeError> {
         let started = std::time::Instant::now();
-        let target = match (self.leader(), &self.network) {
-            (Some(leader), Some(network)) if leader != self.member_id => {
-                let addr = self.peer_addr(leader).ok_or(ProposeError::NoLeader)?;
-                match network
-                    .client(leader, &addr)
-                    .call(messages::PeerRequest::ReadIndex, timeout)
-                    .await
-                {
-                    Ok(messages::PeerResponse::ReadIndex(Ok(index))) => index,
-                    Ok(messages::PeerResponse::ReadIndex(Err(e))) => {
-                        return Err(ProposeError::Forward(leader, e))
-                    }
-                    Ok(_) => return Err(ProposeError::Forward(leader, "unexpected answer".into())),
-                    Err(e) => return Err(ProposeError::Forward(leader, e.to_string())),
-                }
-            }
-            (None, Some(_)) => return Err(ProposeError::NoLeader),
-            _ => self.read_index(timeout).await?,
-        };
+        let target = self.shared_read_index(timeout).await?;
         let mut applied = self.state.applied_index();
         tokio::time::timeout(timeout, applied.wait_for(|i| *i >= target))
             .await
@@ -340,6 +326,60 @@ impl Replica {
             .map_err(|_| ProposeError::Closed)?;
         crate::telemetry::RAFT_READ_INDEX_WAIT.record_ms(started.elapsed());
         Ok(())
+    }
+
+    /// A read index from a round that begins after this call: shared with every read that is
+    /// waiting when it begins (`read_rounds`). On a follower the round asks the leader, whose
+    /// answer comes from its own shared rounds.
+    pub async fn shared_read_index(&self, timeout: Duration) -> Result<u64, ProposeError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.read_rounds.enqueue(tx) {
+            tokio::spawn(self.clone().run_read_rounds(timeout));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(ProposeError::Closed),
+            Err(_) => Err(ProposeError::Timeout(timeout)),
+        }
+    }
+
+    /// Runs rounds while reads wait for one, then ends.
+    async fn run_read_rounds(self, timeout: Duration) {
+        loop {
+            let batch = self.read_rounds.next_batch();
+            if batch.is_empty() {
+                return;
+            }
+            let answer = self.read_index_round(timeout).await;
+            crate::telemetry::RAFT_READ_INDEX_ROUNDS.bump();
+            crate::telemetry::RAFT_READ_INDEX_READS.add(batch.len() as u64);
+            for waiter in batch {
+                let _ = waiter.send(answer.clone());
+            }
+        }
+    }
+
+    /// One round: the leader's read index, asked over the peer link on a follower.
+    async fn read_index_round(&self, timeout: Duration) -> Result<u64, ProposeError> {
+        match (self.leader(), &self.network) {
+            (Some(leader), Some(network)) if leader != self.member_id => {
+                let addr = self.peer_addr(leader).ok_or(ProposeError::NoLeader)?;
+                match network
+                    .client(leader, &addr)
+                    .call(messages::PeerRequest::ReadIndex, timeout)
+                    .await
+                {
+                    Ok(messages::PeerResponse::ReadIndex(Ok(index))) => Ok(index),
+                    Ok(messages::PeerResponse::ReadIndex(Err(e))) => {
+                        Err(ProposeError::Forward(leader, e))
+                    }
+                    Ok(_) => Err(ProposeError::Forward(leader, "unexpected answer".into())),
+                    Err(e) => Err(ProposeError::Forward(leader, e.to_string())),
+                }
+            }
+            (None, Some(_)) => Err(ProposeError::NoLeader),
+            _ => self.read_index(timeout).await,
+        }
     }
 
     /// Stops openraft and waits (bounded) until its tasks have ended, so the log database is
@@ -674,6 +714,7 @@ pub async fn start(
         // loaded leader's acknowledgements can lag more than max without any election.
         quorum_stale_ms: settings.election_timeout_ms.1 * 2,
         reconfig_lock: Arc::new(tokio::sync::Mutex::new(())),
+        read_rounds: Arc::default(),
         history,
         member,
     };

@@ -46,6 +46,9 @@ pub(crate) struct Pipeline {
     rules: WriteRules,
     /// This connection's SASL exchange, once one has begun.
     sasl: Option<crate::sasl::Conversation>,
+    /// Every read is linearizable (`raftzk.linearizableReads`, or the session asked with an
+    /// auth packet `raftzk`/`linearizable`).
+    linearizable: bool,
 }
 
 /// What to do after a request.
@@ -70,6 +73,7 @@ impl Pipeline {
                 sasl: server.config.sasl_provider(),
             },
         };
+        let linearizable = server.config.linearizable_reads;
         Pipeline {
             auth: Arc::new(
                 std::iter::once(Id {
@@ -82,6 +86,7 @@ impl Pipeline {
             server,
             handle,
             binding,
+            linearizable,
             rules,
             sasl: None,
         }
@@ -529,6 +534,16 @@ impl Pipeline {
             session_id: self.binding.session_id,
             auth: self.auth.clone(),
         };
+        // A linearizable read first waits until this member has applied every write
+        // acknowledged before it arrived, then takes its turn behind this connection's own
+        // writes like any read (the state only moves forward). Its own pending write is no
+        // substitute for the round: that write may have committed before the read arrived,
+        // ahead of another client's write acknowledged meanwhile but not yet applied here.
+        if self.linearizable && op != OpCode::Sync {
+            if let Err(flow) = self.linearize().await {
+                return flow;
+            }
+        }
         let queued = match self.handle.writes.queue_read(queued) {
             ReadTurn::Queued => return Flow::Continue,
             ReadTurn::Now(queued) => queued,
@@ -542,6 +557,20 @@ impl Pipeline {
         let view = self.server.replica.state.read();
         reads::answer(&view.state, &self.read_context(), &self.handle, &queued);
         Flow::Continue
+    }
+
+    /// Waits until this member has applied every write acknowledged before now (a shared
+    /// read-index round); a member that cannot (no leader, the leader unreachable) closes
+    /// the connection, as for a `sync` that cannot reach the leader: the client reconnects
+    /// elsewhere.
+    async fn linearize(&self) -> Result<(), Flow> {
+        let timeout = std::time::Duration::from_millis(self.binding.timeout_ms.max(1000) as u64);
+        self.server.replica.sync(timeout).await.map_err(|e| {
+            Flow::Stop(End::Protocol(
+                CloseCause::NotServing,
+                format!("linearizable read could not reach the leader: {e}"),
+            ))
+        })
     }
 
     /// A local reply (no state read), after the earlier writes.
@@ -605,6 +634,14 @@ impl Pipeline {
                 });
             }
             ("ip", _) => {}
+            // raftzk's own: linearizable reads for this session (clients resend their auth
+            // on every reconnect, so it follows the session from member to member).
+            ("raftzk", Some(data)) if data.as_slice() == b"linearizable" => {
+                if !self.linearizable {
+                    tracing::debug!(conn = self.handle.id, "linearizable reads on request");
+                }
+                self.linearizable = true;
+            }
             (other, _) => {
                 self.server
                     .stats
