@@ -14,10 +14,14 @@ import org.apache.curator.retry.ExponentialBackoffRetry;
  * The other JVM of the session-death cases (started by ChildProc). One ZooKeeper session:
  *
  * <pre>
- * lock  CONNECT SESSION_MS LOCK_PATH     acquire an InterProcessMutex, print
+ * lock  CONNECT SESSION_MS LOCK_PATH [RESOURCE]
+ *                                        acquire an InterProcessMutex, print
  *                                        "ACQUIRED node czxid sessionIdHex negotiatedTimeoutMs", then
  *                                        "TICK czxid n" every 50 ms (a holder that keeps writing with its
- *                                        fencing token); stdin: "release", "exit"
+ *                                        fencing token); with RESOURCE each tick also sets RESOURCE's data
+ *                                        through the fenced write raftzk's README gives (a transaction:
+ *                                        check the lock node's version, then setData) and the line ends
+ *                                        "fenced=ok" or "fenced=<KeeperException code>"; stdin: "release", "exit"
  * latch CONNECT SESSION_MS LATCH_PATH ID a LeaderLatch: "STARTED ourPath negotiatedTimeoutMs", "LEADER",
  *                                        "NOTLEADER";
  *                                        stdin: "close", "exit"
@@ -54,10 +58,27 @@ public final class CuratorChild {
             OUT.println("ACQUIRED " + node + " " + token + " "
                     + Long.toHexString(client.getZookeeperClient().getZooKeeper().getSessionId()) + " "
                     + client.getZookeeperClient().getZooKeeper().getSessionTimeout());
+            String resource = args.length > 4 ? args[4] : null;
+            org.apache.zookeeper.data.Stat lockStat = client.checkExists().forPath(node);
+            int lockVersion = lockStat == null ? -1 : lockStat.getVersion();
             Thread ticker = new Thread(() -> {
                 long n = 0;
                 while (true) {
-                    OUT.println("TICK " + token + " " + (n++));
+                    String fenced = "";
+                    if (resource != null) {
+                        try {
+                            client.transaction().forOperations(
+                                    client.transactionOp().check().withVersion(lockVersion).forPath(node),
+                                    client.transactionOp().setData().forPath(resource,
+                                            ("old-" + n).getBytes(StandardCharsets.UTF_8)));
+                            fenced = " fenced=ok";
+                        } catch (org.apache.zookeeper.KeeperException e) {
+                            fenced = " fenced=" + e.code();
+                        } catch (Exception e) {
+                            fenced = " fenced=" + e.getClass().getSimpleName();
+                        }
+                    }
+                    OUT.println("TICK " + token + " " + (n++) + fenced);
                     try {
                         Thread.sleep(50);
                     } catch (InterruptedException e) {

@@ -1,3 +1,4 @@
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
@@ -581,10 +582,27 @@ final class LockCases extends CuratorCompat {
         FencedRegister reg = new FencedRegister();
         AtomicLong contenderWroteAt = new AtomicLong();
         AtomicInteger oldAccepted = new AtomicInteger(), oldAcceptedLate = new AtomicInteger(), oldRejectedLate = new AtomicInteger();
-        ChildProc h = ctx.child("lock", ctx.connect, Integer.toString(ctx.shortSessionMs), lock);
+        // The resource inside ZooKeeper: the holder writes it through a transaction that checks
+        // its lock node first (the fenced write of README "Locks and fencing").
+        String resource = ctx.path("resource");
+        ctx.admin.create().creatingParentsIfNeeded().forPath(resource, "init".getBytes(StandardCharsets.UTF_8));
+        AtomicInteger fencedOk = new AtomicInteger(), fencedOkLate = new AtomicInteger(), fencedRefusedLate = new AtomicInteger();
+        List<String> lateOutcomes = new CopyOnWriteArrayList<>();
+        ChildProc h = ctx.child("lock", ctx.connect, Integer.toString(ctx.shortSessionMs), lock, resource);
         h.tickListeners.add(line -> {
-            long token = Long.parseLong(line.split(" ")[1]);
+            String[] f = line.split(" ");
+            long token = Long.parseLong(f[1]);
             boolean late = contenderWroteAt.get() != 0;
+            if (f.length > 3) {
+                boolean fencedAccepted = f[3].equals("fenced=ok");
+                if (fencedAccepted) {
+                    fencedOk.incrementAndGet();
+                }
+                if (late) {
+                    (fencedAccepted ? fencedOkLate : fencedRefusedLate).incrementAndGet();
+                    lateOutcomes.add(f[3]);
+                }
+            }
             boolean ok = reg.write(token, "old");
             if (ok) {
                 oldAccepted.incrementAndGet();
@@ -596,7 +614,7 @@ final class LockCases extends CuratorCompat {
         String[] acq = h.expect("ACQUIRED", 60_000).split(" ");
         long oldToken = Long.parseLong(acq[2]);
         long negotiated = Long.parseLong(acq[4]);
-        waitFor("the holder's first fenced write", 10_000, () -> oldAccepted.get() > 0);
+        waitFor("the holder's first fenced write", 10_000, () -> oldAccepted.get() > 0 && fencedOk.get() > 0);
         CuratorFramework c = ctx.client();
         CountDownLatch go = new CountDownLatch(1);
         Acquirer a = contender(ctx, c, lock, go);
@@ -610,6 +628,7 @@ final class LockCases extends CuratorCompat {
             check(after >= negotiated / 2.0, "lock acquired %.0f ms after the holder paused; its session timeout is %d ms", after, negotiated);
             check(a.token > oldToken, "new holder's token %x is not above the old holder's %x", a.token, oldToken);
             check(reg.write(a.token, "new"), "new holder's write rejected (%s)", reg.log);
+            ctx.admin.setData().forPath(resource, "new".getBytes(StandardCharsets.UTF_8));
             contenderWroteAt.set(System.nanoTime());
         } finally {
             ctx.stage("SIGCONT of the old holder");
@@ -617,10 +636,16 @@ final class LockCases extends CuratorCompat {
         }
         waitFor("the old holder to write again after SIGCONT", 20_000, () -> oldRejectedLate.get() + oldAcceptedLate.get() >= 3);
         check(oldAcceptedLate.get() == 0, "the paused old holder's writes were accepted after the new holder's (%s)", reg.log);
+        waitFor("the old holder's fenced writes after SIGCONT", 20_000, () -> fencedRefusedLate.get() + fencedOkLate.get() >= 3);
+        check(fencedOkLate.get() == 0, "the server took the paused old holder's fenced write after the new holder's: %s", lateOutcomes);
+        String data = new String(ctx.admin.getData().forPath(resource), StandardCharsets.UTF_8);
+        check(data.equals("new"), "the resource holds %s, not the new holder's write", data);
         h.expect("STATE LOST", 30_000); // its client learns that the session expired
         go.countDown();
         Ctx.join(a.f, 10_000, "contender release");
-        ctx.note("old token %x, new token %x, %d stale writes rejected", oldToken, a.token, oldRejectedLate.get());
+        ctx.note("old token %x, new token %x, %d stale writes rejected; server-fenced writes refused after the pause: %d %s",
+                oldToken, a.token, oldRejectedLate.get(), fencedRefusedLate.get(),
+                lateOutcomes.stream().distinct().collect(java.util.stream.Collectors.toList()));
     }
 
     // ---------------------------------------------------------------- latency

@@ -17,6 +17,10 @@ kazoo connection state change as it happens. ``ERROR <command> <exception>`` on 
                          the protected resource (no server call: its token is the czxid of
                          its lock node, remembered at acquisition)
                                                      -> WRITE <token> <value>
+    fenced PATH VALUE    the fenced write of raftzk's README "Locks and fencing": one
+                         transaction that checks the lock node (its version at acquisition)
+                         and sets PATH's data; the server refuses it once the lock node is
+                         gone             -> FENCED ok | FENCED refused <exception class>
     elect PATH ID        kazoo Election.run in a thread; the leader function blocks
                                                      -> ELECTING, later LEADER <id>
     party KIND PATH ID   Party / ShallowParty join   -> JOINED
@@ -56,6 +60,7 @@ def main():
 
     lock = None
     token = None
+    lock_version = None
     parties = []
     hold_forever = threading.Event()
 
@@ -75,11 +80,13 @@ def main():
                 if cmd == "trylock":
                     got = lock.acquire(blocking=False)
                     if got:
-                        token = zk.exists(lock.path + "/" + lock.node).czxid
+                        st = zk.exists(lock.path + "/" + lock.node)
+                        token, lock_version = st.czxid, st.version
                     out("TRYLOCK", got)
                 else:
                     assert lock.acquire(timeout=60)
-                    token = zk.exists(lock.path + "/" + lock.node).czxid
+                    st = zk.exists(lock.path + "/" + lock.node)
+                    token, lock_version = st.czxid, st.version
                     out("ACQUIRED", lock.node, token)
             elif cmd == "held":
                 if lock is None or lock.node is None:
@@ -98,6 +105,20 @@ def main():
                 out("RELEASED", lock.release())
             elif cmd == "write":
                 out("WRITE", token, parts[1] if len(parts) > 1 else "")
+            elif cmd == "fenced":
+                t = zk.transaction()
+                t.check(lock.path + "/" + lock.node, lock_version)
+                t.set_data(parts[1], parts[2].encode() if len(parts) > 2 else b"")
+                try:
+                    results = t.commit()
+                except Exception as e:  # the session is gone, the connection is lost
+                    out("FENCED", "refused", type(e).__name__)
+                else:
+                    failed = [r for r in results if isinstance(r, Exception)]
+                    if failed:
+                        out("FENCED", "refused", type(failed[0]).__name__)
+                    else:
+                        out("FENCED", "ok")
             elif cmd == "elect":
                 election = zk.Election(parts[1], parts[2])
 

@@ -6,6 +6,8 @@ lock nodes have strictly increasing czxids, which is what these cases check."""
 import threading
 import time
 
+from kazoo.exceptions import NoNodeError, RuntimeInconsistency
+
 from conftest import EXPIRY_BOUND, SESSION_TIMEOUT
 from recipetools import FencedRegister, Inside, run_threads, wait_for
 
@@ -94,3 +96,56 @@ def test_paused_old_holder_is_fenced_off(actors, make_client, zk, base):
     assert tok_c > tok_b
     assert reg.write(tok_c, "c1")
     lc.release()
+
+
+def _fenced_write(client, lock_node, version, path, value):
+    """The fenced write of README "Locks and fencing": check the lock node, then write."""
+    t = client.transaction()
+    t.check(lock_node, version)
+    t.set_data(path, value)
+    return t.commit()
+
+
+def test_paused_holder_fenced_write_is_refused_by_the_server(actors, make_client, zk, base):
+    """The same pause, with the protected state inside ZooKeeper: every holder writes it
+    through one transaction that first checks its own lock node. A writes; it is frozen
+    past its session timeout; B takes the lock and writes the same way; A resumes and
+    sends its fenced write: the server refuses it and B's value stays. A fenced write from
+    any session that names A's old lock node is refused (the node is gone), and B's lock
+    node's czxid is above A's."""
+    lp = base + "/lock"
+    resource = base + "/resource"
+    zk.create(resource, b"init", makepath=True)
+    a = actors(name="old-holder")
+    node_a, tok_a = a.call("lock %s A" % lp, "ACQUIRED").split()[1:3]
+    tok_a = int(tok_a)
+    assert a.call("fenced %s a1" % resource, "FENCED").split()[1] == "ok"
+    assert zk.get(resource)[0] == b"a1"
+
+    b = make_client()
+    lb = b.Lock(lp, "B")
+    got = threading.Event()
+    threading.Thread(target=lambda: lb.acquire(timeout=60) and got.set(), daemon=True).start()
+    wait_for(lambda: len(zk.get_children(lp)) == 2, timeout=30, what="B queued")
+
+    a.call("ping", "PONG")
+    a.stop()
+    try:
+        assert got.wait(40), "B never got the lock after A's session should have expired"
+        st_b = b.exists(lp + "/" + lb.node)
+        assert st_b.czxid > tok_a
+        results = _fenced_write(b, lp + "/" + lb.node, st_b.version, resource, b"b1")
+        assert not any(isinstance(r, Exception) for r in results), results
+    finally:
+        a.cont()
+    # A wakes up believing it holds the lock: its fenced write is refused by the server
+    refused = a.call("fenced %s a2-stale" % resource, "FENCED").split()
+    assert refused[1] == "refused", refused
+    assert zk.get(resource)[0] == b"b1"
+    # a fenced write naming A's old lock node is refused from any session: the node is gone
+    results = _fenced_write(zk, lp + "/" + node_a, 0, resource, b"a3-stale")
+    assert isinstance(results[0], NoNodeError), results
+    # the write after the failed check is not applied (ZooKeeper's code for it: -2)
+    assert isinstance(results[1], RuntimeInconsistency), results
+    assert zk.get(resource)[0] == b"b1"
+    lb.release()
