@@ -139,6 +139,16 @@ pub const KEYS: &[Key] = &[
         },
     ),
     used(
+        "globalOutstandingLimit",
+        "1000",
+        "requests of every connection together waiting for their outcome, past which a connection with one of its own waiting reads no more until it is answered",
+        |c, v| {
+            c.global_outstanding_limit =
+                in_range(v, i64::from(i32::MIN), i64::from(i32::MAX), "must be a whole number")?;
+            Ok(())
+        },
+    ),
+    used(
         "maxClientCnxns",
         "60",
         "connections per client IP; 0 = unlimited",
@@ -425,7 +435,6 @@ pub const KEYS: &[Key] = &[
     ignored("localSessionsEnabled", "every session is global"),
     ignored("localSessionsUpgradingEnabled", "every session is global"),
     ignored("serverCnxnFactory", "one network layer"),
-    ignored("globalOutstandingLimit", "per-connection bounds apply"),
     ignored("preAllocSize", "the log is RocksDB"),
     ignored("leaderServes", "the leader always serves"),
     ignored("cnxTimeout", "peer links have their own timeouts"),

@@ -86,6 +86,10 @@ pub struct Config {
     pub max_session_timeout_ms: i32,
     /// `maxClientCnxns` per client IP; 0 = unlimited (60).
     pub max_client_cnxns: u32,
+    /// `globalOutstandingLimit` (also `zookeeper.globalOutstandingLimit`): requests of every
+    /// connection together waiting for their outcome, past which a connection with one of
+    /// its own waiting stops reading until it is answered, as ZooKeeper throttles (1000).
+    pub global_outstanding_limit: i64,
     /// `4lw.commands.whitelist` after ZooKeeper's rules (`srvr` always; `isro` with read-only
     /// mode; default `srvr` only).
     pub four_letter_words: BTreeSet<&'static str>,
@@ -208,6 +212,7 @@ impl Default for Config {
             min_session_timeout_ms: 2 * tick as i32,
             max_session_timeout_ms: 20 * tick as i32,
             max_client_cnxns: 60,
+            global_outstanding_limit: 1000,
             four_letter_words: whitelist("srvr", false),
             snap_count: 100_000,
             autopurge_snap_retain_count: 3,

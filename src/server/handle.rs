@@ -3,8 +3,15 @@
 //!
 //! Frames are encoded by whoever produces them (a read, the Delivery, a watch) and queued on
 //! the connection's [`ReplyQueue`], which only its writer task drains. The queue is bounded
-//! in bytes: a client that does not read its replies is disconnected once `MAX_QUEUED_BYTES`
-//! are waiting, rather than growing the server's memory without limit.
+//! in bytes, so a client that does not read its replies cannot grow the member's memory:
+//! - past `READ_PAUSE_BYTES` waiting, the connection stops reading requests until the client
+//!   has read its replies down to `READ_RESUME_BYTES` (the pipeline waits on `drained`);
+//!   requests stay in the kernel's socket buffers and the client's own. While every
+//!   connection together holds half of `MAX_QUEUED_BYTES_ALL`, the thresholds drop to
+//!   `PRESSED_PAUSE_BYTES` / `PRESSED_RESUME_BYTES`, so many such clients stay bounded too;
+//! - replies made without a new request (watch notifications) can still pile up: the
+//!   connection is closed as a slow consumer past `MAX_QUEUED_BYTES`, or past
+//!   `READ_PAUSE_BYTES` while every connection together has `MAX_QUEUED_BYTES_ALL` waiting.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +31,37 @@ use super::writes::{PendingWrites, UnknownFate};
 
 /// Outgoing bytes a connection may have waiting before it is closed as a slow consumer.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// Outgoing bytes past which a connection stops reading requests. A little above the largest
+/// reply a request can make (jute.maxbuffer's default, 1 MiB, of data), so one big read does
+/// not pause a client that reads.
+pub const READ_PAUSE_BYTES: usize = 2 << 20;
+
+/// Outgoing bytes at or below which a paused connection reads requests again.
+pub const READ_RESUME_BYTES: usize = 256 << 10;
+
+/// Outgoing bytes every connection together may have waiting before a connection past
+/// `READ_PAUSE_BYTES` is closed as a slow consumer. Past half of it, connections pause and
+/// resume at `PRESSED_PAUSE_BYTES` / `PRESSED_RESUME_BYTES` instead.
+pub const MAX_QUEUED_BYTES_ALL: usize = 128 << 20;
+
+/// The pause threshold while every connection together has half of `MAX_QUEUED_BYTES_ALL`
+/// waiting: many connections that do not read then hold 64 KiB each, not 2 MiB.
+pub const PRESSED_PAUSE_BYTES: usize = 64 << 10;
+
+/// The resume threshold that goes with `PRESSED_PAUSE_BYTES`.
+pub const PRESSED_RESUME_BYTES: usize = 16 << 10;
+
+/// An encoded frame as bytes that hold no more memory than they need: encoding grows its
+/// buffer by doubling, so a reply can keep up to twice its size while it waits, and the
+/// queue bounds count only the reply's length.
+fn fitted(buf: BytesMut) -> Bytes {
+    if buf.len() > 512 && buf.capacity() > buf.len() + buf.len() / 4 {
+        Bytes::copy_from_slice(&buf)
+    } else {
+        buf.freeze()
+    }
+}
 
 /// What the writer task is asked to do.
 #[derive(Debug)]
@@ -103,6 +141,10 @@ pub struct ConnectionHandle {
     pub stats: ConnStats,
     outbound: ReplyQueue,
     queued: AtomicUsize,
+    /// Signalled when the writer brings `queued` down to a resume threshold.
+    drained: Notify,
+    /// Closed for not reading its replies.
+    slow_consumer: std::sync::atomic::AtomicBool,
     /// Its writes from proposal to reply.
     pub writes: PendingWrites,
     closed: watch::Sender<bool>,
@@ -120,7 +162,9 @@ impl ConnectionHandle {
             stats: ConnStats::new(),
             outbound: ReplyQueue::default(),
             queued: AtomicUsize::new(0),
-            writes: PendingWrites::new(),
+            drained: Notify::new(),
+            slow_consumer: std::sync::atomic::AtomicBool::new(false),
+            writes: PendingWrites::counted_in(server_stats.requests_pending.clone()),
             closed: watch::channel(false).0,
             binding: Mutex::new(None),
             read_only_byte: Mutex::new(false),
@@ -161,12 +205,63 @@ impl ConnectionHandle {
             Outbound::Close => 0,
         };
         let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
-        if queued > MAX_QUEUED_BYTES {
-            tracing::warn!(conn = self.id, peer = %self.peer, queued, "client does not read its replies; closing");
+        let all = self
+            .server_stats
+            .queued_reply_bytes
+            .fetch_add(len, Ordering::Relaxed)
+            + len;
+        if queued > MAX_QUEUED_BYTES || (queued > READ_PAUSE_BYTES && all > MAX_QUEUED_BYTES_ALL) {
+            tracing::warn!(
+                conn = self.id,
+                peer = %self.peer,
+                queued,
+                all_connections = all,
+                "client does not read its replies; closing"
+            );
+            self.slow_consumer.store(true, Ordering::Relaxed);
+            // The bytes counted for this item were never queued.
+            self.written(len);
             self.close();
             return;
         }
         self.outbound.push(item);
+    }
+
+    /// The (pause, resume) thresholds of queued reply bytes for this connection now: lower
+    /// while every connection together holds half of `MAX_QUEUED_BYTES_ALL`.
+    pub fn read_pause_thresholds(&self) -> (usize, usize) {
+        if self.server_stats.queued_reply_bytes.load(Ordering::Relaxed) > MAX_QUEUED_BYTES_ALL / 2 {
+            (PRESSED_PAUSE_BYTES, PRESSED_RESUME_BYTES)
+        } else {
+            (READ_PAUSE_BYTES, READ_RESUME_BYTES)
+        }
+    }
+
+    /// Waits until the client has read its replies down to `resume_at` bytes (at once if it
+    /// has), or the connection closes. True if it may read requests again.
+    pub async fn replies_drained(&self, resume_at: usize) -> bool {
+        let mut closed = self.closed.subscribe();
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            // Registered before the check: a wake-up between the two is not lost.
+            drained.as_mut().enable();
+            if *closed.borrow() {
+                return false;
+            }
+            if self.queued_bytes() <= resume_at {
+                return true;
+            }
+            tokio::select! {
+                () = &mut drained => {}
+                _ = closed.changed() => {}
+            }
+        }
+    }
+
+    /// Whether it was closed for not reading its replies.
+    pub fn closed_as_slow_consumer(&self) -> bool {
+        self.slow_consumer.load(Ordering::Relaxed)
     }
 
     /// Encodes and queues one frame.
@@ -183,7 +278,7 @@ impl ConnectionHandle {
             self.server_stats
                 .packets_sent
                 .fetch_add(1, Ordering::Relaxed);
-            self.send_bytes(buf.freeze());
+            self.send_bytes(fitted(buf));
         }
     }
 
@@ -218,7 +313,7 @@ impl ConnectionHandle {
             .packets_sent
             .fetch_add(1, Ordering::Relaxed);
         let len = buf.len().saturating_sub(4);
-        self.queue(Outbound::Event(buf.freeze(), Instant::now()));
+        self.queue(Outbound::Event(fitted(buf), Instant::now()));
         len
     }
 
@@ -259,10 +354,25 @@ impl ConnectionHandle {
 
     /// The writer finished writing `n` bytes.
     pub fn written(&self, n: usize) {
-        self.queued.fetch_sub(
-            n.min(self.queued.load(Ordering::Relaxed)),
+        let before = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                Some(q.saturating_sub(n))
+            })
+            .unwrap_or_default();
+        let done = n.min(before);
+        let _ = self.server_stats.queued_reply_bytes.fetch_update(
             Ordering::Relaxed,
+            Ordering::Relaxed,
+            |q| Some(q.saturating_sub(done)),
         );
+        // Wakes a paused pipeline at either resume threshold it may be waiting for.
+        let after = before - done;
+        if (after <= READ_RESUME_BYTES && before > READ_RESUME_BYTES)
+            || (after <= PRESSED_RESUME_BYTES && before > PRESSED_RESUME_BYTES)
+        {
+            self.drained.notify_waiters();
+        }
     }
 
     /// Flushes what is queued and closes. Idempotent.
@@ -298,6 +408,20 @@ impl ConnectionHandle {
     /// Bytes waiting to be written.
     pub fn queued_bytes(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for ConnectionHandle {
+    /// Replies never written leave the member-wide count with the connection.
+    fn drop(&mut self) {
+        let left = *self.queued.get_mut();
+        if left > 0 {
+            let _ = self.server_stats.queued_reply_bytes.fetch_update(
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+                |q| Some(q.saturating_sub(left)),
+            );
+        }
     }
 }
 

@@ -520,6 +520,21 @@ fn raftzk_families(r: &Reading) -> Vec<Sample> {
         Value::Counter(s.tls_handshakes.load(Ordering::Relaxed)),
     ));
     out.push(own(
+        "raftzk_queued_reply_bytes",
+        "Reply bytes queued on every client connection and not yet written",
+        int(s.queued_reply_bytes.load(Ordering::Relaxed)),
+    ));
+    out.push(own(
+        "raftzk_read_pauses",
+        "Times a connection stopped reading requests until its client read its replies",
+        Value::Counter(s.read_pauses.load(Ordering::Relaxed)),
+    ));
+    out.push(own(
+        "raftzk_outstanding_limit_pauses",
+        "Times a connection stopped reading: globalOutstandingLimit requests were pending and one of its own was",
+        Value::Counter(s.outstanding_limit_pauses.load(Ordering::Relaxed)),
+    ));
+    out.push(own(
         "raftzk_session_outstanding_max",
         "Most requests queued by one session and not yet answered",
         int(r.server.connections.max_outstanding()),

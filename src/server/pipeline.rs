@@ -101,9 +101,33 @@ impl Pipeline {
     ) -> End {
         let mut closed = self.handle.closed_signal();
         loop {
+            let (pause_at, resume_at) = self.handle.read_pause_thresholds();
+            if self.handle.queued_bytes() > pause_at {
+                // The client is not reading its replies: read no more of its requests until
+                // it has (memory stays bounded; its requests wait in the socket buffers).
+                self.server
+                    .stats
+                    .read_pauses
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    conn = self.handle.id,
+                    queued = self.handle.queued_bytes(),
+                    "reads paused: the client is not reading its replies"
+                );
+                if !self.handle.replies_drained(resume_at).await {
+                    return self.closed_end();
+                }
+                // Reading its replies is a sign of life, as a request would be.
+                self.server
+                    .tracker
+                    .touch(self.binding.session_id, self.binding.timeout_ms);
+            }
+            if let Err(end) = self.within_outstanding_limit().await {
+                return end;
+            }
             let frame = tokio::select! {
                 frame = next_frame(&self.server, &mut read, &mut buf, &mut codec) => frame,
-                _ = closed.wait_for(|c| *c) => return End::Done(CloseCause::Server, "closed by the server"),
+                _ = closed.wait_for(|c| *c) => return self.closed_end(),
             };
             let frame = match frame {
                 Ok(frame) => frame,
@@ -123,6 +147,46 @@ impl Pipeline {
                 Flow::Continue => {}
                 Flow::Stop(end) => return end,
             }
+        }
+    }
+
+    /// ZooKeeper's `globalOutstandingLimit`: while more requests than that are pending on
+    /// every connection together, a connection with one of its own pending reads no more
+    /// until it is answered (one with none goes on, so an idle session is never held up).
+    async fn within_outstanding_limit(&self) -> Result<(), End> {
+        let limit = self.server.config.global_outstanding_limit;
+        let mut paused = false;
+        loop {
+            let mut answers = self.handle.writes.answers();
+            answers.borrow_and_update();
+            let pending = self.handle.writes.member_wide() as i64;
+            if pending <= limit || self.handle.writes.is_empty() {
+                return Ok(());
+            }
+            if !paused {
+                paused = true;
+                self.server
+                    .stats
+                    .outstanding_limit_pauses
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let mut closed = self.handle.closed_signal();
+            tokio::select! {
+                _ = answers.changed() => {}
+                _ = closed.wait_for(|c| *c) => return Err(self.closed_end()),
+            }
+        }
+    }
+
+    /// Why a connection the server closed ended.
+    fn closed_end(&self) -> End {
+        if self.handle.closed_as_slow_consumer() {
+            End::Done(
+                CloseCause::SlowConsumer,
+                "the client does not read its replies",
+            )
+        } else {
+            End::Done(CloseCause::Server, "closed by the server")
         }
     }
 

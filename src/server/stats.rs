@@ -1,9 +1,9 @@
 //! Counters the four-letter words report (`srvr`, `stat`, `cons`, `mntr`). All true counts
 //! of what this member did since start (or the last `srst`/`crst`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::PoisonError;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::telemetry::{Sizes, Summary, SummarySet};
@@ -33,11 +33,13 @@ pub enum CloseCause {
     Server,
     /// Its TLS handshake failed, timed out or found too many handshakes under way.
     Tls,
+    /// Its replies waited past the reply bound (the client does not read them).
+    SlowConsumer,
 }
 
 impl CloseCause {
     /// Every cause, in label order.
-    pub const ALL: [CloseCause; 11] = [
+    pub const ALL: [CloseCause; 12] = [
         CloseCause::Client,
         CloseCause::FourLetterWord,
         CloseCause::HandshakeTimeout,
@@ -49,6 +51,7 @@ impl CloseCause {
         CloseCause::NotServing,
         CloseCause::Server,
         CloseCause::Tls,
+        CloseCause::SlowConsumer,
     ];
 
     /// The `reason` label.
@@ -65,6 +68,7 @@ impl CloseCause {
             CloseCause::NotServing => "not_serving",
             CloseCause::Server => "server",
             CloseCause::Tls => "tls_handshake",
+            CloseCause::SlowConsumer => "slow_consumer",
         }
     }
 
@@ -273,6 +277,16 @@ pub struct ServerStats {
     pub watches_fired: WatchesFired,
     /// Bytes of watch notifications queued.
     pub watch_bytes: AtomicU64,
+    /// Reply bytes queued on every connection and not yet written (the member-wide bound,
+    /// `handle::MAX_QUEUED_BYTES_ALL`, is checked against it).
+    pub queued_reply_bytes: AtomicUsize,
+    /// Times a connection stopped reading requests until the client read its replies.
+    pub read_pauses: AtomicU64,
+    /// Requests pending on every connection (writes and the reads queued behind them).
+    pub requests_pending: Arc<AtomicUsize>,
+    /// Times a connection stopped reading because `globalOutstandingLimit` requests were
+    /// pending member-wide and one of its own was.
+    pub outstanding_limit_pauses: AtomicU64,
     /// Connections closed, by cause.
     closed: [AtomicU64; CloseCause::ALL.len()],
 }
@@ -382,6 +396,10 @@ impl Default for ServerStats {
                 false,
             ),
             watch_bytes: AtomicU64::new(0),
+            queued_reply_bytes: AtomicUsize::new(0),
+            read_pauses: AtomicU64::new(0),
+            requests_pending: Arc::default(),
+            outstanding_limit_pauses: AtomicU64::new(0),
             closed: Default::default(),
         }
     }

@@ -19,6 +19,7 @@
 //!   ConnectionLoss instead of a guess (`design.md`, Unknown outcome).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -156,6 +157,8 @@ impl Queue {
 #[derive(Debug)]
 pub struct PendingWrites {
     queue: Mutex<Queue>,
+    /// Requests pending on every connection of the member (`globalOutstandingLimit`).
+    all: Arc<AtomicUsize>,
     /// Requests ever answered (or given up): `settled` compares it with `Queue::queued`.
     answered: watch::Sender<u64>,
 }
@@ -167,10 +170,17 @@ impl Default for PendingWrites {
 }
 
 impl PendingWrites {
-    /// No writes yet.
+    /// No writes yet, counted on their own.
     pub fn new() -> PendingWrites {
+        PendingWrites::counted_in(Arc::default())
+    }
+
+    /// No writes yet; pending requests also counted in `all`, shared by the member's
+    /// connections.
+    pub fn counted_in(all: Arc<AtomicUsize>) -> PendingWrites {
         PendingWrites {
             queue: Mutex::new(Queue::default()),
+            all,
             answered: watch::channel(0).0,
         }
     }
@@ -185,6 +195,7 @@ impl PendingWrites {
         let mut queue = self.lock();
         queue.pending.push_back(Pending::Write(write));
         queue.queued += 1;
+        self.all.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Queues `read` behind the pending writes, unless none is pending (then it is answered
@@ -198,6 +209,7 @@ impl PendingWrites {
         } else {
             queue.pending.push_back(Pending::Read(Box::new(read)));
             queue.queued += 1;
+            self.all.fetch_add(1, Ordering::Relaxed);
             ReadTurn::Queued
         }
     }
@@ -222,6 +234,7 @@ impl PendingWrites {
                 done += 1;
             }
             self.answered.send_modify(|n| *n += done);
+            self.all.fetch_sub(done as usize, Ordering::Relaxed);
             write
         };
         let write = write?;
@@ -258,6 +271,17 @@ impl PendingWrites {
         }
     }
 
+    /// Requests pending on every connection of the member.
+    pub fn member_wide(&self) -> usize {
+        self.all.load(Ordering::Relaxed)
+    }
+
+    /// A receiver that changes whenever one of this connection's requests is answered
+    /// (subscribe before checking what to wait for: no answer in between is missed).
+    pub fn answers(&self) -> watch::Receiver<u64> {
+        self.answered.subscribe()
+    }
+
     /// Requests queued and not yet answered (writes, and the reads behind them).
     pub fn len(&self) -> usize {
         self.lock().pending.len()
@@ -290,6 +314,14 @@ impl PendingWrites {
         }
         (now.saturating_duration_since(oldest.started) > timeout)
             .then_some(UnknownFate::TimedOut(timeout))
+    }
+}
+
+impl Drop for PendingWrites {
+    /// A closed connection's requests leave the member-wide count with it.
+    fn drop(&mut self) {
+        let left = self.lock().pending.len();
+        self.all.fetch_sub(left, Ordering::Relaxed);
     }
 }
 

@@ -1,0 +1,216 @@
+//! Bounded memory under clients that never read their replies (issue 18): 48 sessions
+//! pipeline getData as fast as their sockets take it and read nothing back. Each connection
+//! stops being read once 2 MiB of its replies wait, so the member's resident memory stays
+//! bounded (it grew by gigabytes before), and a well-behaved session beside them is answered
+//! throughout. The load is bounded in time (6 s) and by the sockets' buffers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::io::{ErrorKind, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use common::{http_get, prometheus_value, Client, Server};
+use jute_codec::*;
+
+const NON_READERS: usize = 48;
+const LOAD: Duration = Duration::from_secs(6);
+/// The issue's bound: what ZooKeeper 3.8.0 grew by under such a load.
+const MAX_GROWTH_MIB: f64 = 256.0;
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// 256 framed getData requests of /overload.
+fn get_data_batch() -> Vec<u8> {
+    let mut out = BytesMut::new();
+    for xid in 1..=256 {
+        encode_frame(
+            &ClientRequest {
+                header: RequestHeader {
+                    xid,
+                    op: OpCode::GetData,
+                },
+                request: Request::GetData(GetDataRequest {
+                    path: "/overload".into(),
+                    watch: false,
+                }),
+            },
+            &mut out,
+            usize::MAX,
+        )
+        .unwrap();
+    }
+    out.to_vec()
+}
+
+/// Sends batches until `until` without reading; whole frames only (a send that times out
+/// resumes where it stopped). Returns the requests sent.
+fn never_read(mut c: Client, until: Instant) -> u64 {
+    let batch = get_data_batch();
+    c.stream
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut sent = 0;
+    while Instant::now() < until {
+        let mut off = 0;
+        while off < batch.len() {
+            if Instant::now() >= until {
+                return sent;
+            }
+            match c.stream.write(&batch[off..]) {
+                Ok(n) => off += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return sent,
+            }
+        }
+        sent += 256;
+    }
+    sent
+}
+
+#[test]
+fn clients_that_never_read_cannot_grow_memory_and_a_bystander_is_answered() {
+    let server = Server::start();
+    let pid = server.pid().unwrap();
+    let mut setup = Client::connect(server.addr());
+    assert_eq!(
+        setup
+            .create("/overload", &[b'x'; 1024], CreateMode::Persistent)
+            .0,
+        ErrorCode::Ok
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let before = rss_mib(pid);
+    let until = Instant::now() + LOAD;
+    let sent = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..NON_READERS)
+        .map(|_| {
+            let c = Client::connect(server.addr());
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                sent.fetch_add(never_read(c, until), Ordering::Relaxed);
+            })
+        })
+        .collect();
+
+    let mut bystander = Client::connect(server.addr());
+    let mut peak = before;
+    let mut slowest = Duration::ZERO;
+    let mut answered = 0;
+    while Instant::now() < until {
+        let t = Instant::now();
+        let (h, _) = bystander
+            .try_call(Request::Ping)
+            .expect("the bystander's connection was closed");
+        assert_eq!(h.err, ErrorCode::Ok);
+        let (err, data) = bystander.get_data("/overload");
+        assert_eq!(err, ErrorCode::Ok);
+        assert_eq!(data.unwrap().0.unwrap().len(), 1024);
+        slowest = slowest.max(t.elapsed());
+        answered += 1;
+        peak = peak.max(rss_mib(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    peak = peak.max(rss_mib(pid));
+    let metrics = http_get(server.metrics_port, "/metrics").unwrap().1;
+    let pauses = prometheus_value(&metrics, "raftzk_read_pauses").unwrap_or(0.0);
+    println!(
+        "{NON_READERS} sessions that never read sent {} getData requests in {LOAD:?}: RSS {before:.0} → peak {peak:.0} MiB (+{:.0}); bystander: {answered} ping+getData pairs, slowest {slowest:?}; read pauses {pauses}",
+        sent.load(Ordering::Relaxed),
+        peak - before
+    );
+    assert!(
+        pauses > 0.0,
+        "no connection paused: the load never reached the bound"
+    );
+    assert!(
+        peak - before <= MAX_GROWTH_MIB,
+        "RSS grew by {:.0} MiB (bound {MAX_GROWTH_MIB} MiB)",
+        peak - before
+    );
+    assert!(answered > 10, "the bystander was barely answered");
+}
+
+/// ZooKeeper's `globalOutstandingLimit`: with a slow disk keeping writes pending, three
+/// sessions pipelining 20 setData each push the member past a limit of 4; connections with
+/// requests of their own pending stop reading until one is answered, every request is still
+/// answered in order, and a session with nothing pending is answered meanwhile.
+#[test]
+fn past_the_global_outstanding_limit_busy_connections_wait_and_every_request_is_answered() {
+    let faults = tempfile::tempdir().unwrap();
+    let fault_file = faults.path().join("disk");
+    std::fs::write(&fault_file, "").unwrap();
+    let server = Server::start_with(&format!(
+        "globalOutstandingLimit=4\ndisk.faultFile={}\n",
+        fault_file.display()
+    ));
+    let mut setup = Client::connect(server.addr());
+    assert_eq!(
+        setup.create("/limited", b"0", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    std::fs::write(&fault_file, "delay=50").unwrap();
+    // The member polls its fault file every 50 ms.
+    std::thread::sleep(Duration::from_millis(300));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let mut c = Client::connect(server.addr());
+            std::thread::spawn(move || {
+                for i in 1..=20 {
+                    c.send(&ClientRequest {
+                        header: RequestHeader {
+                            xid: i,
+                            op: OpCode::SetData,
+                        },
+                        request: Request::SetData(SetDataRequest {
+                            path: "/limited".into(),
+                            data: Some(format!("{w}-{i}").into_bytes()),
+                            version: -1,
+                        }),
+                    });
+                }
+                for i in 1..=20 {
+                    let frame = c.read_frame().expect("the writer's connection was closed");
+                    let header = ReplyHeader::from_bytes(&frame).unwrap();
+                    assert_eq!((header.xid, header.err), (i, ErrorCode::Ok));
+                }
+            })
+        })
+        .collect();
+    let mut bystander = Client::connect(server.addr());
+    for _ in 0..5 {
+        let (h, _) = bystander
+            .try_call(Request::Ping)
+            .expect("the bystander's connection was closed");
+        assert_eq!(h.err, ErrorCode::Ok);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    let metrics = http_get(server.metrics_port, "/metrics").unwrap().1;
+    let pauses = prometheus_value(&metrics, "raftzk_outstanding_limit_pauses").unwrap_or(0.0);
+    println!("globalOutstandingLimit=4, 3 sessions x 20 pipelined setData: {pauses} pauses");
+    assert!(
+        pauses > 0.0,
+        "no connection waited: the limit was never passed"
+    );
+    let (err, data) = setup.get_data("/limited");
+    assert_eq!(err, ErrorCode::Ok);
+    assert!(String::from_utf8(data.unwrap().0.unwrap())
+        .unwrap()
+        .ends_with("-20"));
+}
