@@ -11,18 +11,14 @@ cells are medians. Output: DIR/linearizable.json, DIR/linearizable.md and the ta
 stdout. Every process started here is stopped here, by PID.
 """
 
-import argparse
-import json
 import os
-import statistics
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "compat-tests"))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-import ensemble  # noqa: E402
-from tls import bench_binary, run_bench  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import bench_binary, median, out_dir, parser, run_bench, save  # noqa: E402
+
+import ensemble  # noqa: E402  (compat-tests, on the path through benchkit)
 
 
 def points(duration):
@@ -42,14 +38,8 @@ CONFIGS = [
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--servers", default="zk,raftzk")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=3.0)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args()
-    out_dir = args.out or tempfile.mkdtemp(prefix="linearizable-bench-")
-    os.makedirs(out_dir, exist_ok=True)
+    args = parser(__doc__).parse_args()
+    out = out_dir(args, "linearizable-bench-")
     bench = bench_binary()
     tmp = tempfile.mkdtemp(prefix="linearizable-run-")
     kinds = args.servers.split(",")
@@ -69,7 +59,7 @@ def main():
                            ("follower", ens.members[(leader + 1) % 3])]
                 for where, member in targets:
                     for name, argv in points(args.duration):
-                        r = run_bench(bench, member.port, argv + ["--label", label], None, False)
+                        r = run_bench(bench, member.port, argv + ["--label", label])
                         r.update(config=label, point=name, where=where, round=rnd)
                         runs.append(r)
                         print("%-11s %-12s %-8s r%d %10.0f ops/s p99 %8.3f ms rc %s" % (
@@ -78,12 +68,8 @@ def main():
             finally:
                 ens.stop()
 
-    def median(label, name, where, key):
-        vals = [r.get("ops_per_s", 0) if key == "ops"
-                else r.get("latency_us", {}).get("p99", 0) / 1000.0
-                for r in runs if r["config"] == label and r["point"] == name
-                and r["where"] == where and r["rc"] in (0, 1)]
-        return statistics.median(vals) if vals else float("nan")
+    def cell(label, name, where, key):
+        return median(runs, key, config=label, point=name, where=where)
 
     labels = [c[0] for c in configs]
     head = "| point | on | " + " | ".join("%s ops/s" % l for l in labels) + " | " + \
@@ -92,22 +78,15 @@ def main():
              "|" + "---|" * (2 + 2 * len(labels) + (1 if "raftzk on" in labels else 0))]
     for name, _ in points(args.duration):
         for where in ("leader", "follower"):
-            ops = [median(l, name, where, "ops") for l in labels]
-            p99 = [median(l, name, where, "p99") for l in labels]
+            ops = [cell(l, name, where, "ops") for l in labels]
+            p99 = [cell(l, name, where, "p99") for l in labels]
             row = "| %s | %s | %s | %s |" % (name, where, " | ".join("%.0f" % v for v in ops),
                                               " | ".join("%.3f" % v for v in p99))
             if "raftzk on" in labels and "raftzk off" in labels:
                 on, off = ops[labels.index("raftzk on")], ops[labels.index("raftzk off")]
                 row += " %.2f |" % (on / off if off else float("nan"))
             lines.append(row)
-    table = "\n".join(lines)
-    print(table)
-    with open(os.path.join(out_dir, "linearizable.json"), "w") as f:
-        json.dump(runs, f, indent=1)
-    with open(os.path.join(out_dir, "linearizable.md"), "w") as f:
-        f.write(table + "\n")
-    print("results in", out_dir)
-
+    save(out, "linearizable", runs, "\n".join(lines))
 
 if __name__ == "__main__":
     main()

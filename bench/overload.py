@@ -18,19 +18,17 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "compat-tests"))
-sys.path.insert(0, os.path.join(ROOT, "compat-tests", "kazoo"))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-import servers  # noqa: E402
-import rawzk  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import ROOT, out_dir, save, servers  # noqa: E402
 from procstat import rss_mib  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "compat-tests", "kazoo"))
+import rawzk  # noqa: E402
 
 PATH = "/overload"
 
@@ -167,8 +165,7 @@ def main():
     ap.add_argument("--data-bytes", type=int, default=1024)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    out_dir = args.out or tempfile.mkdtemp(prefix="overload-bench-")
-    os.makedirs(out_dir, exist_ok=True)
+    out = out_dir(args, "overload-bench-")
     tmp = tempfile.mkdtemp(prefix="overload-run-")
     rows = []
     for kind in args.servers.split(","):
@@ -183,14 +180,7 @@ def main():
         "|---|" + "---|" * len(rows)]
     for k in keys:
         lines.append("| %s | %s |" % (k, " | ".join(str(r[k]) for r in rows)))
-    table = "\n".join(lines)
-    print(table)
-    with open(os.path.join(out_dir, "overload.json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    with open(os.path.join(out_dir, "overload.md"), "w") as f:
-        f.write(table + "\n")
-    print("results in", out_dir)
-
+    save(out, "overload", rows, "\n".join(lines))
 
 if __name__ == "__main__":
     main()

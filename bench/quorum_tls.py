@@ -12,19 +12,15 @@ DIR/quorum_tls.json, DIR/quorum_tls.md and the table on stdout. Every process st
 is stopped here, by PID.
 """
 
-import argparse
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "compat-tests"))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-import ensemble  # noqa: E402
-from tls import bench_binary, run_bench  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import ROOT, bench_binary, median, out_dir, parser, run_bench, save  # noqa: E402
+
+import ensemble  # noqa: E402  (compat-tests, on the path through benchkit)
 
 
 def points(duration):
@@ -37,14 +33,8 @@ def points(duration):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--servers", default="zk,raftzk")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=3.0)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args()
-    out_dir = args.out or tempfile.mkdtemp(prefix="quorum-tls-bench-")
-    os.makedirs(out_dir, exist_ok=True)
+    args = parser(__doc__).parse_args()
+    out = out_dir(args, "quorum-tls-bench-")
     bench = bench_binary()
     tmp = tempfile.mkdtemp(prefix="quorum-tls-run-")
     certs = os.path.join(tmp, "certs")
@@ -78,20 +68,17 @@ def main():
                 finally:
                     ens.stop()
 
-    def median(kind, name, tls, key):
-        vals = [r.get("ops_per_s", 0) if key == "ops" else r.get("latency_us", {}).get("p99", 0) / 1000.0
-                for r in runs if r["server"] == kind and r["point"] == name and r["tls"] == tls
-                and r["rc"] in (0, 1)]
-        return statistics.median(vals) if vals else float("nan")
+    def cell(kind, name, tls, key):
+        return median(runs, key, server=kind, point=name, tls=tls)
 
     lines = ["| point (on a follower) | server | plaintext link ops/s | TLS link ops/s | TLS ÷ plaintext | plaintext p99 ms | TLS p99 ms |",
              "|---|---|---|---|---|---|---|"]
     for name, _ in points(args.duration):
         for kind in kinds:
-            p, t = median(kind, name, False, "ops"), median(kind, name, True, "ops")
+            p, t = cell(kind, name, False, "ops"), cell(kind, name, True, "ops")
             lines.append("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |" % (
                 name, kind, p, t, t / p if p else float("nan"),
-                median(kind, name, False, "p99"), median(kind, name, True, "p99")))
+                cell(kind, name, False, "p99"), cell(kind, name, True, "p99")))
     if "zk" in kinds and "raftzk" in kinds:
         lines.append("")
         lines.append("| point | raftzk ÷ ZooKeeper, plaintext link | raftzk ÷ ZooKeeper, TLS link |")
@@ -99,17 +86,10 @@ def main():
         for name, _ in points(args.duration):
             cells = []
             for tls in (False, True):
-                z, r = median("zk", name, tls, "ops"), median("raftzk", name, tls, "ops")
+                z, r = cell("zk", name, tls, "ops"), cell("raftzk", name, tls, "ops")
                 cells.append("%.2f×" % (r / z) if z else "n/a")
             lines.append("| %s | %s | %s |" % (name, cells[0], cells[1]))
-    table = "\n".join(lines)
-    print(table)
-    with open(os.path.join(out_dir, "quorum_tls.json"), "w") as f:
-        json.dump(runs, f, indent=1)
-    with open(os.path.join(out_dir, "quorum_tls.md"), "w") as f:
-        f.write(table + "\n")
-    print("results in", out_dir)
-
+    save(out, "quorum_tls", runs, "\n".join(lines))
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,17 @@ def _token(client, lock):
     return client.exists(lock.path + "/" + lock.node).czxid
 
 
+def _queued_contender(make_client, zk, lp, name):
+    """A new client's lock on `lp`, acquiring in a thread, returned once its node is queued
+    behind the holder's: (client, lock, event set when it holds the lock)."""
+    client = make_client()
+    lock = client.Lock(lp, name)
+    got = threading.Event()
+    threading.Thread(target=lambda: lock.acquire(timeout=60) and got.set(), daemon=True).start()
+    wait_for(lambda: len(zk.get_children(lp)) == 2, timeout=30, what="%s queued" % name)
+    return client, lock, got
+
+
 def test_tokens_strictly_increase_across_holders(make_client, zk, base):
     lp = base + "/lock"
     reg = FencedRegister()
@@ -61,11 +72,7 @@ def test_paused_old_holder_is_fenced_off(actors, make_client, zk, base):
     w = a.call("write a1", "WRITE").split()
     assert reg.write(int(w[1]), w[2])
 
-    b = make_client()
-    lb = b.Lock(lp, "B")
-    got = threading.Event()
-    threading.Thread(target=lambda: lb.acquire(timeout=60) and got.set(), daemon=True).start()
-    wait_for(lambda: len(zk.get_children(lp)) == 2, timeout=30, what="B queued")
+    b, lb, got = _queued_contender(make_client, zk, lp, "B")
 
     a.call("ping", "PONG")
     t_stop = time.monotonic()
@@ -122,11 +129,7 @@ def test_paused_holder_fenced_write_is_refused_by_the_server(actors, make_client
     assert a.call("fenced %s a1" % resource, "FENCED").split()[1] == "ok"
     assert zk.get(resource)[0] == b"a1"
 
-    b = make_client()
-    lb = b.Lock(lp, "B")
-    got = threading.Event()
-    threading.Thread(target=lambda: lb.acquire(timeout=60) and got.set(), daemon=True).start()
-    wait_for(lambda: len(zk.get_children(lp)) == 2, timeout=30, what="B queued")
+    b, lb, got = _queued_contender(make_client, zk, lp, "B")
 
     a.call("ping", "PONG")
     a.stop()
