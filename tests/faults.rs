@@ -167,6 +167,14 @@ fn register_client(shared: Arc<Shared>, id: usize) {
             k = k
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
+            if shared.reads != Reads::Sync && (k >> 40) % 4 == 0 {
+                // Three reads pipelined in one write: a round may serve several reads of
+                // one session, which must still each be linearizable.
+                if !pipelined_reads(&shared, &mut c, &mut version_seen) {
+                    break;
+                }
+                continue;
+            }
             let value = shared.next_value.fetch_add(1, Ordering::Relaxed) as i64;
             let op = match (k >> 33) % 3 {
                 0 => RegOp::Read,
@@ -252,6 +260,42 @@ fn register_client(shared: Arc<Shared>, id: usize) {
             }
         }
     }
+}
+
+/// Three getData of /reg sent in one write; each reply is recorded as a read invoked when
+/// the three were sent. False once the connection is lost (reads without a reply constrain
+/// nothing, so they are not recorded).
+fn pipelined_reads(shared: &Shared, c: &mut Client, version_seen: &mut i32) -> bool {
+    let get = || {
+        Request::GetData(GetDataRequest {
+            path: "/reg".into(),
+            watch: false,
+        })
+    };
+    let invoked = shared.now();
+    let Some(replies) = c.pipeline(vec![get(), get(), get()]) else {
+        return false;
+    };
+    let mut register = shared.register.lock().unwrap();
+    for (h, response, at) in replies {
+        let Response::GetData(d) = response else {
+            panic!("read failed: {}", h.err);
+        };
+        let value = String::from_utf8_lossy(d.data.as_deref().unwrap_or_default())
+            .parse()
+            .unwrap_or(-1);
+        *version_seen = d.stat.version;
+        register.push(Entry {
+            op: RegOp::Read,
+            invoked,
+            completed: Some(at.duration_since(shared.start).as_micros() as u64),
+            outcome: RegOutcome::Read {
+                value,
+                version: d.stat.version,
+            },
+        });
+    }
+    true
 }
 
 /// A Curator-style lock on /lock: an ephemeral-sequential node; the lowest holds; the others

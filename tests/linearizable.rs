@@ -69,6 +69,27 @@ fn with_linearizable_reads_on_a_slow_follower_reads_every_acknowledged_write() {
             "read {i} on the slow follower was stale"
         );
     }
+    // Reads pipelined in one write share a round; each still sees the last write.
+    for i in ROUNDS + 1..=2 * ROUNDS {
+        set(&mut writer, i);
+        let get = || {
+            Request::GetData(GetDataRequest {
+                path: "/register".into(),
+                watch: false,
+            })
+        };
+        for (h, response, _) in reader.pipeline(vec![get(), get(), get(), get()]).unwrap() {
+            assert_eq!(h.err, ErrorCode::Ok);
+            let Response::GetData(d) = response else {
+                panic!("not a getData reply");
+            };
+            assert_eq!(
+                d.data.unwrap(),
+                i.to_string().into_bytes(),
+                "a pipelined read was stale"
+            );
+        }
+    }
 }
 
 #[test]

@@ -214,3 +214,120 @@ fn past_the_global_outstanding_limit_busy_connections_wait_and_every_request_is_
         .unwrap()
         .ends_with("-20"));
 }
+
+/// `raftzk.maxZnodes`: a tree at its ceiling refuses creates (alone or in a multi) with
+/// QuotaExceeded and creates nothing, while reads, setData and deletes go on; a delete makes
+/// room again.
+#[test]
+fn a_tree_at_its_znode_ceiling_refuses_growth_and_serves_everything_else() {
+    // A fresh tree counts 5 znodes (mntr's way): room for 3 more.
+    let server = Server::start_with("raftzk.maxZnodes=8\n");
+    let mut c = Client::connect(server.addr());
+    for path in ["/a", "/b", "/c"] {
+        assert_eq!(
+            c.create(path, b"x", CreateMode::Persistent).0,
+            ErrorCode::Ok
+        );
+    }
+    assert_eq!(
+        c.create("/d", b"x", CreateMode::Persistent).0,
+        ErrorCode::QuotaExceeded
+    );
+    let (err, _) = c.get_data("/a");
+    assert_eq!(err, ErrorCode::Ok);
+    let (h, _) = c.call(Request::SetData(SetDataRequest {
+        path: "/a".into(),
+        data: Some(b"a larger value".to_vec()),
+        version: -1,
+    }));
+    assert_eq!(h.err, ErrorCode::Ok, "setData adds no znode");
+    let (h, _) = c.call(Request::Delete(DeleteRequest {
+        path: "/c".into(),
+        version: -1,
+    }));
+    assert_eq!(h.err, ErrorCode::Ok);
+    let create = |path: &str| {
+        MultiOp::Create(CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: vec![Acl::world(Perms::ALL)],
+            flags: CreateMode::Persistent,
+        })
+    };
+    let (h, _) = c.call(Request::Multi(MultiRequest {
+        ops: vec![create("/m1"), create("/m2")],
+    }));
+    assert_eq!(h.err, ErrorCode::QuotaExceeded, "two creates, room for one");
+    assert_eq!(c.get_data("/m1").0, ErrorCode::NoNode);
+    assert_eq!(
+        c.create("/d", b"x", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    let metrics = http_get(server.metrics_port, "/metrics").unwrap().1;
+    assert!(
+        metrics.contains("raftzk_ceiling_refusals{ceiling=\"raftzk.maxZnodes\"} 2"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("ceiling"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// `raftzk.maxWatches` and `raftzk.maxSessions`: past them a read that would set a watch gets
+/// QuotaExceeded (the same read without a watch is served) and a new session is refused
+/// (the connection closes), while existing sessions go on.
+#[test]
+fn watch_and_session_ceilings_refuse_new_ones_and_serve_the_rest() {
+    let server = Server::start_with("raftzk.maxWatches=2\nraftzk.maxSessions=3\n");
+    let mut c = Client::connect(server.addr());
+    let exists = |watch| {
+        Request::Exists(ExistsRequest {
+            path: "/".into(),
+            watch,
+        })
+    };
+    let get_data = |watch| {
+        Request::GetData(GetDataRequest {
+            path: "/zookeeper".into(),
+            watch,
+        })
+    };
+    assert_eq!(c.call(exists(true)).0.err, ErrorCode::Ok);
+    assert_eq!(c.call(get_data(true)).0.err, ErrorCode::Ok);
+    assert_eq!(
+        c.call(exists(true)).0.err,
+        ErrorCode::Ok,
+        "the same watch again adds none"
+    );
+    let children = |watch| {
+        Request::GetChildren(GetChildrenRequest {
+            path: "/".into(),
+            watch,
+        })
+    };
+    assert_eq!(c.call(children(true)).0.err, ErrorCode::QuotaExceeded);
+    assert_eq!(c.call(children(false)).0.err, ErrorCode::Ok);
+
+    let _second = Client::connect(server.addr());
+    let _third = Client::connect(server.addr());
+    assert!(
+        Client::connect_with(server.addr(), 10_000, 0, vec![0; 16], 0).is_none(),
+        "a fourth session was created past raftzk.maxSessions=3"
+    );
+    assert_eq!(
+        c.call(get_data(false)).0.err,
+        ErrorCode::Ok,
+        "existing sessions go on"
+    );
+    let metrics = http_get(server.metrics_port, "/metrics").unwrap().1;
+    for ceiling in ["raftzk.maxWatches", "raftzk.maxSessions"] {
+        assert!(
+            metrics.contains(&format!(
+                "raftzk_ceiling_refusals{{ceiling=\"{ceiling}\"}} 1"
+            )),
+            "{ceiling} not counted once"
+        );
+    }
+}

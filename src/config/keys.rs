@@ -300,6 +300,42 @@ pub const KEYS: &[Key] = &[
         },
     ),
     used(
+        "raftzk.maxZnodes",
+        "0",
+        "creates past this many znodes get QuotaExceeded; 0 = no ceiling",
+        |c, v| {
+            c.max_znodes = in_range(v, 0, i64::MAX, "must be 0 or more")? as u64;
+            Ok(())
+        },
+    ),
+    used(
+        "raftzk.maxTreeBytes",
+        "0",
+        "writes that take path + data bytes past this get QuotaExceeded; 0 = no ceiling",
+        |c, v| {
+            c.max_tree_bytes = in_range(v, 0, i64::MAX, "must be 0 or more")? as u64;
+            Ok(())
+        },
+    ),
+    used(
+        "raftzk.maxWatches",
+        "0",
+        "reads that would set a watch past this many get QuotaExceeded; 0 = no ceiling",
+        |c, v| {
+            c.max_watches = in_range(v, 0, i64::MAX, "must be 0 or more")? as u64;
+            Ok(())
+        },
+    ),
+    used(
+        "raftzk.maxSessions",
+        "0",
+        "no new session past this many live ones (the connection closes); 0 = no ceiling",
+        |c, v| {
+            c.max_sessions = in_range(v, 0, i64::MAX, "must be 0 or more")? as u64;
+            Ok(())
+        },
+    ),
+    used(
         "raftzk.linearizableReads",
         "false",
         "every read linearizable: it waits for a read-index round shared with the reads waiting then",

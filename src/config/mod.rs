@@ -90,6 +90,16 @@ pub struct Config {
     /// connection together waiting for their outcome, past which a connection with one of
     /// its own waiting stops reading until it is answered, as ZooKeeper throttles (1000).
     pub global_outstanding_limit: i64,
+    /// `raftzk.maxZnodes`: creates past this many znodes are refused (0: no ceiling).
+    pub max_znodes: u64,
+    /// `raftzk.maxTreeBytes`: writes that take `approximate_data_size` past this are
+    /// refused (0: no ceiling).
+    pub max_tree_bytes: u64,
+    /// `raftzk.maxWatches`: reads that would set a watch past this many get QuotaExceeded
+    /// (0: no ceiling).
+    pub max_watches: u64,
+    /// `raftzk.maxSessions`: no new session past this many live ones (0: no ceiling).
+    pub max_sessions: u64,
     /// `4lw.commands.whitelist` after ZooKeeper's rules (`srvr` always; `isro` with read-only
     /// mode; default `srvr` only).
     pub four_letter_words: BTreeSet<&'static str>,
@@ -213,6 +223,10 @@ impl Default for Config {
             max_session_timeout_ms: 20 * tick as i32,
             max_client_cnxns: 60,
             global_outstanding_limit: 1000,
+            max_znodes: 0,
+            max_tree_bytes: 0,
+            max_watches: 0,
+            max_sessions: 0,
             four_letter_words: whitelist("srvr", false),
             snap_count: 100_000,
             autopurge_snap_retain_count: 3,

@@ -291,6 +291,14 @@ async fn create_session(
     handle: &Arc<ConnectionHandle>,
     timeout_ms: i32,
 ) -> Result<Binding, End> {
+    let live = server.replica.state.read().state.sessions.len();
+    if super::ceilings::Ceilings::of(&server.config).refuses_session(live) {
+        super::ceilings::Ceiling::Sessions.refused(&server.stats);
+        return Err(End::Done(
+            CloseCause::NotServing,
+            "raftzk.maxSessions sessions are live: no new session",
+        ));
+    }
     let session_id = loop {
         let id = server.session_ids.next();
         if !server.replica.state.read().state.sessions.contains(id) {

@@ -33,6 +33,17 @@ pub(crate) async fn fill(read: &mut ConnRead, buf: &mut BytesMut, n: usize) -> R
 }
 
 /// Reads one frame, refusing a bad length before reading its body.
+/// Whether `buf` already holds a whole frame (the next [`next_frame`] reads no socket).
+pub(crate) fn holds_whole_frame(buf: &[u8]) -> bool {
+    match buf.get(..4) {
+        Some(&[a, b, c, d]) => {
+            let len = i32::from_be_bytes([a, b, c, d]);
+            usize::try_from(len).is_ok_and(|len| buf.len() - 4 >= len)
+        }
+        _ => false,
+    }
+}
+
 pub(crate) async fn next_frame(
     server: &Server,
     read: &mut ConnRead,
@@ -62,5 +73,27 @@ pub(crate) async fn next_frame(
             }
             Err(e) => return Err(End::Protocol(CloseCause::Garbage, e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_whole_frame;
+
+    #[test]
+    fn a_whole_frame_is_told_from_a_partial_one() {
+        assert!(!holds_whole_frame(&[]));
+        assert!(!holds_whole_frame(&[0, 0, 0]));
+        assert!(holds_whole_frame(&[0, 0, 0, 0]), "an empty frame");
+        assert!(!holds_whole_frame(&[0, 0, 0, 2, 9]));
+        assert!(holds_whole_frame(&[0, 0, 0, 2, 9, 9]));
+        assert!(
+            holds_whole_frame(&[0, 0, 0, 1, 9, 0, 0]),
+            "and the start of the next"
+        );
+        assert!(
+            !holds_whole_frame(&[255, 255, 255, 255, 0]),
+            "a negative length"
+        );
     }
 }

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::ceilings::Ceiling;
 use super::stats::CloseCause;
 use super::status::java_double;
 use super::Server;
@@ -539,6 +540,16 @@ fn raftzk_families(r: &Reading) -> Vec<Sample> {
         "Most requests queued by one session and not yet answered",
         int(r.server.connections.max_outstanding()),
     ));
+    for (ceiling, refusals) in Ceiling::ALL.iter().zip(&s.ceiling_refusals) {
+        out.push(Sample {
+            labels: vec![("ceiling", ceiling.key().to_string())],
+            ..own(
+                "raftzk_ceiling_refusals",
+                "Requests refused at a ceiling (raftzk.maxZnodes, maxTreeBytes, maxWatches: QuotaExceeded; maxSessions: new sessions)",
+                Value::Counter(refusals.load(Ordering::Relaxed)),
+            )
+        });
+    }
     for cause in CloseCause::ALL {
         out.push(Sample {
             labels: vec![("reason", cause.name().to_string())],

@@ -9,6 +9,7 @@
 //! after the write before it applies.
 
 pub mod admin;
+pub mod ceilings;
 pub mod connection;
 pub mod fourlw;
 pub mod framing;

@@ -22,7 +22,8 @@ use jute_codec::{
     RequestHeader, Response, SetSaslResponse, SetWatches2,
 };
 
-use super::framing::{next_frame, End};
+use super::ceilings::{Ceiling, Ceilings};
+use super::framing::{holds_whole_frame, next_frame, End};
 use super::handle::{Binding, ConnectionHandle};
 use super::reads;
 use super::reconfig;
@@ -49,6 +50,9 @@ pub(crate) struct Pipeline {
     /// Every read is linearizable (`raftzk.linearizableReads`, or the session asked with an
     /// auth packet `raftzk`/`linearizable`).
     linearizable: bool,
+    /// A read-index round has completed that began after the last read from the socket: the
+    /// requests still in the buffer arrived before it, so it serves their reads too.
+    round_covers_buffer: bool,
 }
 
 /// What to do after a request.
@@ -87,6 +91,7 @@ impl Pipeline {
             handle,
             binding,
             linearizable,
+            round_covers_buffer: false,
             rules,
             sasl: None,
         }
@@ -124,6 +129,10 @@ impl Pipeline {
             }
             if let Err(end) = self.within_outstanding_limit().await {
                 return end;
+            }
+            if !holds_whole_frame(&buf) {
+                // This frame needs a read from the socket: it may be newer than any round.
+                self.round_covers_buffer = false;
             }
             let frame = tokio::select! {
                 frame = next_frame(&self.server, &mut read, &mut buf, &mut codec) => frame,
@@ -178,6 +187,24 @@ impl Pipeline {
         }
     }
 
+    /// Whether `request` would take the tree past one of raftzk's ceilings
+    /// (`server::ceilings`); counted and logged.
+    fn passes_a_ceiling(&self, request: &Request) -> bool {
+        let ceilings = Ceilings::of(&self.server.config);
+        if ceilings.is_none() {
+            return false;
+        }
+        let passed = {
+            let view = self.server.replica.state.read();
+            ceilings.passed_by(request, &view.state.tree)
+        };
+        let Some(ceiling) = passed else {
+            return false;
+        };
+        ceiling.refused(&self.server.stats);
+        true
+    }
+
     /// Why a connection the server closed ended.
     fn closed_end(&self) -> End {
         if self.handle.closed_as_slow_consumer() {
@@ -229,7 +256,12 @@ impl Pipeline {
             }
             request if is_logged_write(&request) => {
                 let op = request.op_code();
-                let txn_op = prepare_write(request, &self.rules);
+                let txn_op = if self.passes_a_ceiling(&request) {
+                    // Logged as a failed write: it takes its zxid in order, as any error does.
+                    TxnOp::Fail(ErrorCode::QuotaExceeded)
+                } else {
+                    prepare_write(request, &self.rules)
+                };
                 self.propose(xid, op, txn_op, started).await
             }
             Request::Auth(auth) => Box::pin(self.auth(xid, auth, started)).await,
@@ -572,6 +604,13 @@ impl Pipeline {
     }
 
     async fn read(&mut self, xid: i32, op: OpCode, request: Request, started: Instant) -> Flow {
+        let ceilings = Ceilings::of(&self.server.config);
+        if ceilings.refuses_watch(&request, self.handle.id, || self.server.watches.clone()) {
+            Ceiling::Watches.refused(&self.server.stats);
+            return self
+                .reply_local(xid, op, ErrorCode::QuotaExceeded, Response::Empty, started)
+                .await;
+        }
         self.read_answering(xid, op, request, None, started).await
     }
 
@@ -603,10 +642,12 @@ impl Pipeline {
         // writes like any read (the state only moves forward). Its own pending write is no
         // substitute for the round: that write may have committed before the read arrived,
         // ahead of another client's write acknowledged meanwhile but not yet applied here.
-        if self.linearizable && op != OpCode::Sync {
+        if self.linearizable && op != OpCode::Sync && !self.round_covers_buffer {
             if let Err(flow) = self.linearize().await {
                 return flow;
             }
+            // Every request still buffered arrived before that round began.
+            self.round_covers_buffer = true;
         }
         let queued = match self.handle.writes.queue_read(queued) {
             ReadTurn::Queued => return Flow::Continue,

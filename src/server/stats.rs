@@ -287,6 +287,8 @@ pub struct ServerStats {
     /// Times a connection stopped reading because `globalOutstandingLimit` requests were
     /// pending member-wide and one of its own was.
     pub outstanding_limit_pauses: AtomicU64,
+    /// Requests refused at a ceiling (`server::ceilings`), in `Ceiling::ALL` order.
+    pub ceiling_refusals: [AtomicU64; 4],
     /// Connections closed, by cause.
     closed: [AtomicU64; CloseCause::ALL.len()],
 }
@@ -400,6 +402,7 @@ impl Default for ServerStats {
             read_pauses: AtomicU64::new(0),
             requests_pending: Arc::default(),
             outstanding_limit_pauses: AtomicU64::new(0),
+            ceiling_refusals: Default::default(),
             closed: Default::default(),
         }
     }

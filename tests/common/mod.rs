@@ -481,6 +481,46 @@ impl Client {
         }
     }
 
+    /// Sends `requests` in one write (pipelined), then reads their replies in order, each
+    /// with the instant it arrived; `None` once the server closed the connection.
+    pub fn pipeline(
+        &mut self,
+        requests: Vec<Request>,
+    ) -> Option<Vec<(ReplyHeader, Response, Instant)>> {
+        let mut out = BytesMut::new();
+        let mut sent = Vec::new();
+        for request in requests {
+            let op = request.op_code();
+            let xid = self.xid();
+            encode_frame(
+                &ClientRequest {
+                    header: RequestHeader { xid, op },
+                    request,
+                },
+                &mut out,
+                usize::MAX,
+            )
+            .unwrap();
+            sent.push((xid, op));
+        }
+        self.stream.write_all(&out).ok()?;
+        let mut replies = Vec::new();
+        for (xid, op) in sent {
+            loop {
+                let frame = self.read_frame()?;
+                let (header, response) = decode_reply(&frame, |_| op).expect("reply");
+                if let Response::Notification(event) = response {
+                    self.events.push(event);
+                    continue;
+                }
+                assert_eq!(header.xid, xid, "reply out of order");
+                replies.push((header, response, Instant::now()));
+                break;
+            }
+        }
+        Some(replies)
+    }
+
     pub fn create(&mut self, path: &str, data: &[u8], flags: CreateMode) -> (ErrorCode, String) {
         let (h, r) = self.call(Request::Create(CreateRequest {
             path: path.into(),
