@@ -466,6 +466,12 @@ impl Client {
             header: RequestHeader { xid, op },
             request,
         });
+        self.reply_to(xid, op)
+    }
+
+    /// The reply to request `xid` (which must come next), keeping the notifications that
+    /// arrive before it; `None` once the server closed the connection.
+    fn reply_to(&mut self, xid: i32, op: OpCode) -> Option<(ReplyHeader, Response)> {
         loop {
             let frame = self.read_frame()?;
             let (header, response) = decode_reply(&frame, |_| op).expect("reply");
@@ -506,17 +512,8 @@ impl Client {
         self.stream.write_all(&out).ok()?;
         let mut replies = Vec::new();
         for (xid, op) in sent {
-            loop {
-                let frame = self.read_frame()?;
-                let (header, response) = decode_reply(&frame, |_| op).expect("reply");
-                if let Response::Notification(event) = response {
-                    self.events.push(event);
-                    continue;
-                }
-                assert_eq!(header.xid, xid, "reply out of order");
-                replies.push((header, response, Instant::now()));
-                break;
-            }
+            let (header, response) = self.reply_to(xid, op)?;
+            replies.push((header, response, Instant::now()));
         }
         Some(replies)
     }
