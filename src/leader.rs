@@ -53,7 +53,7 @@ pub async fn expire_sessions(replica: Replica, tracker: Arc<SessionTracker>, tic
                 session_id,
                 origin: None,
                 auth: Vec::new(),
-                providers: Default::default(),
+                rules: Default::default(),
                 op: TxnOp::CloseSession,
             };
             if replica.proposer.propose(txn).await.is_err() {
@@ -82,7 +82,7 @@ pub async fn reap_nodes(replica: Replica, config: Arc<Config>) {
                 session_id: 0,
                 origin: None,
                 auth: Vec::new(),
-                providers: Default::default(),
+                rules: Default::default(),
                 op: TxnOp::Reap { path },
             };
             if replica.proposer.propose(txn).await.is_err() {

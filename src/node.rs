@@ -23,6 +23,7 @@ use crate::raft::{
 use crate::server::handle::Connections;
 use crate::server::prometheus::MetricsEndpoint;
 use crate::server::stats::ServerStats;
+use crate::server::throttle::{ConnectionThrottle, RequestThrottle};
 use crate::server::transport::Mode;
 use crate::server::{http, listener, session_ids::SessionIds, Notifier, Server};
 use crate::session::tracker::SessionTracker;
@@ -177,6 +178,8 @@ pub async fn run(config: Config) -> Result<(), NodeError> {
         sasl,
         tls: tls.clone(),
         peer_tls,
+        request_throttle: RequestThrottle::new(config.request_throttle),
+        connection_throttle: ConnectionThrottle::new(config.connection_throttle),
     });
     let (mut tasks, mut runtime) = (MemberTasks::default(), runtime);
     tasks.start_serving(&server, ports.client, ports.secure_client, tls);
@@ -206,6 +209,12 @@ fn prepare(mut config: Config) -> Result<Arc<Config>, NodeError> {
         } else {
             tracing::warn!(key, "unknown zoo.cfg key; ignored");
         }
+    }
+    for setting in &config.defaulted {
+        tracing::warn!(
+            setting,
+            "not a whole number Java can read: the default is used, as ZooKeeper does"
+        );
     }
     for setting in &config.unserved_security {
         tracing::warn!(

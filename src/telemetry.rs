@@ -476,6 +476,34 @@ pub static PROPOSAL_ACK_CREATION_LATENCY: Summary = Summary::new(
     true,
 );
 
+/// Times a request at the head of the request throttler waited (ZooKeeper counts each stall).
+pub static REQUEST_THROTTLE_WAIT_COUNT: Count = Count::new(
+    "request_throttle_wait_count",
+    "Times the request throttler waited because too many requests were in process",
+);
+/// Requests run although their connection had closed while they waited.
+pub static STALE_REQUESTS: Count = Count::new(
+    "stale_requests",
+    "Requests run although their client connection had closed while they waited",
+);
+/// Requests the throttler dropped because their connection had closed.
+pub static STALE_REQUESTS_DROPPED: Count = Count::new(
+    "stale_requests_dropped",
+    "Waiting requests dropped because their client connection had closed",
+);
+/// How long each request waited at the request throttler, ms (recorded while it is on).
+pub static REQUEST_THROTTLE_QUEUE_TIME: Summary = Summary::new(
+    "request_throttle_queue_time_ms",
+    "Time a request waited at the request throttler, ms",
+    true,
+);
+/// The connection throttle's shortfall after each handshake it let through.
+pub static CONNECTION_TOKEN_DEFICIT: Summary = Summary::new(
+    "connection_token_deficit",
+    "Tokens missing from the connection throttle's bucket after each handshake it let through",
+    false,
+);
+
 /// Last, smallest and largest of some sizes (-1: none yet), as ZooKeeper's `BufferStats`
 /// keeps them: replies sent, log entries proposed.
 #[derive(Debug)]
@@ -728,6 +756,8 @@ pub static SUMMARIES: &[&Summary] = &[
     &STARTUP_TXNS_LOAD_TIME,
     &STARTUP_TXNS_LOADED,
     &DB_INIT_TIME,
+    &REQUEST_THROTTLE_QUEUE_TIME,
+    &CONNECTION_TOKEN_DEFICIT,
 ];
 
 /// raftzk's own process-wide summaries (printed after ZooKeeper's keys).
@@ -752,6 +782,9 @@ pub static COUNTS: &[&Count] = &[
     &STALE_SESSIONS_EXPIRED,
     &STALE_REPLIES,
     &DIGEST_MISMATCHES,
+    &REQUEST_THROTTLE_WAIT_COUNT,
+    &STALE_REQUESTS,
+    &STALE_REQUESTS_DROPPED,
 ];
 
 /// raftzk's own process-wide counts.

@@ -331,3 +331,134 @@ fn watch_and_session_ceilings_refuse_new_ones_and_serve_the_rest() {
         );
     }
 }
+
+/// A writer that pipelines `n` setData of `path` and then reads every reply, in order.
+fn pipelined_writer(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    w: usize,
+    n: i32,
+) -> std::thread::JoinHandle<()> {
+    let mut c = Client::connect(addr);
+    std::thread::spawn(move || {
+        for i in 1..=n {
+            c.send(&ClientRequest {
+                header: RequestHeader {
+                    xid: i,
+                    op: OpCode::SetData,
+                },
+                request: Request::SetData(SetDataRequest {
+                    path: path.into(),
+                    data: Some(format!("{w}-{i}").into_bytes()),
+                    version: -1,
+                }),
+            });
+        }
+        for i in 1..=n {
+            let frame = c.read_frame().expect("the writer's connection was closed");
+            let header = ReplyHeader::from_bytes(&frame).unwrap();
+            assert_eq!((header.xid, header.err), (i, ErrorCode::Ok));
+        }
+    })
+}
+
+/// ZooKeeper's request throttler (`request_throttle_max_requests=2`): requests past two in
+/// process wait their turn and are all answered, in order; requests of a client that goes
+/// away while they wait are dropped (`stale_requests_dropped`), not run.
+#[test]
+fn the_request_throttler_queues_requests_and_drops_those_of_a_client_gone_away() {
+    let faults = tempfile::tempdir().unwrap();
+    let fault_file = faults.path().join("disk");
+    std::fs::write(&fault_file, "").unwrap();
+    let server = Server::start_with(&format!(
+        "request_throttle_max_requests=2\nrequest_throttle_stall_time=20\n\
+         4lw.commands.whitelist=*\ndisk.faultFile={}\n",
+        fault_file.display()
+    ));
+    let mut setup = Client::connect(server.addr());
+    for path in ["/throttled", "/quitter"] {
+        assert_eq!(
+            setup.create(path, b"0", CreateMode::Persistent).0,
+            ErrorCode::Ok
+        );
+    }
+    std::fs::write(&fault_file, "delay=50").unwrap();
+    // The member polls its fault file every 50 ms.
+    std::thread::sleep(Duration::from_millis(300));
+    let writers: Vec<_> = (0..3)
+        .map(|w| pipelined_writer(server.addr(), "/throttled", w, 20))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // A client that sends 20 writes and goes away at once: most wait at the throttle.
+    let mut quitter = Client::connect(server.addr());
+    for i in 1..=20 {
+        quitter.send(&ClientRequest {
+            header: RequestHeader {
+                xid: i,
+                op: OpCode::SetData,
+            },
+            request: Request::SetData(SetDataRequest {
+                path: "/quitter".into(),
+                data: Some(format!("{i}").into_bytes()),
+                version: -1,
+            }),
+        });
+    }
+    drop(quitter);
+    for w in writers {
+        w.join().unwrap();
+    }
+    std::fs::write(&fault_file, "").unwrap();
+    let mntr =
+        String::from_utf8(common::four_letter_word(server.addr(), b"mntr").unwrap()).unwrap();
+    let value = |key: &str| -> u64 {
+        common::mntr_value(&mntr, key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("mntr has no {key}"))
+    };
+    let (waits, dropped) = (
+        value("zk_request_throttle_wait_count"),
+        value("zk_stale_requests_dropped"),
+    );
+    let ran = setup.get_data("/quitter").1.unwrap().1.version;
+    println!("request_throttle_max_requests=2: {waits} waits, {dropped} stale requests dropped, {ran} of the quitter's 20 writes ran");
+    assert!(waits > 0, "nothing waited at the throttle");
+    assert!(dropped > 0, "the quitter's waiting requests ran");
+    assert!(ran < 20, "all of the quitter's writes ran");
+    let (err, data) = setup.get_data("/throttled");
+    assert_eq!(err, ErrorCode::Ok);
+    assert!(String::from_utf8(data.unwrap().0.unwrap())
+        .unwrap()
+        .ends_with("-20"));
+}
+
+/// ZooKeeper's connection throttle: a bucket of 3 tokens refilled once a minute lets three
+/// handshakes through and closes the fourth unanswered (`connection_rejected`); sessions
+/// already made are served.
+#[test]
+fn the_connection_throttle_closes_handshakes_past_its_bucket() {
+    let server = Server::start_with(
+        "connection_throttle_tokens=3\nconnection_throttle_fill_time=60000\n4lw.commands.whitelist=*\n",
+    );
+    let mut first = Client::connect(server.addr());
+    let _second = Client::connect(server.addr());
+    let _third = Client::connect(server.addr());
+    assert!(
+        Client::connect_with(server.addr(), 10_000, 0, vec![0; 16], 0).is_none(),
+        "a fourth handshake was answered"
+    );
+    assert_eq!(
+        first.create("/still", b"", CreateMode::Persistent).0,
+        ErrorCode::Ok
+    );
+    let mntr =
+        String::from_utf8(common::four_letter_word(server.addr(), b"mntr").unwrap()).unwrap();
+    assert_eq!(
+        common::mntr_value(&mntr, "zk_connection_rejected").as_deref(),
+        Some("1")
+    );
+    assert!(
+        server.log().contains("connection throttle"),
+        "no log line names the throttle"
+    );
+}

@@ -14,7 +14,7 @@ pub fn entry(requests: impl Iterator<Item = jute_codec::Request>) -> LogEntry {
                 session_id: SESSION,
                 origin: None,
                 auth: Vec::new(),
-                providers: Default::default(),
+                rules: Default::default(),
                 op: TxnOp::Client(request),
             })
             .collect(),
@@ -29,7 +29,7 @@ pub fn session_entry() -> LogEntry {
         session_id: SESSION,
         origin: None,
         auth: Vec::new(),
-        providers: Default::default(),
+        rules: Default::default(),
         op: TxnOp::CreateSession {
             timeout_ms: 30_000,
             password: vec![0; 16],

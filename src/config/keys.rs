@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use super::throttle::{java_bool, java_int};
 use super::{resolve_ip, whitelist, Config};
 
 /// Sets a key's value on the configuration, or says why the value is not acceptable.
@@ -145,6 +146,159 @@ pub const KEYS: &[Key] = &[
         |c, v| {
             c.global_outstanding_limit =
                 in_range(v, i64::from(i32::MIN), i64::from(i32::MAX), "must be a whole number")?;
+            Ok(())
+        },
+    ),
+    used(
+        "request_throttle_max_requests",
+        "0",
+        "requests in process member-wide past which the next waits, in arrival order (ZooKeeper's RequestThrottler); 0 = off",
+        |c, v| {
+            java_int_or_default(c, "request_throttle_max_requests", v, |c, n| {
+                c.request_throttle.max_requests = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "request_throttle_stall_time",
+        "100",
+        "the request throttler's longest single wait before it looks again, ms",
+        |c, v| {
+            java_int_or_default(c, "request_throttle_stall_time", v, |c, n| {
+                c.request_throttle.stall_time_ms = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "request_throttle_drop_stale",
+        "true",
+        "a throttled request whose connection has closed is dropped, not run",
+        |c, v| {
+            c.request_throttle.drop_stale = java_bool(v);
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_tokens",
+        "0",
+        "the connection throttle's bucket: handshakes past it are closed (connection_rejected); 0 = off",
+        |c, v| {
+            java_int_or_default(c, "connection_throttle_tokens", v, |c, n| {
+                c.connection_throttle.tokens = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_fill_time",
+        "1",
+        "ms per refill of the connection throttle's bucket",
+        |c, v| {
+            java_int_or_default(c, "connection_throttle_fill_time", v, |c, n| {
+                c.connection_throttle.fill_time_ms = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_fill_count",
+        "1",
+        "tokens per refill of the connection throttle's bucket",
+        |c, v| {
+            java_int_or_default(c, "connection_throttle_fill_count", v, |c, n| {
+                c.connection_throttle.fill_count = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_freeze_time",
+        "-1",
+        "ms between changes of the connection throttle's random drop chance (BLUE); -1 = no random drops",
+        |c, v| {
+            java_int_or_default(c, "connection_throttle_freeze_time", v, |c, n| {
+                c.connection_throttle.freeze_time_ms = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_drop_increase",
+        "0.02",
+        "added to the drop chance when the bucket is found empty",
+        |c, v| {
+            c.connection_throttle.drop_increase = fraction(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_drop_decrease",
+        "0.002",
+        "taken off the drop chance when the bucket is nearly full",
+        |c, v| {
+            c.connection_throttle.drop_decrease = fraction(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_decrease_ratio",
+        "0",
+        "the bucket's shortfall (share of its size) at or below which the drop chance falls",
+        |c, v| {
+            c.connection_throttle.decrease_ratio = fraction(v)?;
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_weight_enabled",
+        "false",
+        "a new session costs the global weight in tokens, a reconnect the renew weight",
+        |c, v| {
+            c.connection_throttle.weight_enabled = java_bool(v);
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_global_session_weight",
+        "3",
+        "tokens a new session costs with weights on",
+        |c, v| {
+            java_int_or_default(c, "connection_throttle_global_session_weight", v, |c, n| {
+                c.connection_throttle.global_session_weight = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_local_session_weight",
+        "1",
+        "the least a handshake costs with weights on (raftzk has no local sessions)",
+        |c, v| {
+            java_int_or_default(c, "connection_throttle_local_session_weight", v, |c, n| {
+                c.connection_throttle.local_session_weight = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "connection_throttle_renew_session_weight",
+        "2",
+        "tokens a reconnect to an existing session costs with weights on",
+        |c, v| {
+            java_int_or_default(c, "connection_throttle_renew_session_weight", v, |c, n| {
+                c.connection_throttle.renew_session_weight = n
+            });
+            Ok(())
+        },
+    ),
+    used(
+        "enforceQuota",
+        "false",
+        "creates and setData past a quota's hard limit (setquota -N / -B) get QuotaExceeded",
+        |c, v| {
+            c.enforce_quota = java_bool(v);
             Ok(())
         },
     ),
@@ -961,6 +1115,25 @@ fn in_range(v: &str, min: i64, max: i64, reason: &str) -> Result<i64, String> {
         return Err(reason.to_string());
     }
     Ok(n)
+}
+
+/// A whole number read as Java's `Integer.getInteger` reads it; one it cannot read leaves the
+/// default in place and is remembered for a warning, as ZooKeeper silently uses its default.
+fn java_int_or_default(c: &mut Config, key: &str, v: &str, set: fn(&mut Config, i64)) {
+    match java_int(v) {
+        Some(n) => set(c, n),
+        None => c.defaulted.push(format!("{key}={v}")),
+    }
+}
+
+/// A fraction as Java's `Double.parseDouble` reads it (ZooKeeper fails to start on others).
+fn fraction(v: &str) -> Result<f64, String> {
+    v.trim()
+        .trim_end_matches(['d', 'D', 'f', 'F'])
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .ok_or_else(|| "not a number".to_string())
 }
 
 fn flag(v: &str) -> Result<bool, String> {

@@ -16,9 +16,11 @@ use jute_codec::{FourLetterWord, DEFAULT_MAX_FRAME};
 
 pub mod keys;
 pub mod sasl;
+pub mod throttle;
 pub mod tls;
 
 pub use sasl::SaslSettings;
+pub use throttle::{ConnectionThrottleSettings, RequestThrottleSettings};
 pub use tls::{ClientAuth, QuorumTlsOptions, StoreOptions, TlsOptions};
 
 /// One `server.N` line (used by the cluster; parsed and checked now).
@@ -90,6 +92,13 @@ pub struct Config {
     /// connection together waiting for their outcome, past which a connection with one of
     /// its own waiting stops reading until it is answered, as ZooKeeper throttles (1000).
     pub global_outstanding_limit: i64,
+    /// ZooKeeper's request throttler (`zookeeper.request_throttle_*`).
+    pub request_throttle: RequestThrottleSettings,
+    /// ZooKeeper's connection throttle (`zookeeper.connection_throttle_*`).
+    pub connection_throttle: ConnectionThrottleSettings,
+    /// `enforceQuota` (also `zookeeper.enforceQuota`): a create or setData that would take a
+    /// quota'd subtree past a hard limit gets QuotaExceeded, as ZooKeeper 3.8 refuses it.
+    pub enforce_quota: bool,
     /// `raftzk.maxZnodes`: creates past this many znodes are refused (0: no ceiling).
     pub max_znodes: u64,
     /// `raftzk.maxTreeBytes`: writes that take `approximate_data_size` past this are
@@ -170,6 +179,9 @@ pub struct Config {
     pub log_level: Option<String>,
     /// Keys accepted but not used, to be logged once.
     pub ignored: Vec<String>,
+    /// `key=value` settings whose value ZooKeeper would silently replace by the default (a
+    /// number Java's `Integer.getInteger` cannot read): raftzk does the same and warns once.
+    pub defaulted: Vec<String>,
 }
 
 /// A configuration problem that stops start-up.
@@ -223,6 +235,9 @@ impl Default for Config {
             max_session_timeout_ms: 20 * tick as i32,
             max_client_cnxns: 60,
             global_outstanding_limit: 1000,
+            request_throttle: RequestThrottleSettings::default(),
+            connection_throttle: ConnectionThrottleSettings::default(),
+            enforce_quota: false,
             max_znodes: 0,
             max_tree_bytes: 0,
             max_watches: 0,
@@ -258,6 +273,7 @@ impl Default for Config {
             slow_request_ms: 1000,
             log_level: None,
             ignored: Vec::new(),
+            defaulted: Vec::new(),
         }
     }
 }

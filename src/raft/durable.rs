@@ -142,7 +142,7 @@ mod format1 {
                 session_id: txn.session_id,
                 origin: txn.origin,
                 auth: txn.auth,
-                providers: Default::default(),
+                rules: Default::default(),
                 op: txn.op,
             }
         }
@@ -299,7 +299,7 @@ mod tests {
                         session_id: 9,
                         origin: None,
                         auth: Vec::new(),
-                        providers: Default::default(),
+                        rules: Default::default(),
                         op: TxnOp::CloseSession,
                     }],
                     digest: None,

@@ -363,7 +363,7 @@ mod tests {
             session_id: 1,
             origin: None,
             auth: Vec::new(),
-            providers: Default::default(),
+            rules: Default::default(),
             op: TxnOp::CreateSession {
                 timeout_ms: 10_000,
                 password: vec![7; password_bytes],

@@ -113,7 +113,7 @@ async fn three_members_share_a_process_without_sharing_their_views() {
             session_id: 0x100,
             origin: None,
             auth: Vec::new(),
-            providers: Default::default(),
+            rules: Default::default(),
             op: TxnOp::CreateSession {
                 timeout_ms: 30_000,
                 password: vec![7; 16],

@@ -22,6 +22,7 @@ use super::handle::{Binding, ConnectionHandle, Outbound};
 use super::pipeline::Pipeline;
 use super::session_ids;
 use super::stats::CloseCause;
+use super::throttle::Refused;
 use super::transport::{establish, ConnRead, ConnWrite, Mode};
 use super::writes::PendingWrite;
 use super::{fourlw, Server};
@@ -147,6 +148,20 @@ async fn run(
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let connect = match ConnectRequest::from_bytes(&frame) {
         Ok(connect) => {
+            // ZooKeeper's connection throttle draws on the handshake it has just read; a
+            // refused one is closed unanswered and not counted as a connection request.
+            match server.connection_throttle.admit(connect.session_id != 0) {
+                Ok(deficit) => crate::telemetry::CONNECTION_TOKEN_DEFICIT.record(deficit as f64),
+                Err(refused) => {
+                    return End::Done(
+                        CloseCause::ConnectionThrottle,
+                        match refused {
+                            Refused::NoTokens => "connection throttle: no tokens left",
+                            Refused::RandomDrop => "connection throttle: dropped at random",
+                        },
+                    );
+                }
+            }
             // ZooKeeper counts session handshakes, not 4lw or refused sockets.
             server
                 .stats
@@ -313,7 +328,7 @@ async fn create_session(
             xid: 0,
         }),
         auth: Vec::new(),
-        providers: Default::default(),
+        rules: Default::default(),
         op: TxnOp::CreateSession {
             timeout_ms,
             password: session_ids::password(),

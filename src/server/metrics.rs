@@ -278,8 +278,18 @@ const ZOOKEEPER_GAUGES: &[Gauge] = &[
     ),
     gauge(
         "connection_rejected",
-        "Client connections refused (maxClientCnxns)",
-        |r| Value::Counter(r.stats().closed_count(CloseCause::MaxClientCnxns)),
+        "Client connections refused (maxClientCnxns, the connection throttle)",
+        |r| {
+            Value::Counter(
+                r.stats().closed_count(CloseCause::MaxClientCnxns)
+                    + r.stats().closed_count(CloseCause::ConnectionThrottle),
+            )
+        },
+    ),
+    gauge(
+        "connection_drop_probability",
+        "The connection throttle's chance of dropping a handshake at random (BLUE)",
+        |r| Value::Float(r.server.connection_throttle.drop_chance()),
     ),
     gauge(
         "connection_drop_count",

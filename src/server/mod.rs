@@ -23,6 +23,7 @@ pub mod reads;
 pub mod reconfig;
 pub mod stats;
 pub mod status;
+pub mod throttle;
 pub mod transport;
 pub mod writes;
 
@@ -61,6 +62,10 @@ pub struct Server {
     pub tls: Option<Arc<crate::tls::ClientTls>>,
     /// The peer link's TLS, when served (for its metrics; the Raft side holds it too).
     pub peer_tls: Option<Arc<crate::tls::PeerTls>>,
+    /// ZooKeeper's request throttler (`request_throttle_*`).
+    pub request_throttle: throttle::RequestThrottle,
+    /// ZooKeeper's connection throttle (`connection_throttle_*`).
+    pub connection_throttle: throttle::ConnectionThrottle,
 }
 
 impl Server {

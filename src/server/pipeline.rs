@@ -21,6 +21,7 @@ use jute_codec::{
     GetSaslRequest, Id, MultiResponse, OpCode, Perms, ReconfigRequest, Request, RequestError,
     RequestHeader, Response, SetSaslResponse, SetWatches2,
 };
+use tokio::io::AsyncReadExt;
 
 use super::ceilings::{Ceiling, Ceilings};
 use super::framing::{holds_whole_frame, next_frame, End};
@@ -28,13 +29,20 @@ use super::handle::{Binding, ConnectionHandle};
 use super::reads;
 use super::reconfig;
 use super::stats::CloseCause;
+use super::throttle::Wait;
 use super::transport::ConnRead;
 use super::writes::{PendingWrite, QueuedRead, ReadTurn};
 use super::Server;
 use crate::raft::ReconfigError;
 use crate::tree::acl::{self, digest_id};
 use crate::tree::CONFIG_PATH;
-use crate::txn::{create_refusal, is_logged_write, prepare_write, Origin, Txn, TxnOp, WriteRules};
+use crate::txn::{
+    create_refusal, is_logged_write, prepare_write, ApplyRules, Origin, Txn, TxnOp, WriteRules,
+};
+
+/// Bytes of a throttled connection's later requests read while its request waits (enough
+/// to see the client go away; the rest stay in the socket).
+const THROTTLED_READ_BYTES: usize = 1 << 20;
 
 /// One connection's pipeline.
 pub(crate) struct Pipeline {
@@ -72,9 +80,12 @@ impl Pipeline {
         let rules = WriteRules {
             extended_types: server.config.extended_types,
             reconfig_enabled: server.config.reconfig_enabled,
-            providers: crate::tree::acl::Providers {
-                x509: server.config.x509_provider(),
-                sasl: server.config.sasl_provider(),
+            apply: ApplyRules {
+                providers: crate::tree::acl::Providers {
+                    x509: server.config.x509_provider(),
+                    sasl: server.config.sasl_provider(),
+                },
+                enforce_quota: server.config.enforce_quota,
             },
         };
         let linearizable = server.config.linearizable_reads;
@@ -150,6 +161,17 @@ impl Pipeline {
             self.server
                 .tracker
                 .touch(self.binding.session_id, self.binding.timeout_ms);
+            if !self
+                .server
+                .request_throttle
+                .passes_at_once(&self.server.stats.requests_pending)
+            {
+                if let Err(end) = Box::pin(self.throttled(&frame, &mut read, &mut buf)).await {
+                    return end;
+                }
+            } else if self.server.request_throttle.enabled() {
+                self.server.request_throttle.passed(None, false, false);
+            }
             // Boxed per request: the loop a session idles in stays small (its task lives as
             // long as the session), and the request's state lives only while it is handled.
             match Box::pin(self.handle_frame(&frame)).await {
@@ -183,6 +205,74 @@ impl Pipeline {
             tokio::select! {
                 _ = answers.changed() => {}
                 _ = closed.wait_for(|c| *c) => return Err(self.closed_end()),
+            }
+        }
+    }
+
+    /// ZooKeeper's request throttler (`server::throttle`): `frame` waits its turn, behind
+    /// every request that began waiting before it, until fewer than
+    /// `request_throttle_max_requests` requests are in process. Meanwhile the socket is still
+    /// read (up to a bound), so a client that goes away is seen: with
+    /// `request_throttle_drop_stale` its request is dropped and the connection ends. auth and
+    /// sasl are answered at once, as ZooKeeper answers them outside its request pipeline.
+    async fn throttled(
+        &mut self,
+        frame: &[u8],
+        read: &mut ConnRead,
+        buf: &mut BytesMut,
+    ) -> Result<(), End> {
+        let op = frame
+            .get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(i32::from_be_bytes);
+        if matches!(op, Some(100 | 102)) {
+            return Ok(());
+        }
+        let close_session = op == Some(-11);
+        let server = self.server.clone();
+        let throttle = &server.request_throttle;
+        let in_process = &server.stats.requests_pending;
+        let place = throttle.queue().await;
+        let mut closed = self.handle.closed_signal();
+        let mut client_gone = false;
+        loop {
+            let stale = client_gone || *closed.borrow();
+            let fell = in_process.fell();
+            match throttle.at_head(in_process, stale, close_session) {
+                Wait::Go => {
+                    throttle.passed(Some(place), stale, close_session);
+                    return Ok(());
+                }
+                Wait::Drop => {
+                    tracing::debug!(
+                        conn = self.handle.id,
+                        "request dropped at the throttle: its connection has closed"
+                    );
+                    return Err(if client_gone {
+                        End::ClientClosed
+                    } else {
+                        self.closed_end()
+                    });
+                }
+                Wait::Stall => {}
+            }
+            let stall = async {
+                match throttle.stall() {
+                    Some(stall) => tokio::time::sleep(stall).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = fell => {}
+                _ = stall => {}
+                _ = closed.wait_for(|c| *c), if !stale => {}
+                got = read.read_buf(buf), if !client_gone && buf.len() < THROTTLED_READ_BYTES => {
+                    match got {
+                        Ok(0) | Err(_) => client_gone = true,
+                        // Requests read now are newer than any round that has completed.
+                        Ok(_) => self.round_covers_buffer = false,
+                    }
+                }
             }
         }
     }
@@ -585,7 +675,7 @@ impl Pipeline {
                 xid,
             }),
             auth: self.auth.to_vec(),
-            providers: self.rules.providers,
+            rules: self.rules.apply,
             op: txn_op,
         };
         self.handle.writes.proposed(PendingWrite {

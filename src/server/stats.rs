@@ -35,11 +35,13 @@ pub enum CloseCause {
     Tls,
     /// Its replies waited past the reply bound (the client does not read them).
     SlowConsumer,
+    /// The connection throttle refused its handshake (`connection_throttle_*`).
+    ConnectionThrottle,
 }
 
 impl CloseCause {
     /// Every cause, in label order.
-    pub const ALL: [CloseCause; 12] = [
+    pub const ALL: [CloseCause; 13] = [
         CloseCause::Client,
         CloseCause::FourLetterWord,
         CloseCause::HandshakeTimeout,
@@ -52,6 +54,7 @@ impl CloseCause {
         CloseCause::Server,
         CloseCause::Tls,
         CloseCause::SlowConsumer,
+        CloseCause::ConnectionThrottle,
     ];
 
     /// The `reason` label.
@@ -69,6 +72,7 @@ impl CloseCause {
             CloseCause::Server => "server",
             CloseCause::Tls => "tls_handshake",
             CloseCause::SlowConsumer => "slow_consumer",
+            CloseCause::ConnectionThrottle => "connection_throttle",
         }
     }
 
@@ -283,7 +287,7 @@ pub struct ServerStats {
     /// Times a connection stopped reading requests until the client read its replies.
     pub read_pauses: AtomicU64,
     /// Requests pending on every connection (writes and the reads queued behind them).
-    pub requests_pending: Arc<AtomicUsize>,
+    pub requests_pending: Arc<super::writes::InProcess>,
     /// Times a connection stopped reading because `globalOutstandingLimit` requests were
     /// pending member-wide and one of its own was.
     pub outstanding_limit_pauses: AtomicU64,

@@ -152,13 +152,55 @@ impl Queue {
     }
 }
 
+/// The requests in process on every connection of a member (writes proposed and not yet
+/// answered, and the reads queued behind them): ZooKeeper's `getInProcess`, which
+/// `globalOutstandingLimit` and the request throttler compare with their limits. A throttled
+/// request waits for [`InProcess::fell`].
+#[derive(Debug, Default)]
+pub struct InProcess {
+    count: AtomicUsize,
+    fell: tokio::sync::Notify,
+    /// Someone has waited on `fell`: answers wake waiters from then on (otherwise they skip
+    /// the wake-up's cost).
+    watched: std::sync::atomic::AtomicBool,
+}
+
+impl InProcess {
+    /// Requests in process now.
+    pub fn get(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn answered(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.count.fetch_sub(n, Ordering::Relaxed);
+        if self.watched.load(Ordering::Relaxed) {
+            self.fell.notify_waiters();
+        }
+    }
+
+    /// Completes when a request is next answered (create it, then check the count, then
+    /// await it: an answer in between still wakes it).
+    pub fn fell(&self) -> tokio::sync::futures::Notified<'_> {
+        self.watched.store(true, Ordering::Relaxed);
+        self.fell.notified()
+    }
+}
+
 /// Every write of one connection that has been proposed and not yet answered, and the reads
 /// queued behind them.
 #[derive(Debug)]
 pub struct PendingWrites {
     queue: Mutex<Queue>,
-    /// Requests pending on every connection of the member (`globalOutstandingLimit`).
-    all: Arc<AtomicUsize>,
+    /// Requests pending on every connection of the member (`globalOutstandingLimit`, the
+    /// request throttler).
+    all: Arc<InProcess>,
     /// Requests ever answered (or given up): `settled` compares it with `Queue::queued`.
     answered: watch::Sender<u64>,
 }
@@ -177,7 +219,7 @@ impl PendingWrites {
 
     /// No writes yet; pending requests also counted in `all`, shared by the member's
     /// connections.
-    pub fn counted_in(all: Arc<AtomicUsize>) -> PendingWrites {
+    pub fn counted_in(all: Arc<InProcess>) -> PendingWrites {
         PendingWrites {
             queue: Mutex::new(Queue::default()),
             all,
@@ -195,7 +237,7 @@ impl PendingWrites {
         let mut queue = self.lock();
         queue.pending.push_back(Pending::Write(write));
         queue.queued += 1;
-        self.all.fetch_add(1, Ordering::Relaxed);
+        self.all.add(1);
     }
 
     /// Queues `read` behind the pending writes, unless none is pending (then it is answered
@@ -209,7 +251,7 @@ impl PendingWrites {
         } else {
             queue.pending.push_back(Pending::Read(Box::new(read)));
             queue.queued += 1;
-            self.all.fetch_add(1, Ordering::Relaxed);
+            self.all.add(1);
             ReadTurn::Queued
         }
     }
@@ -234,7 +276,7 @@ impl PendingWrites {
                 done += 1;
             }
             self.answered.send_modify(|n| *n += done);
-            self.all.fetch_sub(done as usize, Ordering::Relaxed);
+            self.all.answered(done as usize);
             write
         };
         let write = write?;
@@ -273,7 +315,7 @@ impl PendingWrites {
 
     /// Requests pending on every connection of the member.
     pub fn member_wide(&self) -> usize {
-        self.all.load(Ordering::Relaxed)
+        self.all.get()
     }
 
     /// A receiver that changes whenever one of this connection's requests is answered
@@ -321,7 +363,7 @@ impl Drop for PendingWrites {
     /// A closed connection's requests leave the member-wide count with it.
     fn drop(&mut self) {
         let left = self.lock().pending.len();
-        self.all.fetch_sub(left, Ordering::Relaxed);
+        self.all.answered(left);
     }
 }
 

@@ -1,8 +1,9 @@
-//! ZooKeeper's quota bookkeeping (soft quotas; raftzk, like 3.8 by default, does not enforce
-//! them). A path P has a quota when `/zookeeper/quota` + P + `/zookeeper_limits` exists; the
-//! server keeps `/zookeeper/quota` + P + `/zookeeper_stats` at `count=<nodes>,bytes=<data>` of
-//! P's subtree, rewriting only its data (no version or mzxid change, no watch), exactly as
-//! ZooKeeper's DataTree does.
+//! ZooKeeper's quota bookkeeping. A path P has a quota when `/zookeeper/quota` + P +
+//! `/zookeeper_limits` exists; the server keeps `/zookeeper/quota` + P + `/zookeeper_stats` at
+//! `count=<nodes>,bytes=<data>` of P's subtree, rewriting only its data (no version or mzxid
+//! change, no watch), exactly as ZooKeeper's DataTree does. The limits node holds
+//! `count`/`bytes` (soft limits: never refused) and `countHardLimit`/`byteHardLimit` (refused
+//! with QuotaExceeded when `enforceQuota` is on, as 3.8 refuses them); -1 or missing is none.
 
 /// Where quotas live.
 pub const QUOTA_ROOT: &str = "/zookeeper/quota";
@@ -27,6 +28,22 @@ fn target<'p>(path: &'p str, node: &str) -> Option<&'p str> {
         .strip_suffix(node)?
         .strip_suffix('/')?;
     (!inner.is_empty()).then_some(inner)
+}
+
+/// The limits node of a quota'd path.
+pub fn limits_path(target: &str) -> String {
+    format!("{QUOTA_ROOT}{target}/{LIMITS_NODE}")
+}
+
+/// A `key=value,…` field of a limits or stats node as ZooKeeper's StatsTrack reads it: -1 when
+/// missing or not a number.
+pub fn field(data: Option<&[u8]>, key: &str) -> i64 {
+    let text = data.map(String::from_utf8_lossy).unwrap_or_default();
+    text.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(-1)
 }
 
 /// The stats node of a quota'd path.
@@ -72,6 +89,16 @@ pub fn set_counts(data: Option<&[u8]>, count: i64, bytes: i64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_read_as_stats_track_reads_them() {
+        let limits = b"count=-1,bytes=-1,countHardLimit=3,byteHardLimit=-1";
+        assert_eq!(field(Some(limits), "countHardLimit"), 3);
+        assert_eq!(field(Some(limits), "count"), -1);
+        assert_eq!(field(Some(b"count=5,bytes=10"), "byteHardLimit"), -1);
+        assert_eq!(field(None, "count"), -1);
+        assert_eq!(limits_path("/a"), "/zookeeper/quota/a/zookeeper_limits");
+    }
 
     #[test]
     fn targets() {

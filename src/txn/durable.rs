@@ -6,16 +6,16 @@
 //! (`boolean` present, then `long member` · `long connection` · `int xid`) · `vector<Id>` auth ·
 //! `int` op tag · the op's fields. A client write is its ZooKeeper opcode and request body in
 //! Jute, exactly as a client sent it, so what it means is ZooKeeper's protocol, not a Rust enum.
-//! A client write from a member with the x509 or sasl auth provider is tagged
-//! `CLIENT_WITH_PROVIDERS` and carries `int` providers (bits) before those fields: whether an
-//! ACL of those schemes is valid is decided from the entry, alike on every member.
+//! A client write from a member with the x509 or sasl auth provider, or with `enforceQuota`,
+//! is tagged `CLIENT_WITH_PROVIDERS` and carries `int` rule bits (`ApplyRules::bits`) before
+//! those fields: whether an ACL of those schemes is valid, and whether a quota's hard limit
+//! refuses the write, is decided from the entry, alike on every member.
 
 use bytes::BytesMut;
 use jute_codec::{ErrorCode, Id, OpCode, Request};
 
-use super::{LogEntry, Origin, Txn, TxnOp, ZxidDigest};
+use super::{ApplyRules, LogEntry, Origin, Txn, TxnOp, ZxidDigest};
 use crate::durable::{put, put_count, put_u64, take_u64, FormatError, Reader};
-use crate::tree::acl::Providers;
 
 /// The op tags. Fixed forever: a new kind of op takes a new number.
 mod tag {
@@ -24,8 +24,8 @@ mod tag {
     pub const CLIENT: i32 = 3;
     pub const FAIL: i32 = 4;
     pub const REAP: i32 = 5;
-    /// A client write from a member with more auth providers than digest and ip: their
-    /// set (`Providers::bits`), then the same fields as CLIENT.
+    /// A client write from a member with more auth providers than digest and ip, or with
+    /// enforced quotas: `ApplyRules::bits`, then the same fields as CLIENT.
     pub const CLIENT_WITH_PROVIDERS: i32 = 6;
 }
 
@@ -93,11 +93,11 @@ impl Txn {
             }
             TxnOp::CloseSession => put(buf, &tag::CLOSE_SESSION),
             TxnOp::Client(request) => {
-                if self.providers == Providers::default() {
+                if self.rules == ApplyRules::default() {
                     put(buf, &tag::CLIENT);
                 } else {
                     put(buf, &tag::CLIENT_WITH_PROVIDERS);
-                    put(buf, &self.providers.bits());
+                    put(buf, &self.rules.bits());
                 }
                 put(buf, &request.op_code().as_i32());
                 let mut body = BytesMut::new();
@@ -127,10 +127,10 @@ impl Txn {
             None
         };
         let auth: Vec<Id> = reader.take("txn auth")?;
-        let mut providers = Providers::default();
+        let mut rules = ApplyRules::default();
         let mut tag = reader.take::<i32>("txn op tag")?;
         if tag == tag::CLIENT_WITH_PROVIDERS {
-            providers = Providers::from_bits(reader.take("txn auth providers")?);
+            rules = ApplyRules::from_bits(reader.take("txn rules")?);
             tag = tag::CLIENT;
         }
         let op = match tag {
@@ -164,7 +164,7 @@ impl Txn {
             session_id,
             origin,
             auth,
-            providers,
+            rules,
             op,
         })
     }
@@ -173,6 +173,7 @@ impl Txn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::acl::Providers;
     use jute_codec::{
         Acl, CreateMode, CreateRequest, CreateTtlRequest, DeleteRequest, MultiOp, MultiRequest,
         Perms, ReconfigRequest, SetAclRequest, SetDataRequest,
@@ -195,10 +196,13 @@ mod tests {
                         scheme: "digest".into(),
                         id: Some("u:h".into()),
                     }],
-                    // Only client writes carry the providers.
-                    providers: Providers {
-                        x509: i % 3 == 1 && matches!(op, TxnOp::Client(_)),
-                        sasl: false,
+                    // Only client writes carry the rules.
+                    rules: ApplyRules {
+                        providers: Providers {
+                            x509: i % 3 == 1 && matches!(op, TxnOp::Client(_)),
+                            sasl: false,
+                        },
+                        enforce_quota: i % 4 == 1 && matches!(op, TxnOp::Client(_)),
                     },
                     op,
                 })
@@ -291,7 +295,7 @@ mod tests {
                 session_id: 2,
                 origin: None,
                 auth: Vec::new(),
-                providers: Default::default(),
+                rules: Default::default(),
                 op: TxnOp::Client(Request::Delete(DeleteRequest {
                     path: "/a".into(),
                     version: -1,

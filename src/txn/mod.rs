@@ -70,9 +70,9 @@ pub struct Txn {
     pub origin: Option<Origin>,
     /// The identities of the requesting connection (ip, digest, super), for ACL checks.
     pub auth: Vec<Id>,
-    /// The auth providers beyond digest and ip the proposing member has: ACLs of their
-    /// schemes are valid only then, decided the same way on every member.
-    pub providers: crate::tree::acl::Providers,
+    /// The proposing member's configuration that apply depends on (its auth providers,
+    /// `enforceQuota`), so every member decides alike.
+    pub rules: ApplyRules,
     /// The change.
     pub op: TxnOp,
 }
@@ -118,6 +118,33 @@ fn request_size(request: &Request) -> usize {
                 Request::Delete(r) => r.path.len(),
                 _ => 0,
             }
+        }
+    }
+}
+
+/// What apply decides from the proposing member's configuration, decided before logging and
+/// carried in each client write (`design.md`: apply never reads config).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyRules {
+    /// The auth providers beyond digest and ip the member has: ACLs of their schemes are
+    /// valid only then.
+    pub providers: crate::tree::acl::Providers,
+    /// `enforceQuota`: a create or setData past a quota's hard limit is QuotaExceeded.
+    pub enforce_quota: bool,
+}
+
+impl ApplyRules {
+    /// The rules as bits for the durable encoding: the providers' (x509 = 1, sasl = 2), then
+    /// enforced quotas = 4.
+    pub fn bits(self) -> i32 {
+        self.providers.bits() | (i32::from(self.enforce_quota) << 2)
+    }
+
+    /// The rules from [`ApplyRules::bits`]; unknown bits are ignored.
+    pub fn from_bits(bits: i32) -> ApplyRules {
+        ApplyRules {
+            providers: crate::tree::acl::Providers::from_bits(bits & 3),
+            enforce_quota: bits & 4 != 0,
         }
     }
 }

@@ -16,7 +16,7 @@ pub(crate) struct Ctx<'a> {
     pub sessions: &'a SessionTable,
     pub session_id: i64,
     pub auth: &'a [Id],
-    pub providers: acl::Providers,
+    pub rules: super::ApplyRules,
     pub zxid: i64,
     pub time_ms: i64,
     pub triggers: Vec<WatchTrigger>,
@@ -85,7 +85,7 @@ impl<'a> Ctx<'a> {
             sessions,
             txn.session_id,
             &txn.auth,
-            txn.providers,
+            txn.rules,
             zxid,
             time_ms,
         )
@@ -96,7 +96,7 @@ impl<'a> Ctx<'a> {
         sessions: &'a SessionTable,
         session_id: i64,
         auth: &'a [Id],
-        providers: acl::Providers,
+        rules: super::ApplyRules,
         zxid: i64,
         time_ms: i64,
     ) -> Ctx<'a> {
@@ -105,7 +105,7 @@ impl<'a> Ctx<'a> {
             sessions,
             session_id,
             auth,
-            providers,
+            rules,
             zxid,
             time_ms,
             triggers: Vec::new(),
@@ -133,7 +133,7 @@ impl<'a> Ctx<'a> {
         if spec.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = acl::fixup_acl(spec.acl, self.auth, self.providers)?;
+        let acl = acl::fixup_acl(spec.acl, self.auth, self.rules.providers)?;
         let parent = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&parent.acl, Perms::CREATE, self.auth) {
             return Err(ErrorCode::NoAuth);
@@ -151,6 +151,7 @@ impl<'a> Ctx<'a> {
         if parent.ephemeral_owner().is_some() {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
+        self.check_quota(&path, 1, spec.data.as_ref().map_or(0, Vec::len) as i64)?;
         let parent_path = parent_path.to_string();
         let parent_meta = parent.meta;
         // Children mostly carry their parent's ACL: share its list rather than keep a copy per
@@ -279,6 +280,10 @@ impl<'a> Ctx<'a> {
         if !acl::check(&node.acl, Perms::WRITE, self.auth) {
             return Err(ErrorCode::NoAuth);
         }
+        // ZooKeeper checks the quota before the version.
+        let bytes_diff = data.as_ref().map_or(0, Vec::len) as i64
+            - node.data.as_ref().map_or(0, Vec::len) as i64;
+        self.check_quota(path, 0, bytes_diff)?;
         check_version(node.meta.version, version)?;
         let old_meta = node.meta;
         let old_data = node.data.clone();
@@ -293,8 +298,6 @@ impl<'a> Ctx<'a> {
                 node.stat()
             })
             .ok_or(ErrorCode::NoNode)?;
-        let bytes_diff =
-            data.as_ref().map_or(0, Vec::len) as i64 - old_data.as_ref().map_or(0, Vec::len) as i64;
         self.undo.push(Undo::DataSet {
             path: path.to_string(),
             data: old_data,
@@ -309,7 +312,7 @@ impl<'a> Ctx<'a> {
     pub fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
         self.check_session()?;
         path::validate(path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = acl::fixup_acl(acl, self.auth, self.providers)?;
+        let acl = acl::fixup_acl(acl, self.auth, self.rules.providers)?;
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         if !acl::check(&node.acl, Perms::ADMIN, self.auth) {
             return Err(ErrorCode::NoAuth);
@@ -382,6 +385,38 @@ impl<'a> Ctx<'a> {
     }
 
     /// Moves the quota stats of the quota'd path `path` lies under, if any.
+    /// `enforceQuota`: QuotaExceeded when the change would take the subtree of the longest
+    /// quota'd path above `path` past a hard limit, as ZooKeeper's `checkQuota` decides it
+    /// (a count is checked when nodes are added, bytes when the data size changes; a soft
+    /// limit is never refused). Unlike ZooKeeper, which checks against the tree as it was
+    /// before writes still in flight, this runs in apply: a hard limit is never overshot, and
+    /// each op of a multi sees the ones before it.
+    fn check_quota(&self, path: &str, count_diff: i64, bytes_diff: i64) -> Result<(), ErrorCode> {
+        if !self.rules.enforce_quota {
+            return Ok(());
+        }
+        let Some(target) = self.tree.quota_prefix(path) else {
+            return Ok(());
+        };
+        let Some(limits) = self.tree.get(&quota::limits_path(target)) else {
+            return Ok(());
+        };
+        let limits = limits.data.as_deref();
+        let Some(stats) = self.tree.get(&quota::stats_path(target)) else {
+            return Ok(());
+        };
+        let stats = stats.data.as_deref();
+        let over = |diff: i64, used: &str, hard: &str| {
+            let limit = quota::field(limits, hard);
+            diff != 0 && limit > -1 && quota::field(stats, used).saturating_add(diff) > limit
+        };
+        if over(count_diff, "count", "countHardLimit") || over(bytes_diff, "bytes", "byteHardLimit")
+        {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        Ok(())
+    }
+
     fn quota_update(&mut self, path: &str, count_diff: i64, bytes_diff: i64) {
         let Some(target) = self.tree.quota_prefix(path) else {
             return;

@@ -12,8 +12,9 @@ pub struct WriteRules {
     pub extended_types: bool,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
-    /// The auth providers this member has (they travel in each Txn it proposes).
-    pub providers: crate::tree::acl::Providers,
+    /// What apply decides from this member's configuration (travels in each Txn it
+    /// proposes).
+    pub apply: super::ApplyRules,
 }
 
 /// Turns a decoded client write into what is logged. Writes ZooKeeper refuses for a

@@ -13,6 +13,8 @@ const SESSION: i64 = 0x0100_0000_0000_0001;
 struct Harness {
     state: ReplicatedState,
     index: u64,
+    /// The rules every Txn carries.
+    rules: ApplyRules,
 }
 
 impl Harness {
@@ -20,6 +22,7 @@ impl Harness {
         let mut h = Harness {
             state: ReplicatedState::new(),
             index: 0,
+            rules: ApplyRules::default(),
         };
         let out = h.txn(
             SESSION,
@@ -41,7 +44,7 @@ impl Harness {
                 session_id,
                 origin: None,
                 auth,
-                providers: Default::default(),
+                rules: self.rules,
                 op,
             }],
             digest: None,
@@ -495,7 +498,7 @@ fn one_entry_many_txns_get_consecutive_zxids() {
                 session_id: SESSION,
                 origin: None,
                 auth: vec![],
-                providers: Default::default(),
+                rules: Default::default(),
                 op: TxnOp::Client(create(&format!("/n{i}"), CreateMode::Persistent)),
             })
             .collect(),
@@ -512,7 +515,7 @@ fn prepare_refuses_what_config_forbids() {
     let rules = WriteRules {
         extended_types: false,
         reconfig_enabled: false,
-        providers: Default::default(),
+        apply: Default::default(),
     };
     let ttl = Request::CreateTtl(CreateTtlRequest::default());
     assert_eq!(
@@ -527,7 +530,7 @@ fn prepare_refuses_what_config_forbids() {
     let enabled = WriteRules {
         extended_types: true,
         reconfig_enabled: true,
-        providers: Default::default(),
+        apply: Default::default(),
     };
     assert_eq!(
         prepare_write(reconfig, &enabled),
@@ -683,7 +686,7 @@ fn arb_txn() -> impl Strategy<Value = Txn> {
         session_id,
         origin: None,
         auth: vec![],
-        providers: Default::default(),
+        rules: Default::default(),
         op,
     })
 }
@@ -890,4 +893,90 @@ fn snapshots_check_as_a_stream_as_they_do_in_memory() {
         ReplicatedState::check_snapshot_stream(&mut &b"nonsense, not a snapshot"[..], 24),
         Err(SnapshotStreamError::Snapshot(SnapshotError::BadMagic))
     ));
+}
+
+/// `enforceQuota`: creates past `countHardLimit` and data changes past `byteHardLimit` are
+/// QuotaExceeded; soft limits never refuse; each op of a multi counts the ones before it; a
+/// Txn without the flag is never refused.
+#[test]
+fn enforced_hard_quotas_refuse_growth_past_them() {
+    let mut h = Harness::new();
+    h.rules.enforce_quota = true;
+    let mk = |h: &mut Harness, path: &str, data: &[u8]| {
+        h.run(Request::Create(CreateRequest {
+            path: path.into(),
+            data: Some(data.to_vec()),
+            acl: open(),
+            flags: CreateMode::Persistent,
+        }))
+        .err
+    };
+    assert_eq!(mk(&mut h, "/q", b"ab"), ErrorCode::Ok);
+    assert_eq!(mk(&mut h, "/zookeeper/quota/q", b""), ErrorCode::Ok);
+    let limits = b"count=2,bytes=-1,countHardLimit=3,byteHardLimit=10";
+    assert_eq!(
+        mk(&mut h, "/zookeeper/quota/q/zookeeper_limits", limits),
+        ErrorCode::Ok
+    );
+    assert_eq!(
+        mk(
+            &mut h,
+            "/zookeeper/quota/q/zookeeper_stats",
+            b"count=0,bytes=0"
+        ),
+        ErrorCode::Ok
+    );
+    // count=1 (/q) bytes=2. The soft count (2) is passed without a refusal.
+    assert_eq!(mk(&mut h, "/q/a", b"123"), ErrorCode::Ok);
+    assert_eq!(mk(&mut h, "/q/b", b""), ErrorCode::Ok);
+    assert_eq!(
+        mk(&mut h, "/q/c", b""),
+        ErrorCode::QuotaExceeded,
+        "a 4th node"
+    );
+    assert!(h.state.tree.get("/q/c").is_none());
+    // Bytes: 5 of 10 used. Growing past 10 is refused, shrinking and same-size sets are not.
+    let set = |h: &mut Harness, data: &[u8], version: i32| {
+        h.run(Request::SetData(SetDataRequest {
+            path: "/q/a".into(),
+            data: Some(data.to_vec()),
+            version,
+        }))
+        .err
+    };
+    assert_eq!(set(&mut h, b"12345678", -1), ErrorCode::Ok, "exactly 10");
+    assert_eq!(set(&mut h, b"123456789", -1), ErrorCode::QuotaExceeded);
+    assert_eq!(
+        set(&mut h, b"123456789", 99),
+        ErrorCode::QuotaExceeded,
+        "before the version"
+    );
+    assert_eq!(set(&mut h, b"87654321", -1), ErrorCode::Ok, "same size");
+    assert_eq!(set(&mut h, b"1", -1), ErrorCode::Ok);
+    // A delete makes room; then a multi of two creates with room for one fails whole.
+    h.run(Request::Delete(DeleteRequest {
+        path: "/q/b".into(),
+        version: -1,
+    }));
+    let out = h.run(Request::Multi(MultiRequest {
+        ops: vec![
+            MultiOp::Create(create_request("/q/m1")),
+            MultiOp::Create(create_request("/q/m2")),
+        ],
+    }));
+    assert_eq!(
+        out.response,
+        Response::Multi(MultiResponse {
+            results: vec![
+                MultiResult::Error(ErrorCode::Ok),
+                MultiResult::Error(ErrorCode::QuotaExceeded),
+            ]
+        })
+    );
+    assert!(h.state.tree.get("/q/m1").is_none());
+    // Outside the subtree, and without the flag, nothing is refused.
+    assert_eq!(mk(&mut h, "/other", b"zz"), ErrorCode::Ok);
+    h.rules.enforce_quota = false;
+    assert_eq!(mk(&mut h, "/q/c", b""), ErrorCode::Ok);
+    assert_eq!(mk(&mut h, "/q/d", b""), ErrorCode::Ok);
 }
