@@ -279,9 +279,10 @@ def run_one(kind, scenario, tmp, args):
         while any(t.is_alive() for t in threads[:-1]) and time.monotonic() < stop_at + 30:
             samples.append(rss_mib(srv.proc.pid))
             time.sleep(0.25)
+        # The load's own time (a storm may end before DURATION; the bystander runs on).
+        elapsed = time.monotonic() - started
         for t in threads:
             t.join(timeout=30)
-        elapsed = time.monotonic() - started
         alive = srv.alive()
         lat = by.get("latencies", [])
         out = {
