@@ -51,14 +51,22 @@ def get_data_frames(count, first_xid):
                     for i in range(count))
 
 
-def non_reader(port, stop_at, result):
-    """Pipelines getData without ever reading a reply, until stop_at or the server closes."""
+def session(port, socket_timeout, result):
+    """A loading client's session (30 s timeout), or None with the failure in `result`."""
     try:
-        c = rawzk.RawClient("127.0.0.1", port, timeout=10)
+        c = rawzk.RawClient("127.0.0.1", port, timeout=socket_timeout)
         c.connect(timeout_ms=30000)
+        return c
     except (OSError, rawzk.ConnectionClosed) as e:
         result["connect_errors"] = result.get("connect_errors", 0) + 1
         result["last_error"] = repr(e)
+        return None
+
+
+def non_reader(port, stop_at, result):
+    """Pipelines getData without ever reading a reply, until stop_at or the server closes."""
+    c = session(port, 10, result)
+    if c is None:
         return
     c.sock.settimeout(0.2)
     batch = memoryview(get_data_frames(256, 1))
@@ -112,12 +120,8 @@ def window_writer(port, path, frames, per_frame, window, stop_at, result):
     """Sends `window` framed writes (`frames`, each worth `per_frame` version bumps of `path`)
     at once, reads every reply, and goes again until stop_at. Counts what was acknowledged;
     a closed connection or SessionExpired counts as a lost session."""
-    try:
-        c = rawzk.RawClient("127.0.0.1", port, timeout=60)
-        c.connect(timeout_ms=30000)
-    except (OSError, rawzk.ConnectionClosed) as e:
-        result["connect_errors"] = result.get("connect_errors", 0) + 1
-        result["last_error"] = repr(e)
+    c = session(port, 60, result)
+    if c is None:
         return
     acked = errors = 0
     try:
@@ -213,24 +217,22 @@ def start_load(scenario, port, setup, clients, args, stop_at):
     results = [dict() for _ in range(clients)]
     if scenario == "noread":
         targets = [(non_reader, (port, stop_at, r)) for r in results]
-    elif scenario == "writes":
-        setup.create("/overload-w")
+    elif scenario in ("writes", "multi"):
+        parent = "/overload-" + scenario
+        setup.create(parent)
         targets = []
         for i, r in enumerate(results):
-            path = "/overload-w/s%d" % i
+            path = "%s/s%d" % (parent, i)
             setup.create(path)
-            frames = set_data_frames(path, b"w" * args.data_bytes, WINDOW, 1)
-            targets.append((window_writer, (port, path, frames, 1, WINDOW, stop_at, r)))
-    elif scenario == "multi":
-        setup.create("/overload-m")
-        targets = []
-        for i, r in enumerate(results):
-            path = "/overload-m/s%d" % i
-            setup.create(path)
-            frames = b"".join(multi_frame(path, MULTI_OPS, b"m" * MULTI_DATA, x + 1)
-                              for x in range(MULTI_WINDOW))
+            if scenario == "writes":
+                window, per_frame = WINDOW, 1
+                frames = set_data_frames(path, b"w" * args.data_bytes, WINDOW, 1)
+            else:
+                window, per_frame = MULTI_WINDOW, MULTI_OPS
+                frames = b"".join(multi_frame(path, MULTI_OPS, b"m" * MULTI_DATA, x + 1)
+                                  for x in range(MULTI_WINDOW))
             targets.append((window_writer,
-                            (port, path, frames, MULTI_OPS, MULTI_WINDOW, stop_at, r)))
+                            (port, path, frames, per_frame, window, stop_at, r)))
     elif scenario == "storm":
         per = -(-STORM_HANDSHAKES // clients)
         targets = [(handshaker, (port, per, stop_at, r)) for r in results]

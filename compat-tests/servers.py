@@ -224,6 +224,15 @@ def _zoo_cfg(data_dir, port, tick_time=2000, min_session_timeout=None,
     return "\n".join(lines) + "\n"
 
 
+def mntr_value(server, key):
+    """One key of the server's mntr (e.g. "zk_connection_rejected"), or None."""
+    for line in four_letter_word(server.host, server.port, b"mntr").splitlines():
+        name, _, value = line.partition("\t")
+        if name == key:
+            return value
+    return None
+
+
 def four_letter_word_tls(host, port, cmd, context, timeout=5.0):
     """A 4lw over TLS (`context`: an ssl.SSLContext, with a client certificate where the
     server needs one): ZooKeeper answers 4lw inside TLS as on a plain port."""

@@ -78,6 +78,81 @@ fn never_read(mut c: Client, until: Instant) -> u64 {
     sent
 }
 
+/// A disk fault file for the member (`disk.faultFile`): slowed, every write waits 50 ms for
+/// its fsync, so writes stay pending.
+struct SlowDisk {
+    _dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+}
+
+impl SlowDisk {
+    fn new() -> SlowDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("disk");
+        std::fs::write(&file, "").unwrap();
+        SlowDisk { _dir: dir, file }
+    }
+
+    /// The zoo.cfg line.
+    fn key(&self) -> String {
+        format!("disk.faultFile={}\n", self.file.display())
+    }
+
+    fn slow_down(&self) {
+        std::fs::write(&self.file, "delay=50").unwrap();
+        // The member polls its fault file every 50 ms.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn speed_up(&self) {
+        std::fs::write(&self.file, "").unwrap();
+    }
+}
+
+/// True when the member closes a new session's handshake unanswered.
+fn handshake_refused(addr: std::net::SocketAddr) -> bool {
+    Client::connect_with(addr, 10_000, 0, vec![0; 16], 0).is_none()
+}
+
+/// A writer that pipelines `n` setData of `path` and then reads every reply, in order.
+fn pipelined_writer(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    w: usize,
+    n: i32,
+) -> std::thread::JoinHandle<()> {
+    let mut c = Client::connect(addr);
+    std::thread::spawn(move || {
+        for i in 1..=n {
+            c.send(&ClientRequest {
+                header: RequestHeader {
+                    xid: i,
+                    op: OpCode::SetData,
+                },
+                request: Request::SetData(SetDataRequest {
+                    path: path.into(),
+                    data: Some(format!("{w}-{i}").into_bytes()),
+                    version: -1,
+                }),
+            });
+        }
+        for i in 1..=n {
+            let frame = c.read_frame().expect("the writer's connection was closed");
+            let header = ReplyHeader::from_bytes(&frame).unwrap();
+            assert_eq!((header.xid, header.err), (i, ErrorCode::Ok));
+        }
+    })
+}
+
+/// The writers of `pipelined_writer` are done: one of them wrote last, its 20th write.
+fn assert_last_write_applied(c: &mut Client, path: &str) {
+    let (err, data) = c.get_data(path);
+    assert_eq!(err, ErrorCode::Ok);
+    assert!(String::from_utf8(data.unwrap().0.unwrap())
+        .unwrap()
+        .ends_with("-20"));
+}
+
 #[test]
 fn clients_that_never_read_cannot_grow_memory_and_a_bystander_is_answered() {
     let server = Server::start();
@@ -150,45 +225,16 @@ fn clients_that_never_read_cannot_grow_memory_and_a_bystander_is_answered() {
 /// answered in order, and a session with nothing pending is answered meanwhile.
 #[test]
 fn past_the_global_outstanding_limit_busy_connections_wait_and_every_request_is_answered() {
-    let faults = tempfile::tempdir().unwrap();
-    let fault_file = faults.path().join("disk");
-    std::fs::write(&fault_file, "").unwrap();
-    let server = Server::start_with(&format!(
-        "globalOutstandingLimit=4\ndisk.faultFile={}\n",
-        fault_file.display()
-    ));
+    let disk = SlowDisk::new();
+    let server = Server::start_with(&format!("globalOutstandingLimit=4\n{}", disk.key()));
     let mut setup = Client::connect(server.addr());
     assert_eq!(
         setup.create("/limited", b"0", CreateMode::Persistent).0,
         ErrorCode::Ok
     );
-    std::fs::write(&fault_file, "delay=50").unwrap();
-    // The member polls its fault file every 50 ms.
-    std::thread::sleep(Duration::from_millis(300));
+    disk.slow_down();
     let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let mut c = Client::connect(server.addr());
-            std::thread::spawn(move || {
-                for i in 1..=20 {
-                    c.send(&ClientRequest {
-                        header: RequestHeader {
-                            xid: i,
-                            op: OpCode::SetData,
-                        },
-                        request: Request::SetData(SetDataRequest {
-                            path: "/limited".into(),
-                            data: Some(format!("{w}-{i}").into_bytes()),
-                            version: -1,
-                        }),
-                    });
-                }
-                for i in 1..=20 {
-                    let frame = c.read_frame().expect("the writer's connection was closed");
-                    let header = ReplyHeader::from_bytes(&frame).unwrap();
-                    assert_eq!((header.xid, header.err), (i, ErrorCode::Ok));
-                }
-            })
-        })
+        .map(|w| pipelined_writer(server.addr(), "/limited", w, 20))
         .collect();
     let mut bystander = Client::connect(server.addr());
     for _ in 0..5 {
@@ -208,11 +254,7 @@ fn past_the_global_outstanding_limit_busy_connections_wait_and_every_request_is_
         pauses > 0.0,
         "no connection waited: the limit was never passed"
     );
-    let (err, data) = setup.get_data("/limited");
-    assert_eq!(err, ErrorCode::Ok);
-    assert!(String::from_utf8(data.unwrap().0.unwrap())
-        .unwrap()
-        .ends_with("-20"));
+    assert_last_write_applied(&mut setup, "/limited");
 }
 
 /// `raftzk.maxZnodes`: a tree at its ceiling refuses creates (alone or in a multi) with
@@ -313,7 +355,7 @@ fn watch_and_session_ceilings_refuse_new_ones_and_serve_the_rest() {
     let _second = Client::connect(server.addr());
     let _third = Client::connect(server.addr());
     assert!(
-        Client::connect_with(server.addr(), 10_000, 0, vec![0; 16], 0).is_none(),
+        handshake_refused(server.addr()),
         "a fourth session was created past raftzk.maxSessions=3"
     );
     assert_eq!(
@@ -332,48 +374,16 @@ fn watch_and_session_ceilings_refuse_new_ones_and_serve_the_rest() {
     }
 }
 
-/// A writer that pipelines `n` setData of `path` and then reads every reply, in order.
-fn pipelined_writer(
-    addr: std::net::SocketAddr,
-    path: &'static str,
-    w: usize,
-    n: i32,
-) -> std::thread::JoinHandle<()> {
-    let mut c = Client::connect(addr);
-    std::thread::spawn(move || {
-        for i in 1..=n {
-            c.send(&ClientRequest {
-                header: RequestHeader {
-                    xid: i,
-                    op: OpCode::SetData,
-                },
-                request: Request::SetData(SetDataRequest {
-                    path: path.into(),
-                    data: Some(format!("{w}-{i}").into_bytes()),
-                    version: -1,
-                }),
-            });
-        }
-        for i in 1..=n {
-            let frame = c.read_frame().expect("the writer's connection was closed");
-            let header = ReplyHeader::from_bytes(&frame).unwrap();
-            assert_eq!((header.xid, header.err), (i, ErrorCode::Ok));
-        }
-    })
-}
-
 /// ZooKeeper's request throttler (`request_throttle_max_requests=2`): requests past two in
 /// process wait their turn and are all answered, in order; requests of a client that goes
 /// away while they wait are dropped (`stale_requests_dropped`), not run.
 #[test]
 fn the_request_throttler_queues_requests_and_drops_those_of_a_client_gone_away() {
-    let faults = tempfile::tempdir().unwrap();
-    let fault_file = faults.path().join("disk");
-    std::fs::write(&fault_file, "").unwrap();
+    let disk = SlowDisk::new();
     let server = Server::start_with(&format!(
         "request_throttle_max_requests=2\nrequest_throttle_stall_time=20\n\
-         4lw.commands.whitelist=*\ndisk.faultFile={}\n",
-        fault_file.display()
+         4lw.commands.whitelist=*\n{}",
+        disk.key()
     ));
     let mut setup = Client::connect(server.addr());
     for path in ["/throttled", "/quitter"] {
@@ -382,9 +392,7 @@ fn the_request_throttler_queues_requests_and_drops_those_of_a_client_gone_away()
             ErrorCode::Ok
         );
     }
-    std::fs::write(&fault_file, "delay=50").unwrap();
-    // The member polls its fault file every 50 ms.
-    std::thread::sleep(Duration::from_millis(300));
+    disk.slow_down();
     let writers: Vec<_> = (0..3)
         .map(|w| pipelined_writer(server.addr(), "/throttled", w, 20))
         .collect();
@@ -408,7 +416,7 @@ fn the_request_throttler_queues_requests_and_drops_those_of_a_client_gone_away()
     for w in writers {
         w.join().unwrap();
     }
-    std::fs::write(&fault_file, "").unwrap();
+    disk.speed_up();
     let mntr =
         String::from_utf8(common::four_letter_word(server.addr(), b"mntr").unwrap()).unwrap();
     let value = |key: &str| -> u64 {
@@ -425,11 +433,7 @@ fn the_request_throttler_queues_requests_and_drops_those_of_a_client_gone_away()
     assert!(waits > 0, "nothing waited at the throttle");
     assert!(dropped > 0, "the quitter's waiting requests ran");
     assert!(ran < 20, "all of the quitter's writes ran");
-    let (err, data) = setup.get_data("/throttled");
-    assert_eq!(err, ErrorCode::Ok);
-    assert!(String::from_utf8(data.unwrap().0.unwrap())
-        .unwrap()
-        .ends_with("-20"));
+    assert_last_write_applied(&mut setup, "/throttled");
 }
 
 /// ZooKeeper's connection throttle: a bucket of 3 tokens refilled once a minute lets three
@@ -444,7 +448,7 @@ fn the_connection_throttle_closes_handshakes_past_its_bucket() {
     let _second = Client::connect(server.addr());
     let _third = Client::connect(server.addr());
     assert!(
-        Client::connect_with(server.addr(), 10_000, 0, vec![0; 16], 0).is_none(),
+        handshake_refused(server.addr()),
         "a fourth handshake was answered"
     );
     assert_eq!(

@@ -16,15 +16,6 @@ SERVER_OPTS = {
 }
 
 
-def mntr(server, key):
-    text = servers.four_letter_word(server.host, server.port, b"mntr")
-    for line in text.splitlines():
-        name, _, value = line.partition("\t")
-        if name == key:
-            return value
-    return None
-
-
 def test_handshakes_past_the_bucket_are_closed_unanswered(server):
     host, port = server.host, server.port
     clients = []
@@ -35,7 +26,7 @@ def test_handshakes_past_the_bucket_are_closed_unanswered(server):
     refused = rawzk.RawClient(host, port)
     with pytest.raises(rawzk.ConnectionClosed):
         refused.connect()
-    assert mntr(server, "zk_connection_rejected") == "1"
+    assert servers.mntr_value(server, "zk_connection_rejected") == "1"
     # The sessions made before are served.
     reply = clients[0].request(11, xid=-2)  # ping
     assert reply.err == 0
@@ -44,4 +35,4 @@ def test_handshakes_past_the_bucket_are_closed_unanswered(server):
     s = clients[1].session
     with pytest.raises(rawzk.ConnectionClosed):
         again.connect(session_id=s.session_id, passwd=s.passwd)
-    assert mntr(server, "zk_connection_rejected") == "2"
+    assert servers.mntr_value(server, "zk_connection_rejected") == "2"

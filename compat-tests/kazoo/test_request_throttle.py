@@ -12,15 +12,6 @@ SERVER_OPTS = {
 }
 
 
-def mntr(server, key):
-    text = servers.four_letter_word(server.host, server.port, b"mntr")
-    for line in text.splitlines():
-        name, _, value = line.partition("\t")
-        if name == key:
-            return value
-    return None
-
-
 def test_pipelined_writes_wait_their_turn_and_are_all_answered(server, make_client, base):
     clients = [make_client() for _ in range(3)]
     paths = []
@@ -40,5 +31,5 @@ def test_pipelined_writes_wait_their_turn_and_are_all_answered(server, make_clie
         assert c.get(path)[0] == b"100"
         versions[path] = c.get(path)[1].version
     assert set(versions.values()) == {100}
-    waits = int(mntr(server, "zk_request_throttle_wait_count"))
+    waits = int(servers.mntr_value(server, "zk_request_throttle_wait_count"))
     assert waits > 0, "no request waited at the throttle"

@@ -287,7 +287,7 @@ pub struct ServerStats {
     /// Times a connection stopped reading requests until the client read its replies.
     pub read_pauses: AtomicU64,
     /// Requests pending on every connection (writes and the reads queued behind them).
-    pub requests_pending: Arc<super::writes::InProcess>,
+    pub requests_pending: Arc<InProcess>,
     /// Times a connection stopped reading because `globalOutstandingLimit` requests were
     /// pending member-wide and one of its own was.
     pub outstanding_limit_pauses: AtomicU64,
@@ -555,4 +555,48 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The requests in process on every connection of a member (writes proposed and not yet
+/// answered, and the reads queued behind them): ZooKeeper's `getInProcess`, which
+/// `globalOutstandingLimit` and the request throttler compare with their limits (kept by
+/// `writes::PendingWrites`). A throttled
+/// request waits for [`InProcess::fell`].
+#[derive(Debug, Default)]
+pub struct InProcess {
+    count: AtomicUsize,
+    fell: tokio::sync::Notify,
+    /// Someone has waited on `fell`: answers wake waiters from then on (otherwise they skip
+    /// the wake-up's cost).
+    watched: std::sync::atomic::AtomicBool,
+}
+
+impl InProcess {
+    /// Requests in process now.
+    pub fn get(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Requests now pending.
+    pub(crate) fn add(&self, n: usize) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Requests answered (or given up with their connection).
+    pub(crate) fn answered(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.count.fetch_sub(n, Ordering::Relaxed);
+        if self.watched.load(Ordering::Relaxed) {
+            self.fell.notify_waiters();
+        }
+    }
+
+    /// Completes when a request is next answered (create it, then check the count, then
+    /// await it: an answer in between still wakes it).
+    pub fn fell(&self) -> tokio::sync::futures::Notified<'_> {
+        self.watched.store(true, Ordering::Relaxed);
+        self.fell.notified()
+    }
 }

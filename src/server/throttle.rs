@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::config::{ConnectionThrottleSettings, RequestThrottleSettings};
 use crate::telemetry;
 
-use super::writes::InProcess;
+use super::stats::InProcess;
 
 /// The request throttler; off unless `request_throttle_max_requests` > 0.
 #[derive(Debug)]

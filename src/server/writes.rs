@@ -19,14 +19,13 @@
 //!   ConnectionLoss instead of a guess (`design.md`, Unknown outcome).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use jute_codec::{ErrorCode, Id, OpCode, Request};
 use tokio::sync::watch;
 
-use super::stats::{ConnStats, ServerStats};
+use super::stats::{ConnStats, InProcess, ServerStats};
 use super::{op_abbreviation, op_label};
 
 /// Most requests (writes and the reads between them) one connection keeps queued; past it the
@@ -149,47 +148,6 @@ impl Queue {
                 None
             }
         }
-    }
-}
-
-/// The requests in process on every connection of a member (writes proposed and not yet
-/// answered, and the reads queued behind them): ZooKeeper's `getInProcess`, which
-/// `globalOutstandingLimit` and the request throttler compare with their limits. A throttled
-/// request waits for [`InProcess::fell`].
-#[derive(Debug, Default)]
-pub struct InProcess {
-    count: AtomicUsize,
-    fell: tokio::sync::Notify,
-    /// Someone has waited on `fell`: answers wake waiters from then on (otherwise they skip
-    /// the wake-up's cost).
-    watched: std::sync::atomic::AtomicBool,
-}
-
-impl InProcess {
-    /// Requests in process now.
-    pub fn get(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    fn add(&self, n: usize) {
-        self.count.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn answered(&self, n: usize) {
-        if n == 0 {
-            return;
-        }
-        self.count.fetch_sub(n, Ordering::Relaxed);
-        if self.watched.load(Ordering::Relaxed) {
-            self.fell.notify_waiters();
-        }
-    }
-
-    /// Completes when a request is next answered (create it, then check the count, then
-    /// await it: an answer in between still wakes it).
-    pub fn fell(&self) -> tokio::sync::futures::Notified<'_> {
-        self.watched.store(true, Ordering::Relaxed);
-        self.fell.notified()
     }
 }
 
