@@ -322,6 +322,47 @@ impl SummarySet {
     }
 }
 
+/// A count per key (ZooKeeper's counter sets, e.g. `quota_exceeded_error_per_namespace`):
+/// `mntr` prints `<key>_<name>`; `/metrics` renders `<name>{<label>="<key>"}`.
+#[derive(Debug)]
+pub struct CountSet {
+    /// The name without `zk_`.
+    pub name: &'static str,
+    /// The Prometheus label naming the key.
+    pub label: &'static str,
+    /// One line for `# HELP`.
+    pub help: &'static str,
+    counts: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl CountSet {
+    /// An empty set.
+    pub const fn new(name: &'static str, label: &'static str, help: &'static str) -> CountSet {
+        CountSet {
+            name,
+            label,
+            help,
+            counts: Mutex::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    /// Adds one under `key`.
+    pub fn bump(&self, key: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts.entry(key.to_string()).or_default() += 1;
+    }
+
+    /// Every key's count, in key order.
+    pub fn values(&self) -> Vec<(String, u64)> {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+}
+
 /// A monotonic count.
 #[derive(Debug)]
 pub struct Count {

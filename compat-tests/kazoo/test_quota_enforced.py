@@ -8,6 +8,8 @@ ZooKeeper checks each against the tree before the multi and lets them through)."
 import pytest
 from kazoo.exceptions import QuotaExceededError
 
+import servers
+
 SERVER_OPTS = {"extra_cfg": {"enforceQuota": "true"}}
 
 
@@ -22,7 +24,7 @@ def stats(zk, path):
     return dict(kv.split("=") for kv in data.split(","))
 
 
-def test_count_hard_limit_refuses_the_node_past_it(zk, base):
+def test_count_hard_limit_refuses_the_node_past_it(server, zk, base):
     set_quota(zk, base, count_hard=3)
     zk.create(base + "/a")
     zk.create(base + "/b")
@@ -36,6 +38,9 @@ def test_count_hard_limit_refuses_the_node_past_it(zk, base):
     zk.create(base + "/c")
     with pytest.raises(QuotaExceededError):
         zk.create(base + "/c/deeper")
+    # Each refusal is counted for the top-level znode of its path.
+    key = "zk_%s_quota_exceeded_error_per_namespace" % base[1:]
+    assert servers.mntr_value(server, key) == "2"
 
 
 def test_byte_hard_limit_refuses_data_growth_past_it(zk, base):

@@ -375,6 +375,11 @@ fn monitor(s: &Server) -> Value {
             Metric::Counter(v) => {
                 m.insert(name, json!(v));
             }
+            Metric::CountSet(counts, _) => {
+                for (key, v) in counts {
+                    m.insert(format!("{key}_{name}"), json!(v));
+                }
+            }
             Metric::SummarySet(sets, percentiles, _) => {
                 for (key, v) in sets {
                     for (k, n) in summary_keys(&format!("{key}_{name}"), &v, percentiles) {

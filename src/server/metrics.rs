@@ -30,6 +30,9 @@ pub enum Value {
     /// A summary per key (ZooKeeper's summary sets; `mntr`: `avg_<key>_<name>` …;
     /// Prometheus: `<name>{<label>=<key>}`), with percentiles or not, and the label's name.
     SummarySet(Vec<(String, SummaryValues)>, bool, &'static str),
+    /// A count per key (ZooKeeper's counter sets; `mntr`: `<key>_<name>`; Prometheus:
+    /// `<name>{<label>=<key>}`), with the label's name.
+    CountSet(Vec<(String, u64)>, &'static str),
 }
 
 /// A named measurement.
@@ -440,6 +443,12 @@ fn zookeeper_families(r: &Reading) -> Vec<Sample> {
             Value::SummarySet(set.values(), set.percentiles, set.label),
         ));
     }
+    let quota = &s.quota_exceeded_per_namespace;
+    out.push(zk(
+        quota.name,
+        quota.help,
+        Value::CountSet(quota.values(), quota.label),
+    ));
     out.extend(telemetry::SUMMARIES.iter().map(|t| summary(t, true)));
     out
 }
@@ -732,6 +741,12 @@ pub fn mntr_text(samples: &[Sample]) -> String {
             Value::Int(v) => writeln!(out, "{prefix}{name}\t{v}"),
             Value::Float(v) => writeln!(out, "{prefix}{name}\t{}", java_double(*v)),
             Value::Counter(v) => writeln!(out, "{prefix}{name}\t{v}"),
+            Value::CountSet(counts, _) => {
+                for (key, v) in counts {
+                    let _ = writeln!(out, "{prefix}{key}_{name}\t{v}");
+                }
+                Ok(())
+            }
             Value::SummarySet(sets, percentiles, _) => {
                 for (key, v) in sets {
                     for (k, n) in summary_keys(&format!("{key}_{name}"), v, *percentiles) {

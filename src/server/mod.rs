@@ -182,6 +182,10 @@ impl Delivery for Notifier {
             }
         }
         if let Some(origin) = txn.origin.filter(|o| o.member == self.member_id) {
+            // Counted once, on the member whose client it refuses.
+            if let Some(ns) = stats::quota_refused_path(txn, &outcome).and_then(stats::namespace) {
+                self.stats.quota_exceeded_per_namespace.bump(ns);
+            }
             self.answer(state, origin, txn, &outcome);
         }
         if let Some(session) = outcome.closed_session {

@@ -104,6 +104,16 @@ fn render_samples(samples: &[Sample]) -> String {
                 summary_text(&mut own_summaries, sample, sets, label);
                 continue;
             }
+            Value::CountSet(counts, label) => {
+                let name = &sample.name;
+                let _ = writeln!(own_summaries, "# HELP {name} {}", sample.help);
+                let _ = writeln!(own_summaries, "# TYPE {name} counter");
+                for (key, v) in counts {
+                    let key = key.replace('\\', "\\\\").replace('"', "\\\"");
+                    let _ = writeln!(own_summaries, "{name}{{{label}=\"{key}\"}} {v}");
+                }
+                continue;
+            }
             Value::Text(_) => continue,
             _ => {}
         }

@@ -6,7 +6,7 @@ use std::sync::PoisonError;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::telemetry::{Sizes, Summary, SummarySet};
+use crate::telemetry::{CountSet, Sizes, Summary, SummarySet};
 
 /// Why the server or the client ended a connection (`raftzk_connections_closed{reason}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,37 @@ pub fn namespace(path: &str) -> Option<&str> {
     (!top.is_empty()).then_some(top)
 }
 
+/// The path of the op a quota's hard limit refused in this Txn (`enforceQuota`: a create or
+/// setData, alone or in a multi), if one was.
+pub fn quota_refused_path<'t>(
+    txn: &'t crate::txn::Txn,
+    outcome: &crate::txn::TxnOutcome,
+) -> Option<&'t str> {
+    use jute_codec::{ErrorCode, MultiResult, Request, Response};
+    let crate::txn::TxnOp::Client(request) = &txn.op else {
+        return None;
+    };
+    if !txn.rules.enforce_quota {
+        return None;
+    }
+    match (request, &outcome.response) {
+        (Request::Multi(m), Response::Multi(results)) => results
+            .results
+            .iter()
+            .position(|r| *r == MultiResult::Error(ErrorCode::QuotaExceeded))
+            .and_then(|i| m.ops.get(i))
+            .map(|op| op.path()),
+        (Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r), _)
+            if outcome.err == ErrorCode::QuotaExceeded =>
+        {
+            Some(&r.path)
+        }
+        (Request::CreateTtl(r), _) if outcome.err == ErrorCode::QuotaExceeded => Some(&r.path),
+        (Request::SetData(r), _) if outcome.err == ErrorCode::QuotaExceeded => Some(&r.path),
+        _ => None,
+    }
+}
+
 /// ZooKeeper counts a Stat as this many bytes in `read_per_namespace`.
 pub const STAT_BYTES: usize = 6 * 8 + 5 * 4;
 
@@ -277,6 +308,9 @@ pub struct ServerStats {
     pub read_per_namespace: SummarySet,
     /// Bytes written per top-level znode, on every member (`write_per_namespace`).
     pub write_per_namespace: SummarySet,
+    /// Writes of this member's clients refused at a quota's hard limit (`enforceQuota`), per
+    /// top-level znode of the refused op's path.
+    pub quota_exceeded_per_namespace: CountSet,
     /// Watches fired per event type (ZooKeeper's `node_*_watch_count` summaries).
     pub watches_fired: WatchesFired,
     /// Bytes of watch notifications queued.
@@ -400,6 +434,11 @@ impl Default for ServerStats {
                 "key",
                 "Bytes written (path and data) per top-level znode by creates, deletes and setData",
                 false,
+            ),
+            quota_exceeded_per_namespace: CountSet::new(
+                "quota_exceeded_error_per_namespace",
+                "key",
+                "Writes refused at a quota's hard limit (enforceQuota), per top-level znode",
             ),
             watch_bytes: AtomicU64::new(0),
             queued_reply_bytes: AtomicUsize::new(0),
