@@ -42,6 +42,13 @@ def run_bench(bench, port, argv, certs=None, tls=False, timeout=300):
     return result
 
 
+def log_run(r, kind, name, tls, rnd):
+    """One progress line for a finished run (bench/tls.py, quorum_tls.py)."""
+    print("%-7s %-15s %-5s r%d %10.0f ops/s p99 %8.2f ms rc %s" % (
+        kind, name, "tls" if tls else "plain", rnd, r.get("ops_per_s", 0),
+        r.get("latency_us", {}).get("p99", 0) / 1000.0, r["rc"]), flush=True)
+
+
 def parser(doc, rounds=3, duration=3.0):
     """The options every script takes: --servers, --rounds, --duration, --out."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchkit import ROOT, bench_binary, median, out_dir, parser, run_bench, save, servers  # noqa: E402
+from benchkit import ROOT, bench_binary, log_run, median, out_dir, parser, run_bench, save, servers  # noqa: E402
 
 
 def points(args):
@@ -63,10 +63,7 @@ def main():
                         r = run_bench(bench, port, argv + ["--label", kind], certs, tls)
                         r.update(server=kind, point=name, tls=tls, round=rnd)
                         runs.append(r)
-                        print("%-7s %-8s %-5s r%d %10.0f ops/s p99 %8.2f ms rc %s" % (
-                            kind, name, "tls" if tls else "plain", rnd, r.get("ops_per_s", 0),
-                            r.get("latency_us", {}).get("p99", 0) / 1000.0, r["rc"]),
-                            flush=True)
+                        log_run(r, kind, name, tls, rnd)
             finally:
                 srv.stop()
 

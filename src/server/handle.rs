@@ -361,11 +361,7 @@ impl ConnectionHandle {
             })
             .unwrap_or_default();
         let done = n.min(before);
-        let _ = self.server_stats.queued_reply_bytes.fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |q| Some(q.saturating_sub(done)),
-        );
+        self.unqueue_member_wide(done);
         // Wakes a paused pipeline at either resume threshold it may be waiting for.
         let after = before - done;
         if (after <= READ_RESUME_BYTES && before > READ_RESUME_BYTES)
@@ -405,6 +401,16 @@ impl ConnectionHandle {
         self.close();
     }
 
+    /// `n` of this connection's queued bytes leave the member-wide count (written, or gone
+    /// with the connection).
+    fn unqueue_member_wide(&self, n: usize) {
+        let _ = self.server_stats.queued_reply_bytes.fetch_update(
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+            |q| Some(q.saturating_sub(n)),
+        );
+    }
+
     /// Bytes waiting to be written.
     pub fn queued_bytes(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
@@ -416,11 +422,7 @@ impl Drop for ConnectionHandle {
     fn drop(&mut self) {
         let left = *self.queued.get_mut();
         if left > 0 {
-            let _ = self.server_stats.queued_reply_bytes.fetch_update(
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-                |q| Some(q.saturating_sub(left)),
-            );
+            self.unqueue_member_wide(left);
         }
     }
 }

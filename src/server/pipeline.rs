@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use jute_codec::{
     decode_request, AuthPacket, DecodeError, ErrorCode, EventType, FrameCodec, GetDataResponse,
-    GetSaslRequest, Id, MultiResponse, OpCode, Perms, ReconfigRequest, Request, RequestError,
+    GetSaslRequest, Id, Jute, MultiResponse, OpCode, Perms, ReconfigRequest, Request, RequestError,
     RequestHeader, Response, SetSaslResponse, SetWatches2,
 };
 use tokio::io::AsyncReadExt;
@@ -221,14 +221,11 @@ impl Pipeline {
         read: &mut ConnRead,
         buf: &mut BytesMut,
     ) -> Result<(), End> {
-        let op = frame
-            .get(4..8)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(i32::from_be_bytes);
-        if matches!(op, Some(100 | 102)) {
+        let op = RequestHeader::from_bytes(frame).ok().map(|h| h.op);
+        if matches!(op, Some(OpCode::Auth | OpCode::Sasl)) {
             return Ok(());
         }
-        let close_session = op == Some(-11);
+        let close_session = op == Some(OpCode::CloseSession);
         let server = self.server.clone();
         let throttle = &server.request_throttle;
         let in_process = &server.stats.requests_pending;

@@ -174,13 +174,14 @@ impl ConnectionThrottle {
     }
 
     fn admit_at(&self, now: Instant, reconnect: bool) -> Result<i64, Refused> {
+        if self.settings.bucket().0 <= 0 {
+            // Off (ZooKeeper's default): no lock on the handshake path.
+            return Ok(0);
+        }
         let mut b = self
             .bucket
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if b.max <= 0 {
-            return Ok(0);
-        }
         let since_fill = now.saturating_duration_since(b.last_fill).as_millis() as i64;
         let fill_time = self.settings.fill_time_ms;
         if since_fill > fill_time {
